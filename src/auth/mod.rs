@@ -1,0 +1,317 @@
+//! Account flows that combine password hashing with storage: register, login,
+//! refresh, logout, change password. Hashing happens before the write
+//! transaction opens (never while holding the write lock); each flow then
+//! makes one transactional write.
+
+pub mod lockout;
+pub mod password;
+pub mod session;
+pub mod token;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::iso;
+use crate::error::{ApiError, ErrorCode, Result};
+use crate::state::AppState;
+use crate::users::{self, store, User};
+
+pub use session::Session;
+
+/// What a successful sign-in hands out.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedIn {
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+    #[serde(skip)]
+    pub session: Session,
+}
+
+/// Input of `register`.
+pub struct Registration {
+    pub email: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+/// Creates an account.
+pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -> Result<User> {
+    let email = users::normalize_email(&reg.email)?;
+    password::check_strength(&reg.password)?;
+    let name = users::check_name(reg.name.as_deref().unwrap_or(""))?;
+    let hash = state.hasher.hash(reg.password).await?;
+    let limit = state.config.max_daily_signups;
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            users::enforce_signup_limit(tx, limit, now)?;
+            let user = users::new_user(email, name, now);
+            store::insert(tx, &user)?;
+            store::set_password(tx, &user.id, &hash, &iso(now))?;
+            audit::record(
+                tx,
+                Some(&user.id),
+                Event::Register,
+                &client,
+                json!({}),
+                &iso(now),
+            )?;
+            Ok(user)
+        })
+        .await
+}
+
+/// Signs in with email and password.
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: String,
+    client: ClientInfo,
+) -> Result<SignedIn> {
+    let email = users::normalize_email(email)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, "invalid email or password"))?;
+    let lookup_email = email.clone();
+    let clock = state.clock.clone();
+    let (locked, found) = state
+        .db
+        .read(move |conn| {
+            let locked = lockout::locked_for(conn, &lookup_email, clock.now())?;
+            Ok((locked, store::with_password_by_email(conn, &lookup_email)?))
+        })
+        .await?;
+    if let Some(secs) = locked {
+        return Err(locked_error(secs));
+    }
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    // Infrastructure errors propagate here and are never counted as failures.
+    let ok = state.hasher.verify(password, hash).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        return Err(record_failure(state, email, client).await);
+    };
+    if state.config.require_email_verification && !user.email_verified {
+        return Err(ApiError::new(
+            ErrorCode::EmailNotVerified,
+            "verify your email address first",
+        ));
+    }
+    start_session(state, user, client, Some(email)).await
+}
+
+async fn record_failure(state: &AppState, email: String, client: ClientInfo) -> ApiError {
+    let clock = state.clock.clone();
+    let result = state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            let user_id: Option<String> =
+                store::with_password_by_email(tx, &email)?.map(|(u, _)| u.id);
+            let locked = lockout::record_failure(tx, &email, client.ip.as_deref(), now)?;
+            let meta = json!({ "reason": "invalid_credentials" });
+            audit::record(
+                tx,
+                user_id.as_deref(),
+                Event::LoginFailure,
+                &client,
+                meta,
+                &iso(now),
+            )?;
+            if locked.is_some() {
+                audit::record(
+                    tx,
+                    user_id.as_deref(),
+                    Event::AccountLocked,
+                    &client,
+                    json!({}),
+                    &iso(now),
+                )?;
+            }
+            Ok(locked)
+        })
+        .await;
+    match result {
+        Ok(Some(secs)) => locked_error(secs),
+        Ok(None) => ApiError::new(ErrorCode::InvalidCredentials, "invalid email or password"),
+        Err(e) => e,
+    }
+}
+
+fn locked_error(secs: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::AccountLocked,
+        "too many failed sign-in attempts; try again later",
+    )
+    .with_retry_after(secs)
+}
+
+/// Opens a session for an authenticated user and issues tokens. `clear`
+/// names the email whose failure counter a successful login resets.
+pub async fn start_session(
+    state: &AppState,
+    user: User,
+    client: ClientInfo,
+    clear: Option<String>,
+) -> Result<SignedIn> {
+    let clock = state.clock.clone();
+    let user_id = user.id.clone();
+    let (session, token) = state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            if let Some(email) = clear {
+                lockout::clear(tx, &email)?;
+            }
+            let created = session::create(tx, &user_id, &client, now)?;
+            audit::record(
+                tx,
+                Some(&user_id),
+                Event::LoginSuccess,
+                &client,
+                json!({}),
+                &iso(now),
+            )?;
+            Ok(created)
+        })
+        .await?;
+    let access_token = state.tokens.issue(&user, &session.id, state.clock.now())?;
+    Ok(SignedIn {
+        user,
+        access_token,
+        refresh_token: token,
+        session,
+    })
+}
+
+fn session_gone() -> ApiError {
+    ApiError::new(
+        ErrorCode::TokenExpired,
+        "session expired or revoked; sign in again",
+    )
+}
+
+/// The live session and user of a refresh token (session token).
+pub async fn resolve(state: &AppState, token: String) -> Result<(Session, User)> {
+    let clock = state.clock.clone();
+    state
+        .db
+        .read(move |conn| {
+            let Some(session) = session::by_token(conn, &token, clock.now())? else {
+                return Err(session_gone());
+            };
+            let user = store::by_id(conn, &session.user_id)?.ok_or_else(session_gone)?;
+            Ok((session, user))
+        })
+        .await
+}
+
+/// The live session and user of a session id (from an access token).
+pub async fn resolve_sid(state: &AppState, sid: String) -> Result<(Session, User)> {
+    let clock = state.clock.clone();
+    state
+        .db
+        .read(move |conn| {
+            let Some(session) = session::by_id(conn, &sid, clock.now())? else {
+                return Err(session_gone());
+            };
+            let user = store::by_id(conn, &session.user_id)?.ok_or_else(session_gone)?;
+            Ok((session, user))
+        })
+        .await
+}
+
+/// Exchanges a refresh token for a fresh access token; extends the session
+/// at most once a day. The user is re-read, so role and tier are current.
+pub async fn refresh(state: &AppState, token: String) -> Result<SignedIn> {
+    let (mut session, user) = resolve(state, token.clone()).await?;
+    let now = state.clock.now();
+    if session::due_for_extension(&session, now) {
+        let id = session.id.clone();
+        state
+            .db
+            .write(move |tx| session::extend(tx, &id, now))
+            .await?;
+        session.updated_at = iso(now);
+        session.expires_at = iso(now + session::SESSION_TTL);
+    }
+    let access_token = state.tokens.issue(&user, &session.id, now)?;
+    Ok(SignedIn {
+        user,
+        access_token,
+        refresh_token: token,
+        session,
+    })
+}
+
+/// Revokes a session.
+pub async fn logout(state: &AppState, session: Session, client: ClientInfo) -> Result<()> {
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| {
+            session::revoke(tx, &session.user_id, &session.id)?;
+            let meta = json!({ "sessionId": session.id });
+            audit::record(
+                tx,
+                Some(&session.user_id),
+                Event::Logout,
+                &client,
+                meta,
+                &iso(clock.now()),
+            )
+        })
+        .await
+}
+
+/// Changes the password after checking the current one; revokes every other
+/// session of the user.
+pub async fn change_password(
+    state: &AppState,
+    user_id: String,
+    current_session: String,
+    current: String,
+    new: String,
+    client: ClientInfo,
+) -> Result<usize> {
+    password::check_strength(&new)?;
+    let uid = user_id.clone();
+    let stored = state
+        .db
+        .read(move |c| store::password_hash(c, &uid))
+        .await?;
+    if stored.is_none() {
+        return Err(ApiError::validation("this account has no password"));
+    }
+    if !state.hasher.verify(current, stored).await? {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "current password is wrong",
+        ));
+    }
+    let hash = state.hasher.hash(new).await?;
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = iso(clock.now());
+            store::set_password(tx, &user_id, &hash, &now)?;
+            let revoked = session::revoke_all(tx, &user_id, Some(&current_session))?;
+            let meta = json!({ "revokedSessions": revoked });
+            audit::record(
+                tx,
+                Some(&user_id),
+                Event::PasswordChanged,
+                &client,
+                meta,
+                &now,
+            )?;
+            Ok(revoked)
+        })
+        .await
+}

@@ -1,0 +1,154 @@
+//! Sessions: 7 days, extended at most once a day on use. The session token
+//! is the refresh token; only its SHA-256 is stored.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit::ClientInfo;
+use crate::clock::{iso, parse_iso};
+use crate::error::Result;
+
+/// Lifetime of a session.
+pub const SESSION_TTL: Duration = Duration::days(7);
+/// A session is extended on use at most this often.
+pub const EXTEND_EVERY: Duration = Duration::days(1);
+
+/// A stored session as sent to its owner.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+const COLUMNS: &str = "id, user_id, created_at, updated_at, expires_at, ip, user_agent";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        expires_at: r.get(4)?,
+        ip_address: r.get(5)?,
+        user_agent: r.get(6)?,
+    })
+}
+
+/// SHA-256 of a token, hex.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new random token: 32 bytes, base64url.
+pub fn new_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Creates a session; returns it and its token (shown once).
+pub fn create(
+    conn: &Connection,
+    user_id: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<(Session, String)> {
+    let token = new_token();
+    let session = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        created_at: iso(now),
+        updated_at: iso(now),
+        expires_at: iso(now + SESSION_TTL),
+        ip_address: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+    };
+    conn.prepare_cached(
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, updated_at, expires_at, ip, user_agent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        session.id,
+        session.user_id,
+        hash_token(&token),
+        session.created_at,
+        session.updated_at,
+        session.expires_at,
+        session.ip_address,
+        session.user_agent
+    ])?;
+    Ok((session, token))
+}
+
+/// The live session of a token (expired sessions are not found).
+pub fn by_token(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1 AND expires_at > ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![hash_token(token), iso(now)], from_row)
+        .optional()?)
+}
+
+/// The live session with this id.
+pub fn by_id(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1 AND expires_at > ?2");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![id, iso(now)], from_row)
+        .optional()?)
+}
+
+/// True when the session should be extended on this use.
+pub fn due_for_extension(session: &Session, now: DateTime<Utc>) -> bool {
+    parse_iso(&session.updated_at).is_none_or(|t| now - t >= EXTEND_EVERY)
+}
+
+/// Extends a session to `now + 7 days`.
+pub fn extend(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
+        .execute(params![id, iso(now), iso(now + SESSION_TTL)])?;
+    Ok(())
+}
+
+/// Live sessions of a user, newest first.
+pub fn list(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Vec<Session>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY created_at DESC"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![user_id, iso(now)], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Revokes one session of a user; returns whether it existed.
+pub fn revoke(conn: &Connection, user_id: &str, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")?
+        .execute(params![id, user_id])?
+        > 0)
+}
+
+/// Revokes every session of a user except `keep`; returns how many.
+pub fn revoke_all(conn: &Connection, user_id: &str, keep: Option<&str>) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2")?
+        .execute(params![user_id, keep])?)
+}
+
+/// Removes expired sessions (housekeeping).
+pub fn purge_expired(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
+        .execute([iso(now)])?)
+}

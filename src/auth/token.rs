@@ -1,0 +1,278 @@
+//! Access tokens: EdDSA (Ed25519) JWTs with a `kid`, the JWKS that publishes
+//! their keys, and key rotation. Keys are parsed once at start (and on
+//! reload), never per request. Only EdDSA is accepted on verify, and only
+//! with a known `kid`, so `alg: none`, HS256-with-the-public-key and `kid`
+//! injection all fail.
+
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::iso;
+use crate::error::{ApiError, ErrorCode, Result};
+
+/// Lifetime of an access token.
+pub const ACCESS_TTL: Duration = Duration::minutes(15);
+
+/// The claims of an access token; nothing else goes in.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub sub: String,
+    pub email: String,
+    pub role: String,
+    pub sid: String,
+    pub tier: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// One signing key, parsed.
+struct Key {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public: [u8; 32],
+    retired_at: Option<DateTime<Utc>>,
+}
+
+/// Signs and verifies access tokens.
+pub struct Tokens {
+    keys: RwLock<Arc<Vec<Key>>>,
+    issuer: String,
+    audience: String,
+}
+
+/// A stored key row.
+struct KeyRow {
+    kid: String,
+    private_der: Vec<u8>,
+    public_key: Vec<u8>,
+    retired_at: Option<String>,
+}
+
+fn load_rows(conn: &Connection) -> Result<Vec<KeyRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kid, private_der, public_key, retired_at FROM jwt_keys ORDER BY created_at DESC",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(KeyRow {
+                kid: r.get(0)?,
+                private_der: r.get(1)?,
+                public_key: r.get(2)?,
+                retired_at: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn parse(row: KeyRow) -> Result<Key> {
+    let public: [u8; 32] = row
+        .public_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| ApiError::internal("stored public key is not 32 bytes"))?;
+    Ok(Key {
+        encoding: EncodingKey::from_ed_der(&row.private_der),
+        decoding: DecodingKey::from_ed_der(&public),
+        public,
+        retired_at: row.retired_at.as_deref().and_then(crate::clock::parse_iso),
+        kid: row.kid,
+    })
+}
+
+/// Inserts a fresh Ed25519 key; returns its kid.
+pub fn create_key(tx: &Connection, now: DateTime<Utc>) -> Result<String> {
+    let mut seed = [0u8; 32];
+    rand::Rng::fill(&mut rand::rngs::OsRng, &mut seed);
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let der = signing
+        .to_pkcs8_der()
+        .map_err(|e| ApiError::internal(format!("pkcs8 encode: {e}")))?;
+    let public = signing.verifying_key().to_bytes();
+    let mut kid_bytes = [0u8; 8];
+    rand::Rng::fill(&mut rand::rngs::OsRng, &mut kid_bytes);
+    let kid = hex::encode(kid_bytes);
+    tx.execute(
+        "INSERT INTO jwt_keys (kid, private_der, public_key, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![kid, der.as_bytes(), public.as_slice(), iso(now)],
+    )?;
+    Ok(kid)
+}
+
+/// Creates the first key if there is none (inside the caller's transaction).
+pub fn ensure_key(tx: &Connection, now: DateTime<Utc>) -> Result<()> {
+    let active: Option<String> = tx
+        .query_row(
+            "SELECT kid FROM jwt_keys WHERE retired_at IS NULL LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if active.is_none() {
+        create_key(tx, now)?;
+    }
+    Ok(())
+}
+
+/// Retires the active key(s) and creates a new one; returns the new kid.
+pub fn rotate(tx: &Connection, now: DateTime<Utc>) -> Result<String> {
+    tx.execute(
+        "UPDATE jwt_keys SET retired_at = ?1 WHERE retired_at IS NULL",
+        params![iso(now)],
+    )?;
+    // Keys whose tokens have all expired are no longer needed.
+    let cutoff = iso(now - ACCESS_TTL - Duration::minutes(5));
+    tx.execute(
+        "DELETE FROM jwt_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
+        params![cutoff],
+    )?;
+    create_key(tx, now)
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// Signature, algorithm, kid, issuer or audience wrong, or not a JWT.
+    Invalid,
+    /// Well-formed and signed, but past `exp`.
+    Expired,
+}
+
+impl Tokens {
+    /// Loads the stored keys.
+    pub fn load(conn: &Connection, issuer: String, audience: String) -> Result<Self> {
+        let keys = load_rows(conn)?
+            .into_iter()
+            .map(parse)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            keys: RwLock::new(Arc::new(keys)),
+            issuer,
+            audience,
+        })
+    }
+
+    /// Re-reads keys (after a rotation by the CLI).
+    pub fn reload(&self, conn: &Connection) -> Result<()> {
+        let keys = load_rows(conn)?
+            .into_iter()
+            .map(parse)
+            .collect::<Result<Vec<_>>>()?;
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Key>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The kid new tokens are signed with.
+    pub fn active_kid(&self) -> Option<String> {
+        self.snapshot()
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .map(|k| k.kid.clone())
+    }
+
+    /// The issuer (`BASE_URL`).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs an access token for the given identity.
+    pub fn issue(
+        &self,
+        user: &crate::users::User,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
+        let keys = self.snapshot();
+        let key = keys
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .ok_or_else(|| ApiError::internal("no active signing key"))?;
+        let claims = Claims {
+            sub: user.id.clone(),
+            email: user.email.clone(),
+            role: user.role.clone(),
+            sid: session_id.to_owned(),
+            tier: user.access_tier.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now.timestamp(),
+            exp: (now + ACCESS_TTL).timestamp(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|e| ApiError::internal(format!("jwt sign: {e}")))
+    }
+
+    /// Verifies signature, algorithm, kid, issuer, audience and expiry.
+    pub fn verify(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> std::result::Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let keys = self.snapshot();
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(TokenError::Invalid)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        if data.claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(data.claims)
+    }
+
+    /// The JWKS document: the active key and retired keys whose tokens may
+    /// still be valid.
+    pub fn jwks(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = self
+            .snapshot()
+            .iter()
+            .filter(|k| k.retired_at.is_none_or(|r| r + ACCESS_TTL > now))
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": URL_SAFE_NO_PAD.encode(k.public),
+                    "kid": k.kid,
+                    "use": "sig",
+                    "alg": "EdDSA",
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+/// Maps a token failure to the API error for protected routes.
+pub fn unauthorized(e: TokenError) -> ApiError {
+    match e {
+        TokenError::Expired => ApiError::new(ErrorCode::TokenExpired, "access token expired"),
+        TokenError::Invalid => ApiError::new(ErrorCode::Unauthorized, "invalid access token"),
+    }
+}

@@ -1,0 +1,366 @@
+//! Configuration: every setting is a CLI flag and an environment variable with
+//! the same meaning. Names used by the original service keep their names.
+//! `Config::validate` reports every problem at once.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use base64::Engine;
+use clap::Args;
+
+/// The service key shipped as the development default; production refuses it.
+pub const DEFAULT_SERVICE_KEY: &str = "dev-service-key-change-me";
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    /// The secret itself; call sites are easy to audit.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret<String> {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// SQLite `synchronous` setting. See README "Durability".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: survives process crash and power loss.
+    Full,
+    /// fsync only at checkpoints: survives a process crash (`kill -9`), may
+    /// lose the last commits on power loss or an OS crash.
+    Normal,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// All settings of the server. Each field is `--flag` and `ENV_NAME`.
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1", global = true)]
+    pub host: IpAddr,
+
+    /// TCP port to listen on (0 picks a free port).
+    #[arg(long, env = "PORT", default_value_t = 3001, global = true)]
+    pub port: u16,
+
+    /// Public URL of this server; the JWT issuer. Default http://localhost:PORT.
+    #[arg(long, env = "BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
+    /// Cookie domain for cross-subdomain single sign-on (e.g. `.example.com`).
+    #[arg(long, env = "COOKIE_DOMAIN", global = true)]
+    pub cookie_domain: Option<String>,
+
+    /// Browser origins allowed by CORS and for redirects (comma list).
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', global = true)]
+    pub cors_origins: Vec<String>,
+
+    /// Shared key that internal services send as `X-Service-Key`.
+    #[arg(long, env = "MANA_SERVICE_KEY", default_value = DEFAULT_SERVICE_KEY, hide_default_value = true, global = true)]
+    pub mana_service_key: Secret<String>,
+
+    /// Key-encryption key for the encryption vault: base64 of 32 bytes.
+    #[arg(long, env = "MANA_AUTH_KEK", global = true)]
+    pub mana_auth_kek: Option<Secret<String>>,
+
+    /// `aud` claim of access tokens.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "mana", global = true)]
+    pub jwt_audience: String,
+
+    /// Sign-ups allowed per UTC day (0 = unlimited).
+    #[arg(long, env = "MAX_DAILY_SIGNUPS", default_value_t = 0, global = true)]
+    pub max_daily_signups: u32,
+
+    /// WebAuthn relying party id (default: COOKIE_DOMAIN without dot, else host of BASE_URL).
+    #[arg(long, env = "WEBAUTHN_RP_ID", global = true)]
+    pub webauthn_rp_id: Option<String>,
+
+    /// WebAuthn relying party display name.
+    #[arg(long, env = "WEBAUTHN_RP_NAME", default_value = "Mana", global = true)]
+    pub webauthn_rp_name: String,
+
+    /// WebAuthn allowed origins (comma list; default CORS_ORIGINS).
+    #[arg(long, env = "WEBAUTHN_ORIGIN", value_delimiter = ',', global = true)]
+    pub webauthn_origin: Vec<String>,
+
+    /// SMTP relay host; without it mail goes to the built-in outbox.
+    #[arg(long, env = "SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port.
+    #[arg(long, env = "SMTP_PORT", default_value_t = 587, global = true)]
+    pub smtp_port: u16,
+
+    /// SMTP user name.
+    #[arg(long, env = "SMTP_USER", global = true)]
+    pub smtp_user: Option<String>,
+
+    /// SMTP password.
+    #[arg(long, env = "SMTP_PASS", global = true)]
+    pub smtp_pass: Option<Secret<String>>,
+
+    /// Path of the SQLite file (default DATA_DIR/mana-auth.db).
+    #[arg(long, env = "DATABASE_PATH", global = true)]
+    pub database_path: Option<PathBuf>,
+
+    /// Directory for the database when DATABASE_PATH is not set.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Refuse password login until the email address is verified. Defaults to
+    /// false until mail delivery lands (see README).
+    #[arg(long, env = "REQUIRE_EMAIL_VERIFICATION", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    pub require_email_verification: bool,
+
+    /// Runtime environment (`production` enables the strict checks).
+    #[arg(long, env = "NODE_ENV", global = true)]
+    pub node_env: Option<String>,
+
+    /// Same as NODE_ENV; either one set to `production` is enough.
+    #[arg(long, env = "MANA_ENV", global = true)]
+    pub mana_env: Option<String>,
+
+    /// SQLite `synchronous` mode: `full` (default) or `normal`.
+    #[arg(
+        long,
+        env = "SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "full",
+        global = true
+    )]
+    pub sqlite_synchronous: Synchronous,
+
+    /// Argon2id memory cost in KiB (OWASP minimum 19456).
+    #[arg(
+        long,
+        env = "ARGON2_MEMORY_KIB",
+        default_value_t = 19456,
+        global = true
+    )]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id iterations (OWASP minimum 2 at 19 MiB).
+    #[arg(long, env = "ARGON2_ITERATIONS", default_value_t = 2, global = true)]
+    pub argon2_iterations: u32,
+
+    /// Argon2id lanes.
+    #[arg(long, env = "ARGON2_PARALLELISM", default_value_t = 1, global = true)]
+    pub argon2_parallelism: u32,
+
+    /// Password hashes computed at once (default: number of cores).
+    #[arg(long, env = "HASH_CONCURRENCY", global = true)]
+    pub hash_concurrency: Option<usize>,
+
+    /// Largest accepted JSON body in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Log format: `text` or `json`. Levels come from RUST_LOG.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Parses a config from an argument list (without environment), for tests
+    /// and tools. `args` excludes the program name.
+    pub fn from_args<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString> + Clone>(
+        args: I,
+    ) -> Result<Self, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        let argv = std::iter::once(std::ffi::OsString::from("mana-auth"))
+            .chain(args.into_iter().map(Into::into));
+        <Wrapper as clap::Parser>::try_parse_from(argv).map(|w| w.config)
+    }
+
+    /// True when NODE_ENV or MANA_ENV says `production`.
+    pub fn is_production(&self) -> bool {
+        [&self.node_env, &self.mana_env]
+            .iter()
+            .any(|v| v.as_deref().map(str::trim) == Some("production"))
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://localhost:{}", self.port),
+        }
+    }
+
+    /// The SQLite file.
+    pub fn database_path(&self) -> PathBuf {
+        self.database_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("mana-auth.db"))
+    }
+
+    /// Decoded KEK, if configured and well formed.
+    pub fn kek(&self) -> Option<[u8; 32]> {
+        let raw = self.mana_auth_kek.as_ref()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.expose().trim())
+            .ok()?;
+        bytes.try_into().ok()
+    }
+
+    /// Every problem with this configuration, each naming its setting.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.is_production() {
+            match &self.mana_auth_kek {
+                None => problems.push(
+                    "MANA_AUTH_KEK is missing: production needs a 32-byte key, base64 encoded \
+                     (generate one with `openssl rand -base64 32`)"
+                        .to_owned(),
+                ),
+                Some(_) if self.kek().is_none() => problems.push(
+                    "MANA_AUTH_KEK is malformed or short: it must be base64 of exactly 32 bytes"
+                        .to_owned(),
+                ),
+                Some(_) => {}
+            }
+            let key = self.mana_service_key.expose();
+            if key == DEFAULT_SERVICE_KEY || key.len() < 16 {
+                problems.push(
+                    "MANA_SERVICE_KEY is the development default or shorter than 16 characters: \
+                     set a random value in production"
+                        .to_owned(),
+                );
+            }
+            if self.base_url.is_none() {
+                problems.push("BASE_URL is missing: production needs the public URL".to_owned());
+            }
+        } else if self.mana_auth_kek.is_some() && self.kek().is_none() {
+            problems.push(
+                "MANA_AUTH_KEK is malformed or short: it must be base64 of exactly 32 bytes"
+                    .to_owned(),
+            );
+        }
+        if let Some(url) = &self.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!(
+                    "BASE_URL must start with http:// or https:// (got {url:?})"
+                ));
+            }
+        }
+        for origin in &self.cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                problems.push(format!(
+                    "CORS_ORIGINS entry {origin:?} is not an http(s) origin"
+                ));
+            }
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
+            || self.argon2_iterations == 0
+            || self.argon2_parallelism == 0
+        {
+            problems.push(
+                "ARGON2_* parameters are out of range (memory >= 8 KiB per lane, iterations >= 1)"
+                    .to_owned(),
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push("MAX_BODY_BYTES must be at least 1024".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Cookies are `Secure` in production or behind an https BASE_URL.
+    pub fn secure_cookies(&self) -> bool {
+        self.is_production() || self.base_url().starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_without_configuration() {
+        let c = Config::from_args(Vec::<String>::new()).unwrap();
+        assert_eq!(c.port, 3001);
+        assert_eq!(c.jwt_audience, "mana");
+        assert_eq!(c.base_url(), "http://localhost:3001");
+        assert!(c.validate().is_ok());
+        assert!(!c.is_production());
+    }
+
+    #[test]
+    fn production_names_every_missing_setting() {
+        let c = Config::from_args(["--node-env", "production"]).unwrap();
+        let problems = c.validate().unwrap_err().join("\n");
+        assert!(problems.contains("MANA_AUTH_KEK"));
+        assert!(problems.contains("MANA_SERVICE_KEY"));
+        let short = Config::from_args([
+            "--mana-env",
+            "production",
+            "--mana-auth-kek",
+            "c2hvcnQ=",
+            "--mana-service-key",
+            "0123456789abcdef0123",
+            "--base-url",
+            "https://auth.example.com",
+        ])
+        .unwrap();
+        let problems = short.validate().unwrap_err().join("\n");
+        assert!(
+            problems.contains("MANA_AUTH_KEK is malformed"),
+            "{problems}"
+        );
+        assert!(!problems.contains("MANA_SERVICE_KEY"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config::from_args(["--mana-service-key", "super-secret-value"]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("super-secret-value"));
+    }
+}

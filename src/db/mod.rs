@@ -1,0 +1,155 @@
+//! The SQLite store: one writer connection behind a mutex (every write is a
+//! `BEGIN IMMEDIATE` transaction, so two writers never deadlock on upgrade)
+//! and a pool of read-only connections. All SQLite work runs on the blocking
+//! thread pool, never on the async workers.
+//!
+//! Durability: WAL journal. `synchronous=FULL` (the default) fsyncs the WAL on
+//! every commit, so an acknowledged write survives `kill -9` and power loss.
+//! `synchronous=NORMAL` survives `kill -9` but may lose the newest commits on
+//! power loss or an OS crash; it is offered for speed and documented in the
+//! README.
+
+pub mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::config::Synchronous;
+use crate::error::{ApiError, Result};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    writer: Arc<Mutex<Connection>>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug)]
+pub struct OpenError(pub String);
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+fn pragmas(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let sync = match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY;"
+    ))
+}
+
+impl Db {
+    /// Opens (creating if needed) the file, applies pragmas and migrations.
+    pub fn open(path: &Path, sync: Synchronous) -> std::result::Result<Self, OpenError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| OpenError(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let fail = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
+        let mut writer = Connection::open(path).map_err(fail)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(fail)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OpenError(format!(
+                "{}: cannot switch to WAL journal (got {mode})",
+                path.display()
+            )));
+        }
+        pragmas(&writer, sync).map_err(fail)?;
+        migrate::migrate(&mut writer).map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(move |c| {
+                pragmas(c, sync)?;
+                c.execute_batch("PRAGMA query_only = ON;")
+            });
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let readers = r2d2::Pool::builder()
+            .max_size((cores * 4).clamp(4, 32) as u32)
+            .min_idle(Some(1))
+            .connection_timeout(BUSY_TIMEOUT)
+            .build(manager)
+            .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            writer: Arc::new(Mutex::new(writer)),
+            readers,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer connection,
+    /// off the async workers. Commits on `Ok`, rolls back on `Err`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+    }
+
+    /// Same as `write`, for callers already on a blocking thread (CLI).
+    pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T>,
+    {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await?
+    }
+
+    /// Same as `read`, for callers on a blocking thread.
+    pub fn read_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        let conn = self.readers.get()?;
+        f(&conn)
+    }
+
+    /// Checkpoints the WAL into the main file; called on clean shutdown.
+    pub fn close(&self) -> Result<()> {
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(ApiError::from)
+    }
+}

@@ -1,0 +1,300 @@
+//! The one error type of the HTTP surface and its JSON envelope
+//! `{"error": CODE, "message": text, "status": n, "retryAfterSec"?: n}`.
+//! Internal causes are logged inside the request span, never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Result alias used across the crate.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Every error code the API can answer with. The match in `status` is the
+/// documentation of which HTTP status each code carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidCredentials,
+    EmailNotVerified,
+    EmailAlreadyRegistered,
+    WeakPassword,
+    AccountLocked,
+    SignupLimitReached,
+    RateLimited,
+    TokenExpired,
+    TokenInvalid,
+    TwoFactorRequired,
+    TwoFactorFailed,
+    PasskeyNotEnabled,
+    PasskeyCancelled,
+    PasskeyVerificationFailed,
+    Validation,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Conflict,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// HTTP status of this code.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidCredentials => StatusCode::UNAUTHORIZED,
+            EmailNotVerified => StatusCode::FORBIDDEN,
+            EmailAlreadyRegistered => StatusCode::CONFLICT,
+            WeakPassword => StatusCode::BAD_REQUEST,
+            AccountLocked => StatusCode::TOO_MANY_REQUESTS,
+            SignupLimitReached => StatusCode::TOO_MANY_REQUESTS,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            TokenExpired => StatusCode::UNAUTHORIZED,
+            TokenInvalid => StatusCode::BAD_REQUEST,
+            TwoFactorRequired => StatusCode::UNAUTHORIZED,
+            TwoFactorFailed => StatusCode::UNAUTHORIZED,
+            PasskeyNotEnabled => StatusCode::NOT_FOUND,
+            PasskeyCancelled => StatusCode::BAD_REQUEST,
+            PasskeyVerificationFailed => StatusCode::UNAUTHORIZED,
+            Validation => StatusCode::BAD_REQUEST,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Conflict => StatusCode::CONFLICT,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Wire name of this code.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            InvalidCredentials => "INVALID_CREDENTIALS",
+            EmailNotVerified => "EMAIL_NOT_VERIFIED",
+            EmailAlreadyRegistered => "EMAIL_ALREADY_REGISTERED",
+            WeakPassword => "WEAK_PASSWORD",
+            AccountLocked => "ACCOUNT_LOCKED",
+            SignupLimitReached => "SIGNUP_LIMIT_REACHED",
+            RateLimited => "RATE_LIMITED",
+            TokenExpired => "TOKEN_EXPIRED",
+            TokenInvalid => "TOKEN_INVALID",
+            TwoFactorRequired => "TWO_FACTOR_REQUIRED",
+            TwoFactorFailed => "TWO_FACTOR_FAILED",
+            PasskeyNotEnabled => "PASSKEY_NOT_ENABLED",
+            PasskeyCancelled => "PASSKEY_CANCELLED",
+            PasskeyVerificationFailed => "PASSKEY_VERIFICATION_FAILED",
+            Validation => "VALIDATION",
+            Unauthorized => "UNAUTHORIZED",
+            Forbidden => "FORBIDDEN",
+            NotFound => "NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Conflict => "CONFLICT",
+            ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Internal => "INTERNAL",
+        }
+    }
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// What went wrong, as a code.
+    pub code: ErrorCode,
+    /// Text for humans; never internal detail.
+    pub message: String,
+    /// Seconds until a retry can succeed (sets `Retry-After`).
+    pub retry_after: Option<u64>,
+    /// Extra JSON fields merged into the envelope (e.g. a two-factor ticket).
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Internal cause, logged on 5xx, never sent.
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+            extra: None,
+            source: None,
+        }
+    }
+    /// 400 VALIDATION.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Validation, message)
+    }
+    /// 404 NOT_FOUND naming the missing thing.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+    /// 401 UNAUTHORIZED.
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "authentication required")
+    }
+    /// 403 FORBIDDEN.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+    /// 500 INTERNAL with a logged cause.
+    pub fn internal<E: Into<Box<dyn std::error::Error + Send + Sync>>>(cause: E) -> Self {
+        Self::new(ErrorCode::Internal, "internal error").with_source(cause)
+    }
+    /// Adds `retryAfterSec` and the `Retry-After` header.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+    /// Attaches an internal cause for the log.
+    pub fn with_source<E: Into<Box<dyn std::error::Error + Send + Sync>>>(mut self, e: E) -> Self {
+        self.source = Some(e.into());
+        self
+    }
+    /// Adds a field to the envelope.
+    pub fn with_field(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(key.to_owned(), value);
+        self
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    error: &'static str,
+    message: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_sec: Option<u64>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        if status.is_server_error() {
+            match &self.source {
+                Some(source) => {
+                    tracing::error!(code = self.code.as_str(), error = %source, "request failed")
+                }
+                None => tracing::error!(code = self.code.as_str(), "request failed"),
+            }
+        }
+        let body = Envelope {
+            error: self.code.as_str(),
+            message: &self.message,
+            status: status.as_u16(),
+            retry_after_sec: self.retry_after,
+            extra: self.extra.as_ref(),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => {
+                ApiError::new(ErrorCode::ServiceUnavailable, "database busy, try again")
+                    .with_retry_after(1)
+                    .with_source(e)
+            }
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<r2d2::Error> for ApiError {
+    fn from(e: r2d2::Error) -> Self {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "database unavailable, try again",
+        )
+        .with_retry_after(1)
+        .with_source(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Maps a UNIQUE / CHECK violation to the error it means; anything else stays
+/// internal. Use where the constraint is known, like realworld's `on_constraint`.
+pub fn on_constraint(e: rusqlite::Error, map: impl FnOnce(&str) -> Option<ApiError>) -> ApiError {
+    if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
+        if f.code == rusqlite::ErrorCode::ConstraintViolation {
+            if let Some(mapped) = map(msg) {
+                return mapped;
+            }
+        }
+    }
+    ApiError::from(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn envelope_carries_code_status_and_retry_after() {
+        let response = ApiError::new(ErrorCode::AccountLocked, "locked")
+            .with_retry_after(90)
+            .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "90");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error":"ACCOUNT_LOCKED","message":"locked","status":429,"retryAfterSec":90})
+        );
+    }
+
+    #[tokio::test]
+    async fn internal_text_is_never_sent() {
+        let response = ApiError::internal("disk I/O error at /secret/path").into_response();
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(!text.contains("/secret/path"));
+        assert!(text.contains("\"INTERNAL\""));
+    }
+}

@@ -1,0 +1,318 @@
+//! `/api/v1/auth`: registration, sign-in, sessions, tokens, profile.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::audit::{self, ClientInfo, Event};
+use crate::auth::{self, session, Registration};
+use crate::clock::iso;
+use crate::error::{ApiError, ErrorCode, Result};
+use crate::http::cookie;
+use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
+use crate::state::AppState;
+use crate::users::{self, store};
+
+/// Routes under `/api/v1/auth`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signup-status", get(get_signup_status))
+        .route("/register", post(post_register))
+        .route("/login", post(post_login))
+        .route("/session-to-token", post(post_session_to_token))
+        .route("/refresh", post(post_refresh))
+        .route("/validate", post(post_validate))
+        .route("/logout", post(post_logout))
+        .route("/session", get(get_session))
+        .route("/sessions", get(get_sessions))
+        .route("/sessions/{id}", delete(delete_session))
+        .route("/profile", get(get_profile).post(post_profile))
+        .route("/change-password", post(post_change_password))
+        .route("/security-events", get(get_security_events))
+        .route("/jwks", get(super::wellknown::get_jwks))
+}
+
+async fn get_signup_status(State(state): State<AppState>) -> Result<Json<users::SignupStatus>> {
+    let limit = state.config.max_daily_signups;
+    let now = state.now();
+    Ok(Json(
+        state
+            .db
+            .read(move |c| users::signup_status(c, limit, now))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterRequest {
+    email: String,
+    password: String,
+    name: Option<String>,
+    #[allow(dead_code)]
+    source_app_url: Option<String>,
+}
+
+async fn post_register(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<RegisterRequest>,
+) -> Result<Response> {
+    let reg = Registration {
+        email: req.email,
+        password: req.password,
+        name: req.name,
+    };
+    let user = auth::register(&state, reg, client).await?;
+    Ok((axum::http::StatusCode::OK, Json(json!({ "user": user }))).into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Response {
+    let headers = cookie::set_session(&state.config, &signed.refresh_token);
+    (headers, Json(signed)).into_response()
+}
+
+async fn post_login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<Response> {
+    let signed = auth::login(&state, &req.email, req.password, client).await?;
+    Ok(signed_in_response(&state, signed))
+}
+
+async fn post_session_to_token(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response> {
+    let token = session_cookie(&headers).ok_or_else(ApiError::unauthorized)?;
+    let signed = auth::refresh(&state, token).await?;
+    Ok(
+        Json(json!({ "accessToken": signed.access_token, "refreshToken": signed.refresh_token }))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshRequest {
+    refresh_token: Option<String>,
+}
+
+async fn post_refresh(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    OptionalJson(req): OptionalJson<RefreshRequest>,
+) -> Result<Response> {
+    let token = req
+        .and_then(|r| r.refresh_token)
+        .or_else(|| session_cookie(&headers))
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "refreshToken is required"))?;
+    let signed = auth::refresh(&state, token).await?;
+    let cookie = cookie::set_session(&state.config, &signed.refresh_token);
+    let body = json!({ "accessToken": signed.access_token, "refreshToken": signed.refresh_token });
+    Ok((cookie, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ValidateRequest {
+    token: Option<String>,
+}
+
+async fn post_validate(
+    State(state): State<AppState>,
+    OptionalJson(req): OptionalJson<ValidateRequest>,
+) -> Json<Value> {
+    let Some(token) = req.and_then(|r| r.token) else {
+        return Json(json!({ "valid": false }));
+    };
+    match state.tokens.verify(&token, state.now()) {
+        Ok(claims) => Json(json!({ "valid": true, "payload": claims })),
+        Err(_) => Json(json!({ "valid": false })),
+    }
+}
+
+async fn post_logout(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: axum::http::HeaderMap,
+    OptionalJson(req): OptionalJson<RefreshRequest>,
+) -> Result<Response> {
+    let by_body = req.and_then(|r| r.refresh_token);
+    let found = match (
+        by_body.or_else(|| session_cookie(&headers)),
+        crate::http::extract::bearer(&headers),
+    ) {
+        (Some(token), _) => auth::resolve(&state, token).await.ok(),
+        (None, Some(jwt)) => match state.tokens.verify(jwt, state.now()) {
+            Ok(claims) => auth::resolve_sid(&state, claims.sid).await.ok(),
+            Err(_) => None,
+        },
+        (None, None) => None,
+    };
+    if let Some((session, _)) = found {
+        auth::logout(&state, session, client).await?;
+    }
+    Ok((
+        cookie::clear_session(&state.config),
+        Json(json!({ "success": true })),
+    )
+        .into_response())
+}
+
+async fn get_session(auth: SessionAuth) -> Json<Value> {
+    Json(json!({ "session": auth.session, "user": auth.user }))
+}
+
+async fn get_sessions(State(state): State<AppState>, auth: SessionAuth) -> Result<Json<Value>> {
+    let uid = auth.user.id.clone();
+    let now = state.now();
+    let sessions = state.db.read(move |c| session::list(c, &uid, now)).await?;
+    let current = auth.session.id;
+    let list: Vec<Value> = sessions
+        .into_iter()
+        .map(|s| {
+            let is_current = s.id == current;
+            let mut v = json!(s);
+            v["current"] = json!(is_current);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": list })))
+}
+
+async fn delete_session(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    auth: SessionAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let uid = auth.user.id;
+    let now = iso(state.now());
+    state
+        .db
+        .write(move |tx| {
+            if !session::revoke(tx, &uid, &id)? {
+                return Err(ApiError::not_found("session"));
+            }
+            audit::record(
+                tx,
+                Some(&uid),
+                Event::SessionRevoked,
+                &client,
+                json!({ "sessionId": id }),
+                &now,
+            )
+        })
+        .await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+async fn get_profile(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Value>> {
+    let user = state
+        .db
+        .read(move |c| store::by_id(c, &claims.sub))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(json!({ "user": user })))
+}
+
+#[derive(Deserialize)]
+struct ProfileRequest {
+    name: Option<String>,
+    /// `null` removes the image; absent keeps it.
+    #[serde(default, deserialize_with = "double_option")]
+    image: Option<Option<String>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn post_profile(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<ProfileRequest>,
+) -> Result<Json<Value>> {
+    let name = req.name.as_deref().map(users::check_name).transpose()?;
+    if name.as_deref() == Some("") {
+        return Err(ApiError::validation("name must not be empty"));
+    }
+    let image = match req.image {
+        Some(Some(url)) => Some(Some(users::check_image(&url)?)),
+        other => other,
+    };
+    let clock = state.clock.clone();
+    let user = state
+        .db
+        .write(move |tx| {
+            let current =
+                store::by_id(tx, &claims.sub)?.ok_or_else(|| ApiError::not_found("user"))?;
+            let name = name.unwrap_or(current.name);
+            let image = image.unwrap_or(current.image);
+            let now = iso(clock.now());
+            store::update_profile(tx, &claims.sub, &name, image.as_deref(), &now)?;
+            audit::record(
+                tx,
+                Some(&claims.sub),
+                Event::ProfileUpdated,
+                &client,
+                json!({}),
+                &now,
+            )?;
+            store::by_id(tx, &claims.sub)?.ok_or_else(|| ApiError::not_found("user"))
+        })
+        .await?;
+    Ok(Json(json!({ "user": user })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangePasswordRequest {
+    current_password: String,
+    new_password: String,
+}
+
+async fn post_change_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<ChangePasswordRequest>,
+) -> Result<Json<Value>> {
+    let revoked = auth::change_password(
+        &state,
+        claims.sub,
+        claims.sid,
+        req.current_password,
+        req.new_password,
+        client,
+    )
+    .await?;
+    Ok(Json(json!({ "success": true, "revokedSessions": revoked })))
+}
+
+async fn get_security_events(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Value>> {
+    let events = state
+        .db
+        .read(move |c| audit::recent(c, &claims.sub, 50))
+        .await?;
+    Ok(Json(json!({ "events": events })))
+}

@@ -1,0 +1,138 @@
+//! mana-auth: an authentication and tenancy server in one binary with one
+//! SQLite file. `start` opens the store and serves the HTTP app until told
+//! to stop; `main.rs` only parses the command line and calls in here.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod state;
+pub mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use http::app;
+
+use crate::auth::password::Hasher;
+use crate::auth::token::{self, Tokens};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::state::AppState;
+
+/// Why the server did not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Opens the database, makes sure a signing key exists and builds the state.
+pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError> {
+    if let Err(problems) = config.validate() {
+        return Err(StartError(format!(
+            "configuration is not valid:\n  - {}",
+            problems.join("\n  - ")
+        )));
+    }
+    let db = Db::open(&config.database_path(), config.sqlite_synchronous)
+        .map_err(|e| StartError(format!("cannot open database: {e}")))?;
+    let now = clock.now();
+    db.write_blocking(|tx| token::ensure_key(tx, now))
+        .map_err(|e| StartError(format!("cannot create signing key: {e}")))?;
+    let tokens = db
+        .read_blocking(|c| Tokens::load(c, config.base_url(), config.jwt_audience.clone()))
+        .map_err(|e| StartError(format!("cannot load signing keys: {e}")))?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let hasher = Hasher::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        config.hash_concurrency.unwrap_or(cores),
+    )
+    .map_err(|e| StartError(format!("password hasher: {e}")))?;
+    Ok(AppState {
+        config: Arc::new(config),
+        db,
+        clock,
+        tokens: Arc::new(tokens),
+        hasher,
+    })
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its state (tests use the clock and the database path).
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Stops accepting, finishes in-flight requests, closes the database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server ends by itself.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Starts serving `config` with `clock`; returns once the socket is bound.
+pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
+    let bind = SocketAddr::new(config.host, config.port);
+    let state = tokio::task::spawn_blocking(move || build_state(config, clock))
+        .await
+        .map_err(|e| StartError(e.to_string()))??;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| StartError(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError(e.to_string()))?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let app = app(state.clone());
+    let db = state.db.clone();
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server error");
+        }
+        let closed = tokio::task::spawn_blocking(move || db.close()).await;
+        if !matches!(closed, Ok(Ok(()))) {
+            tracing::warn!("database checkpoint on shutdown failed");
+        }
+        tracing::info!("stopped");
+    });
+    Ok(Server {
+        addr,
+        state,
+        stop: Some(stop_tx),
+        task,
+    })
+}

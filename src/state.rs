@@ -1,0 +1,29 @@
+//! Everything a request handler needs, passed in (never a global), so one
+//! test process can run many servers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::auth::password::Hasher;
+use crate::auth::token::Tokens;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
+
+/// Shared state of one server.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub clock: Clock,
+    pub tokens: Arc<Tokens>,
+    pub hasher: Hasher,
+}
+
+impl AppState {
+    /// Now, by this server's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,168 @@
+//! Users: the account rules (email and name shapes, the daily sign-up limit)
+//! as plain synchronous functions over a transaction.
+
+pub mod model;
+pub mod store;
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+pub use model::User;
+
+use crate::clock::iso;
+use crate::error::{ApiError, ErrorCode, Result};
+
+/// Longest accepted email address.
+pub const MAX_EMAIL_LEN: usize = 254;
+/// Longest accepted display name.
+pub const MAX_NAME_LEN: usize = 80;
+/// Longest accepted image URL.
+pub const MAX_IMAGE_LEN: usize = 2048;
+
+/// Trims and lowercases an email and checks its shape.
+pub fn normalize_email(raw: &str) -> Result<String> {
+    let email = raw.trim().to_lowercase();
+    let bad = || ApiError::validation("email must be a valid address");
+    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+        return Err(bad());
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
+    if local.is_empty() || local.contains('@') || domain.is_empty() || !domain.contains('.') {
+        return Err(bad());
+    }
+    if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+/// Checks a display name: at most 80 characters, no control characters.
+pub fn check_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::validation(format!(
+            "name must be at most {MAX_NAME_LEN} characters"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name must not contain control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks an image URL (http(s) or data URL, bounded).
+pub fn check_image(image: &str) -> Result<String> {
+    let image = image.trim();
+    if image.len() > MAX_IMAGE_LEN || image.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "image must be a URL of at most 2048 characters",
+        ));
+    }
+    if !(image.starts_with("https://") || image.starts_with("http://")) {
+        return Err(ApiError::validation("image must be an http(s) URL"));
+    }
+    Ok(image.to_owned())
+}
+
+/// A fresh user record (not yet stored).
+pub fn new_user(email: String, name: String, now: DateTime<Utc>) -> User {
+    let now = iso(now);
+    User {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        email,
+        email_verified: false,
+        image: None,
+        role: "user".into(),
+        access_tier: "public".into(),
+        kind: "human".into(),
+        two_factor_enabled: false,
+        created_at: now.clone(),
+        updated_at: now,
+        onboarding_completed_at: None,
+    }
+}
+
+/// The sign-up counter of the current UTC day.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SignupStatus {
+    pub registration_open: bool,
+    /// `null` when there is no limit.
+    pub spots_remaining: Option<u64>,
+    pub total_today: u64,
+    /// 0 means unlimited.
+    pub limit: u64,
+    pub resets_at: String,
+}
+
+fn day_bounds(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = now.date_naive().and_time(NaiveTime::MIN).and_utc();
+    (start, start + Duration::days(1))
+}
+
+/// Today's sign-up numbers against `limit` (0 = unlimited).
+pub fn signup_status(conn: &Connection, limit: u32, now: DateTime<Utc>) -> Result<SignupStatus> {
+    let (start, end) = day_bounds(now);
+    let total = store::count_created_since(conn, &iso(start))?;
+    let limit = u64::from(limit);
+    Ok(SignupStatus {
+        registration_open: limit == 0 || total < limit,
+        spots_remaining: (limit > 0).then(|| limit.saturating_sub(total)),
+        total_today: total,
+        limit,
+        resets_at: iso(end),
+    })
+}
+
+/// Refuses a sign-up over the daily limit; run inside the write transaction
+/// that inserts the user, so concurrent sign-ups cannot overshoot.
+pub fn enforce_signup_limit(conn: &Connection, limit: u32, now: DateTime<Utc>) -> Result<()> {
+    let status = signup_status(conn, limit, now)?;
+    if status.registration_open {
+        return Ok(());
+    }
+    let (_, end) = day_bounds(now);
+    Err(ApiError::new(
+        ErrorCode::SignupLimitReached,
+        "the daily sign-up limit is reached",
+    )
+    .with_retry_after((end - now).num_seconds().max(1) as u64)
+    .with_field("limit", status.limit.into())
+    .with_field("totalToday", status.total_today.into())
+    .with_field("resetsAt", status.resets_at.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_email("  Foo.Bar@Example.DE ").unwrap(),
+            "foo.bar@example.de"
+        );
+        for bad in [
+            "", "a", "a@b", "@b.de", "a b@c.de", "a@b..de", "a@.de", "a\0@b.de",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(normalize_email(&format!("{}@x.de", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn names_and_images_are_bounded() {
+        assert!(check_name(&"n".repeat(80)).is_ok());
+        assert!(check_name(&"n".repeat(81)).is_err());
+        assert!(check_name("a\u{0}b").is_err());
+        assert!(check_image("javascript:alert(1)").is_err());
+        assert!(check_image("https://x.de/a.png").is_ok());
+    }
+}

@@ -1,0 +1,97 @@
+//! SQL for users and their password credentials.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::model::{User, COLUMNS};
+use crate::error::{on_constraint, ApiError, ErrorCode, Result};
+
+/// A user by id (deleted users are not found).
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ?1 AND deleted_at IS NULL");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], User::from_row)
+        .optional()?)
+}
+
+/// A user and their password hash by email, any letter case.
+pub fn with_password_by_email(
+    conn: &Connection,
+    email: &str,
+) -> Result<Option<(User, Option<String>)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, (SELECT password_hash FROM password_credentials p WHERE p.user_id = users.id) \
+         FROM users WHERE email = ?1 AND deleted_at IS NULL"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([email], |r| Ok((User::from_row(r)?, r.get(12)?)))
+        .optional()?)
+}
+
+/// The password hash of a user.
+pub fn password_hash(conn: &Connection, user_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT password_hash FROM password_credentials WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Inserts a user; a taken email becomes `EMAIL_ALREADY_REGISTERED`.
+pub fn insert(conn: &Connection, user: &User) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, name, email, email_verified, image, role, access_tier, kind, \
+         two_factor_enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        user.id,
+        user.name,
+        user.email,
+        user.email_verified,
+        user.image,
+        user.role,
+        user.access_tier,
+        user.kind,
+        user.two_factor_enabled,
+        user.created_at,
+        user.updated_at
+    ])
+    .map_err(|e| {
+        on_constraint(e, |msg| {
+            msg.contains("users.email").then(|| {
+                ApiError::new(ErrorCode::EmailAlreadyRegistered, "this email is already registered")
+            })
+        })
+    })?;
+    Ok(())
+}
+
+/// Sets (or replaces) the password hash.
+pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO password_credentials (user_id, password_hash, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+    )?
+    .execute(params![user_id, hash, now])?;
+    Ok(())
+}
+
+/// Updates name and image.
+pub fn update_profile(
+    conn: &Connection,
+    user_id: &str,
+    name: &str,
+    image: Option<&str>,
+    now: &str,
+) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET name = ?2, image = ?3, updated_at = ?4 WHERE id = ?1")?
+        .execute(params![user_id, name, image, now])?;
+    Ok(())
+}
+
+/// Users created at or after `since`.
+pub fn count_created_since(conn: &Connection, since: &str) -> Result<u64> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM users WHERE created_at >= ?1")?
+        .query_row([since], |r| r.get(0))?)
+}
