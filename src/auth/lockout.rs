@@ -26,7 +26,7 @@ pub fn locked_for(conn: &Connection, email: &str, now: DateTime<Utc>) -> Result<
         .as_deref()
         .and_then(parse_iso)
         .filter(|u| *u > now)
-        .map(|u| (u - now).num_seconds().max(1) as u64))
+        .map(|u| ((u - now).num_milliseconds() + 999).max(1000) as u64 / 1000))
 }
 
 /// Records a credential failure; returns the lock duration in seconds when

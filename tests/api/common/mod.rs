@@ -1,0 +1,210 @@
+//! The test server: a real mana-auth on 127.0.0.1:0 with a temporary SQLite
+//! file, a settable clock and a low argon2 cost, plus a small HTTP client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use mana_auth::clock::Clock;
+use mana_auth::config::Config;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct-horse-battery";
+pub const ISSUER: &str = "http://mana.test";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub db_path: PathBuf,
+    pub server: Option<mana_auth::Server>,
+    pub dir: tempfile::TempDir,
+}
+
+/// A response: status, JSON body (Null if none), headers.
+pub struct Resp {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+impl Resp {
+    /// Asserts the error envelope with `code` and `status`.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(self.body["error"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status, "body: {}", self.body);
+        assert!(self.body["message"].is_string(), "body: {}", self.body);
+    }
+
+    /// The session cookie value from Set-Cookie.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.contains("mana.session_token="))
+            .and_then(|c| c.split(';').next())
+            .and_then(|kv| kv.split_once('='))
+            .map(|(_, v)| v.to_owned())
+    }
+}
+
+/// A signed-in user.
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+pub fn test_config(db: &std::path::Path) -> Config {
+    Config::from_args([
+        "--port",
+        "0",
+        "--base-url",
+        ISSUER,
+        "--database-path",
+        db.to_str().unwrap(),
+        "--argon2-memory-kib",
+        "64",
+        "--argon2-iterations",
+        "1",
+        "--cors-origins",
+        "http://app.mana.test",
+    ])
+    .unwrap()
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("mana-auth.db");
+        let mut config = test_config(&db_path);
+        adjust(&mut config);
+        Self::start_in(dir, db_path, config, Clock::system()).await
+    }
+
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        db_path: PathBuf,
+        config: Config,
+        clock: Clock,
+    ) -> Self {
+        let server = mana_auth::start(config, clock.clone()).await.unwrap();
+        let base = format!("http://{}", server.addr);
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            clock,
+            db_path,
+            server: Some(server),
+            dir,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same file.
+    pub async fn restart(mut self) -> Self {
+        self.server.take().unwrap().stop().await;
+        let config = test_config(&self.db_path);
+        Self::start_in(self.dir, self.db_path, config, self.clock).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let res = req.send().await.expect("request failed at transport level");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(self.client.post(self.url(path)).json(&body))
+            .await
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Resp {
+        self.send(self.client.get(self.url(path)).bearer_auth(token))
+            .await
+    }
+
+    pub async fn register(&self, email: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/register",
+            json!({ "email": email, "password": PASSWORD, "name": "Test" }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers and signs in.
+    pub async fn account(&self, email: &str) -> Account {
+        let r = self.register(email).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let l = self.login(email, PASSWORD).await;
+        assert_eq!(l.status, 200, "{}", l.body);
+        Account {
+            id: l.body["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+            access: l.body["accessToken"].as_str().unwrap().to_owned(),
+            refresh: l.body["refreshToken"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A read-write connection to the server's file (for inspection and for
+    /// injecting faults the API cannot cause).
+    pub fn db(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(&self.db_path).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        c
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+/// Path of the built binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mana-auth")
+}
