@@ -10,7 +10,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod spaces;
 pub mod state;
+pub mod sync;
 pub mod users;
 
 use std::net::SocketAddr;

@@ -24,6 +24,8 @@ pub enum Event {
     AccountLocked,
     ProfileUpdated,
     SessionRevoked,
+    OrgCreated,
+    OrgDeleted,
 }
 
 impl Event {
@@ -38,6 +40,8 @@ impl Event {
             Event::AccountLocked => "ACCOUNT_LOCKED",
             Event::ProfileUpdated => "PROFILE_UPDATED",
             Event::SessionRevoked => "SESSION_REVOKED",
+            Event::OrgCreated => "ORG_CREATED",
+            Event::OrgDeleted => "ORG_DELETED",
         }
     }
 }

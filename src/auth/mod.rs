@@ -16,6 +16,7 @@ use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::state::AppState;
 use crate::users::{self, store, User};
+use crate::{spaces, sync};
 
 pub use session::Session;
 
@@ -53,6 +54,10 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
             let user = users::new_user(email, name, now);
             store::insert(tx, &user)?;
             store::set_password(tx, &user.id, &hash, &iso(now))?;
+            // The personal space, its owner membership, its kontextDoc and the
+            // userContext row: same transaction, all or nothing.
+            spaces::create_personal(tx, &user, now)?;
+            sync::bootstrap_user_context(tx, &user.id, now)?;
             audit::record(
                 tx,
                 Some(&user.id),

@@ -8,7 +8,10 @@ use rusqlite::{Connection, TransactionBehavior};
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Ordered upgrade steps: (version reached, SQL). Step 1 is the first schema.
-pub const STEPS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_foundation.sql"))];
+pub const STEPS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_foundation.sql")),
+    (2, include_str!("../../migrations/0002_spaces.sql")),
+];
 
 /// The schema version this binary writes.
 pub const LATEST: i64 = STEPS[STEPS.len() - 1].0;
@@ -114,6 +117,27 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, LATEST);
+    }
+
+    #[test]
+    fn older_file_is_upgraded_in_place_without_losing_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn, STEPS[0].1, 1).unwrap();
+        conn.execute(
+            "INSERT INTO users (id, email, created_at, updated_at) VALUES ('u1', 'a@b.de', 't', 't')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let email: String = conn
+            .query_row("SELECT email FROM users WHERE id = 'u1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(email, "a@b.de");
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, LATEST);
+        conn.execute("SELECT count(*) FROM sync_changes", []).ok();
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub fn app(state: AppState) -> Router {
             get(routes::wellknown::get_openid_configuration),
         )
         .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/gilden", routes::spaces::router())
+        .nest("/api/v1/me", routes::me::router())
+        .nest("/api/v1/internal", routes::internal::router())
+        .nest("/sync", routes::sync::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")

@@ -5,6 +5,8 @@
 mod common;
 
 mod accounts;
+mod bootstrap;
 mod input;
 mod process;
+mod spaces;
 mod tokens;

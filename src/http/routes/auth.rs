@@ -233,14 +233,8 @@ async fn get_profile(
 struct ProfileRequest {
     name: Option<String>,
     /// `null` removes the image; absent keeps it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     image: Option<Option<String>>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn post_profile(

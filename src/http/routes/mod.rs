@@ -2,4 +2,17 @@
 
 pub mod auth;
 pub mod health;
+pub mod internal;
+pub mod me;
+pub mod spaces;
+pub mod sync;
 pub mod wellknown;
+
+use serde::{Deserialize, Deserializer};
+
+/// For PATCH-like fields: absent → `None`, `null` → `Some(None)`.
+pub(crate) fn double_option<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}

@@ -2,6 +2,7 @@
 //! file, a settable clock and a low argon2 cost, plus a small HTTP client.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::path::PathBuf;
 
 use mana_auth::clock::Clock;
@@ -137,44 +138,44 @@ impl TestServer {
         }
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Resp {
+    pub fn post(&self, path: &str, body: Value) -> impl Future<Output = Resp> + '_ {
         self.send(self.client.post(self.url(path)).json(&body))
-            .await
     }
 
-    pub async fn post_auth(&self, path: &str, token: &str, body: Value) -> Resp {
+    pub fn post_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> impl Future<Output = Resp> + '_ {
         self.send(
             self.client
                 .post(self.url(path))
                 .bearer_auth(token)
                 .json(&body),
         )
-        .await
     }
 
-    pub async fn get(&self, path: &str) -> Resp {
-        self.send(self.client.get(self.url(path))).await
+    pub fn get(&self, path: &str) -> impl Future<Output = Resp> + '_ {
+        self.send(self.client.get(self.url(path)))
     }
 
-    pub async fn get_auth(&self, path: &str, token: &str) -> Resp {
+    pub fn get_auth(&self, path: &str, token: &str) -> impl Future<Output = Resp> + '_ {
         self.send(self.client.get(self.url(path)).bearer_auth(token))
-            .await
     }
 
-    pub async fn register(&self, email: &str) -> Resp {
+    pub fn register(&self, email: &str) -> impl Future<Output = Resp> + '_ {
         self.post(
             "/api/v1/auth/register",
             json!({ "email": email, "password": PASSWORD, "name": "Test" }),
         )
-        .await
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Resp {
+    pub fn login(&self, email: &str, password: &str) -> impl Future<Output = Resp> + '_ {
         self.post(
             "/api/v1/auth/login",
             json!({ "email": email, "password": password }),
         )
-        .await
     }
 
     /// Registers and signs in.
@@ -207,4 +208,75 @@ impl TestServer {
 /// Path of the built binary.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mana-auth")
+}
+
+impl TestServer {
+    pub fn put_auth(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> impl Future<Output = Resp> + '_ {
+        self.send(
+            self.client
+                .put(self.url(path))
+                .bearer_auth(token)
+                .json(&body),
+        )
+    }
+
+    pub fn delete_auth(&self, path: &str, token: &str) -> impl Future<Output = Resp> + '_ {
+        self.send(self.client.delete(self.url(path)).bearer_auth(token))
+    }
+
+    /// Creates a space of `kind` and returns it.
+    pub async fn create_space(&self, token: &str, name: &str, kind: &str) -> Value {
+        let r = self
+            .post_auth(
+                "/api/v1/gilden",
+                token,
+                json!({ "name": name, "type": kind }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    }
+
+    /// Invites `email` with `role` and has that account accept.
+    pub async fn add_member(
+        &self,
+        space_id: &str,
+        owner: &Account,
+        member: &Account,
+        role: &str,
+    ) -> Value {
+        let inv = self
+            .post_auth(
+                &format!("/api/v1/gilden/{space_id}/invite"),
+                &owner.access,
+                json!({ "email": member.email, "role": role }),
+            )
+            .await;
+        assert_eq!(inv.status, 200, "{}", inv.body);
+        let acc = self
+            .post_auth(
+                "/api/v1/gilden/accept-invitation",
+                &member.access,
+                json!({ "invitationId": inv.body["id"] }),
+            )
+            .await;
+        assert_eq!(acc.status, 200, "{}", acc.body);
+        acc.body["member"].clone()
+    }
+
+    /// The personal space id of a user.
+    pub fn personal_space(&self, user_id: &str) -> String {
+        self.db()
+            .query_row(
+                "SELECT id FROM spaces WHERE personal_of = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
 }

@@ -1,0 +1,49 @@
+//! `/api/v1/internal/*`: membership look-ups for other Mana services,
+//! authenticated by `X-Service-Key` (compared in constant time).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::http::extract::ServiceKey;
+use crate::spaces::store;
+use crate::state::AppState;
+
+/// Routes under `/api/v1/internal`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/org/{org_id}/member/{user_id}", get(get_member))
+        .route("/users/{user_id}/memberships", get(get_memberships))
+}
+
+async fn get_member(
+    State(state): State<AppState>,
+    _: ServiceKey,
+    Path((org_id, user_id)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let role = state
+        .db
+        .read(move |c| store::role_of(c, &org_id, &user_id))
+        .await?;
+    Ok(Json(
+        json!({ "isMember": role.is_some(), "role": role.map(|r| r.as_str()) }),
+    ))
+}
+
+async fn get_memberships(
+    State(state): State<AppState>,
+    _: ServiceKey,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>> {
+    let uid = user_id.clone();
+    let rows = state.db.read(move |c| store::memberships(c, &uid)).await?;
+    let memberships: Vec<Value> = rows
+        .into_iter()
+        .map(|(space, role)| json!({ "organizationId": space, "role": role }))
+        .collect();
+    Ok(Json(
+        json!({ "userId": user_id, "memberships": memberships }),
+    ))
+}

@@ -1,0 +1,60 @@
+//! `GET /sync/{appId}/pull`: the read side of the change log.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::clock::{iso, parse_iso};
+use crate::error::{ApiError, Result};
+use crate::http::extract::{AppQuery, AuthUser};
+use crate::state::AppState;
+use crate::sync::{self, PullPage};
+
+/// Largest page.
+const MAX_LIMIT: u32 = 1000;
+
+/// Routes under `/sync`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/{app_id}/pull", get(get_pull))
+}
+
+#[derive(Deserialize)]
+struct PullQuery {
+    since: Option<String>,
+    collection: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn get_pull(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    Path(app_id): Path<String>,
+    AppQuery(q): AppQuery<PullQuery>,
+) -> Result<Json<PullPage>> {
+    if app_id.is_empty() || app_id.len() > 64 {
+        return Err(ApiError::validation("appId must be 1..64 characters"));
+    }
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => String::new(),
+        Some(s) => iso(parse_iso(s)
+            .ok_or_else(|| ApiError::validation("since must be an ISO-8601 timestamp"))?),
+    };
+    let limit = q.limit.unwrap_or(500).clamp(1, MAX_LIMIT);
+    let collection = q.collection.filter(|c| !c.is_empty());
+    Ok(Json(
+        state
+            .db
+            .read(move |c| {
+                sync::pull(
+                    c,
+                    &claims.sub,
+                    &app_id,
+                    collection.as_deref(),
+                    &since,
+                    limit,
+                )
+            })
+            .await?,
+    ))
+}

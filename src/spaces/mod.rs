@@ -1,0 +1,452 @@
+//! Spaces (organizations): the personal space made at sign-up, creation with
+//! a validated type, members with roles, invitations. Every function runs
+//! inside the caller's write transaction; a space and its `kontextDoc`
+//! bootstrap row are written together.
+//!
+//! Permissions: owners update, delete, invite, remove and change roles;
+//! admins update, invite and remove (not owners); members read. Non-members
+//! see nothing (404). The last owner can be neither removed nor demoted.
+
+pub mod model;
+pub mod slug;
+pub mod store;
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::Connection;
+use serde_json::{json, Map, Value};
+
+pub use model::{FullSpace, Invitation, Member, MySpace, Role, Space};
+
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::{iso, parse_iso};
+use crate::error::{ApiError, ErrorCode, Result};
+use crate::sync;
+use crate::users::{self, User};
+
+/// How long an invitation stays open.
+pub const INVITATION_TTL: Duration = Duration::hours(48);
+/// Largest metadata object, serialized.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+fn not_found() -> ApiError {
+    ApiError::not_found("space")
+}
+
+fn metadata_invalid(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::SpaceMetadataInvalid, message)
+}
+
+/// The caller's role, or 404 for non-members.
+pub fn require_member(conn: &Connection, space_id: &str, user_id: &str) -> Result<Role> {
+    store::role_of(conn, space_id, user_id)?.ok_or_else(not_found)
+}
+
+fn require_role(conn: &Connection, space_id: &str, user_id: &str, at_least: Role) -> Result<Role> {
+    let role = require_member(conn, space_id, user_id)?;
+    if role < at_least {
+        return Err(ApiError::forbidden(format!(
+            "this needs the {} role in the space",
+            at_least.as_str()
+        )));
+    }
+    Ok(role)
+}
+
+/// Creates the personal space of a new user with its owner membership and
+/// its `kontextDoc`, in the caller's (sign-up) transaction.
+pub fn create_personal(tx: &Connection, user: &User, now: DateTime<Utc>) -> Result<Space> {
+    let base = slug::from_email(&user.email).unwrap_or_else(slug::fallback);
+    let slug = slug::unique(tx, &base)?;
+    let name = if user.name.is_empty() {
+        user.email.split('@').next().unwrap_or("").to_owned()
+    } else {
+        user.name.clone()
+    };
+    let space = Space {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        slug,
+        logo: None,
+        metadata: json!({ "type": "personal", "tier": user.access_tier }),
+        created_at: iso(now),
+        updated_at: iso(now),
+    };
+    store::insert_space(tx, &space, Some(&user.id))?;
+    store::insert_member(
+        tx,
+        &uuid::Uuid::new_v4().to_string(),
+        &space.id,
+        &user.id,
+        Role::Owner,
+        &iso(now),
+    )?;
+    sync::bootstrap_kontext_doc(tx, &space.id, &user.id, now)?;
+    Ok(space)
+}
+
+/// Input of `create`.
+pub struct NewSpace {
+    pub name: String,
+    pub slug: Option<String>,
+    pub logo: Option<String>,
+    pub kind: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+fn check_metadata(metadata: Option<Value>, kind: Option<String>) -> Result<Map<String, Value>> {
+    let mut map = match metadata {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(metadata_invalid("metadata must be an object")),
+    };
+    if let Some(kind) = kind {
+        map.insert("type".into(), Value::String(kind));
+    }
+    let kind = map.get("type").and_then(Value::as_str).unwrap_or("");
+    if !model::TYPES.contains(&kind) {
+        return Err(metadata_invalid(
+            "metadata.type must be one of personal, brand, club, family, team, practice",
+        ));
+    }
+    if Value::Object(map.clone()).to_string().len() > MAX_METADATA_BYTES {
+        return Err(metadata_invalid("metadata is larger than 8 KiB"));
+    }
+    Ok(map)
+}
+
+fn check_space_name(name: &str) -> Result<String> {
+    let name = users::check_name(name)?;
+    if name.is_empty() {
+        return Err(ApiError::validation("name must not be empty"));
+    }
+    Ok(name)
+}
+
+fn check_logo(logo: Option<String>) -> Result<Option<String>> {
+    logo.filter(|l| !l.trim().is_empty())
+        .map(|l| users::check_image(&l))
+        .transpose()
+}
+
+fn chosen_slug(tx: &Connection, slug: Option<String>, name: &str) -> Result<String> {
+    match slug {
+        Some(s) => {
+            if !slug::is_valid(&s) || slug::RESERVED.contains(&s.as_str()) {
+                return Err(ApiError::validation(
+                    "slug must be lowercase letters, digits and single dashes, not a reserved word",
+                ));
+            }
+            Ok(s)
+        }
+        None => slug::unique(tx, &slug::derive(name).unwrap_or_else(slug::fallback)),
+    }
+}
+
+/// Creates a space owned by `creator`, with its `kontextDoc`.
+pub fn create(
+    tx: &Connection,
+    creator: &str,
+    input: NewSpace,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Space> {
+    let name = check_space_name(&input.name)?;
+    let metadata = check_metadata(input.metadata, input.kind)?;
+    if metadata.get("type").and_then(Value::as_str) == Some("personal") {
+        return Err(metadata_invalid(
+            "every user has exactly one personal space already",
+        ));
+    }
+    let logo = check_logo(input.logo)?;
+    let slug = chosen_slug(tx, input.slug, &name)?;
+    let space = Space {
+        id: uuid::Uuid::new_v4().to_string(),
+        name,
+        slug,
+        logo,
+        metadata: Value::Object(metadata),
+        created_at: iso(now),
+        updated_at: iso(now),
+    };
+    store::insert_space(tx, &space, None)?;
+    store::insert_member(
+        tx,
+        &uuid::Uuid::new_v4().to_string(),
+        &space.id,
+        creator,
+        Role::Owner,
+        &iso(now),
+    )?;
+    sync::bootstrap_kontext_doc(tx, &space.id, creator, now)?;
+    let meta = json!({ "spaceId": space.id, "slug": space.slug, "type": space.kind() });
+    audit::record(
+        tx,
+        Some(creator),
+        Event::OrgCreated,
+        client,
+        meta,
+        &iso(now),
+    )?;
+    Ok(space)
+}
+
+/// A space with members and invitations, for a member.
+pub fn full(conn: &Connection, space_id: &str, user_id: &str) -> Result<FullSpace> {
+    require_member(conn, space_id, user_id)?;
+    let space = store::space(conn, space_id)?.ok_or_else(not_found)?;
+    Ok(FullSpace {
+        space,
+        members: store::members(conn, space_id)?,
+        invitations: store::invitations(conn, space_id)?,
+    })
+}
+
+/// Changes to a space; absent fields stay.
+pub struct SpacePatch {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub logo: Option<Option<String>>,
+    pub metadata: Option<Value>,
+}
+
+/// Updates a space (owner or admin). The type of a personal space and the
+/// tier stay as they are.
+pub fn update(
+    tx: &Connection,
+    space_id: &str,
+    actor: &str,
+    patch: SpacePatch,
+    now: DateTime<Utc>,
+) -> Result<Space> {
+    require_role(tx, space_id, actor, Role::Admin)?;
+    let mut space = store::space(tx, space_id)?.ok_or_else(not_found)?;
+    let personal = space.kind() == "personal";
+    if let Some(name) = patch.name {
+        space.name = check_space_name(&name)?;
+    }
+    if let Some(slug) = patch.slug.filter(|s| *s != space.slug) {
+        space.slug = chosen_slug(tx, Some(slug), &space.name)?;
+    }
+    if let Some(logo) = patch.logo {
+        space.logo = check_logo(logo)?;
+    }
+    if let Some(metadata) = patch.metadata {
+        let old = space.metadata.clone();
+        // A metadata object without `type` keeps the current type.
+        let keep_kind = match &metadata {
+            Value::Object(m) if !m.contains_key("type") => Some(space.kind().to_owned()),
+            _ => None,
+        };
+        let mut map = check_metadata(Some(metadata), keep_kind)?;
+        let new_kind = map.get("type").and_then(Value::as_str).unwrap_or("");
+        if personal != (new_kind == "personal") {
+            return Err(metadata_invalid(
+                "the personal type cannot be set or removed",
+            ));
+        }
+        if let Some(tier) = old.get("tier") {
+            map.insert("tier".into(), tier.clone());
+        }
+        space.metadata = Value::Object(map);
+    }
+    space.updated_at = iso(now);
+    store::update_space(tx, &space)?;
+    Ok(space)
+}
+
+/// Deletes a space (owner only; never the personal space).
+pub fn delete(
+    tx: &Connection,
+    space_id: &str,
+    actor: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    require_role(tx, space_id, actor, Role::Owner)?;
+    let space = store::space(tx, space_id)?.ok_or_else(not_found)?;
+    if space.kind() == "personal" {
+        return Err(ApiError::new(
+            ErrorCode::SpacePersonalUndeletable,
+            "a personal space cannot be deleted",
+        ));
+    }
+    store::delete_space(tx, space_id)?;
+    let meta = json!({ "spaceId": space.id, "slug": space.slug });
+    audit::record(tx, Some(actor), Event::OrgDeleted, client, meta, &iso(now))
+}
+
+/// Invites an address (owner or admin; only owners invite owners).
+pub fn invite(
+    tx: &Connection,
+    space_id: &str,
+    actor: &str,
+    email: &str,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<(Space, Invitation)> {
+    let actor_role = require_role(tx, space_id, actor, Role::Admin)?;
+    if role == Role::Owner && actor_role != Role::Owner {
+        return Err(ApiError::forbidden("only owners can invite owners"));
+    }
+    let space = store::space(tx, space_id)?.ok_or_else(not_found)?;
+    if space.kind() == "personal" {
+        return Err(ApiError::forbidden("a personal space cannot be shared"));
+    }
+    let email = users::normalize_email(email)?;
+    if store::email_is_member(tx, space_id, &email)? {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "this address is already a member",
+        ));
+    }
+    let draft = Invitation {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization_id: space_id.to_owned(),
+        email,
+        role,
+        status: "pending".into(),
+        inviter_id: Some(actor.to_owned()),
+        expires_at: iso(now + INVITATION_TTL),
+        created_at: iso(now),
+    };
+    let invitation = store::upsert_invitation(tx, &draft, &iso(now))?;
+    Ok((space, invitation))
+}
+
+/// An invitation the given user may answer: pending, unexpired, theirs.
+fn open_invitation_for(
+    tx: &Connection,
+    invitation_id: &str,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Invitation> {
+    let inv =
+        store::invitation(tx, invitation_id)?.ok_or_else(|| ApiError::not_found("invitation"))?;
+    if !inv.email.eq_ignore_ascii_case(&user.email) {
+        return Err(ApiError::forbidden(
+            "this invitation is for another address",
+        ));
+    }
+    if inv.status != "pending" {
+        return Err(ApiError::new(
+            ErrorCode::InvitationNotPending,
+            format!("this invitation is already {}", inv.status),
+        ));
+    }
+    if parse_iso(&inv.expires_at).is_none_or(|t| t <= now) {
+        return Err(ApiError::new(
+            ErrorCode::InvitationExpired,
+            "this invitation has expired",
+        ));
+    }
+    Ok(inv)
+}
+
+/// Accepts an invitation: only its addressee, only pending and unexpired.
+pub fn accept(
+    tx: &Connection,
+    invitation_id: &str,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Member> {
+    let inv = open_invitation_for(tx, invitation_id, user, now)?;
+    let member_id = uuid::Uuid::new_v4().to_string();
+    store::insert_member(
+        tx,
+        &member_id,
+        &inv.organization_id,
+        &user.id,
+        inv.role,
+        &iso(now),
+    )?;
+    store::set_invitation_status(tx, &inv.id, "accepted", &iso(now))?;
+    store::member(tx, &inv.organization_id, &member_id)?
+        .ok_or_else(|| ApiError::internal("member vanished"))
+}
+
+/// Declines an invitation (its addressee).
+pub fn reject(
+    tx: &Connection,
+    invitation_id: &str,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Invitation> {
+    let inv = open_invitation_for(tx, invitation_id, user, now)?;
+    store::set_invitation_status(tx, &inv.id, "rejected", &iso(now))?;
+    store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
+}
+
+/// Withdraws a pending invitation (owner or admin of its space).
+pub fn cancel(
+    tx: &Connection,
+    invitation_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Invitation> {
+    let inv =
+        store::invitation(tx, invitation_id)?.ok_or_else(|| ApiError::not_found("invitation"))?;
+    require_member(tx, &inv.organization_id, actor)
+        .map_err(|_| ApiError::not_found("invitation"))?;
+    require_role(tx, &inv.organization_id, actor, Role::Admin)?;
+    if inv.status != "pending" {
+        return Err(ApiError::new(
+            ErrorCode::InvitationNotPending,
+            format!("this invitation is already {}", inv.status),
+        ));
+    }
+    store::set_invitation_status(tx, &inv.id, "canceled", &iso(now))?;
+    store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
+}
+
+fn last_owner(tx: &Connection, space_id: &str, target: &Member) -> Result<bool> {
+    Ok(target.role == Role::Owner && store::owner_count(tx, space_id)? <= 1)
+}
+
+/// Removes a member: owners remove anyone, admins remove non-owners, anyone
+/// may leave; never the last owner.
+pub fn remove_member(
+    tx: &Connection,
+    space_id: &str,
+    actor: &str,
+    member_id: &str,
+) -> Result<Member> {
+    let actor_role = require_member(tx, space_id, actor)?;
+    let target =
+        store::member(tx, space_id, member_id)?.ok_or_else(|| ApiError::not_found("member"))?;
+    let leaving = target.user_id == actor;
+    let allowed = leaving
+        || actor_role == Role::Owner
+        || (actor_role == Role::Admin && target.role != Role::Owner);
+    if !allowed {
+        return Err(ApiError::forbidden("your role cannot remove this member"));
+    }
+    if last_owner(tx, space_id, &target)? {
+        return Err(ApiError::new(
+            ErrorCode::SpaceLastOwner,
+            "the last owner cannot be removed",
+        ));
+    }
+    store::delete_member(tx, member_id)?;
+    Ok(target)
+}
+
+/// Changes a member's role (owners only); never demotes the last owner.
+pub fn change_role(
+    tx: &Connection,
+    space_id: &str,
+    actor: &str,
+    member_id: &str,
+    role: Role,
+) -> Result<Member> {
+    require_role(tx, space_id, actor, Role::Owner)?;
+    let target =
+        store::member(tx, space_id, member_id)?.ok_or_else(|| ApiError::not_found("member"))?;
+    if role != Role::Owner && last_owner(tx, space_id, &target)? {
+        return Err(ApiError::new(
+            ErrorCode::SpaceLastOwner,
+            "the last owner cannot be demoted",
+        ));
+    }
+    store::set_member_role(tx, member_id, role)?;
+    store::member(tx, space_id, member_id)?.ok_or_else(|| ApiError::internal("member vanished"))
+}
