@@ -56,6 +56,19 @@ pub enum Synchronous {
     Normal,
 }
 
+/// SMTP transport security.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmtpTls {
+    /// STARTTLS when the server offers it, plain otherwise.
+    Opportunistic,
+    /// STARTTLS or refuse to send.
+    Required,
+    /// Implicit TLS from the first byte (SMTPS, port 465).
+    Wrapper,
+    /// Never TLS (a relay on localhost).
+    None,
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -132,6 +145,37 @@ pub struct Config {
     #[arg(long, env = "SMTP_PASS", global = true)]
     pub smtp_pass: Option<Secret<String>>,
 
+    /// SMTP transport security: `opportunistic` (STARTTLS when offered),
+    /// `required` (STARTTLS or fail), `wrapper` (implicit TLS, port 465),
+    /// `none` (plain, for a local relay).
+    #[arg(
+        long,
+        env = "SMTP_TLS",
+        value_enum,
+        default_value = "opportunistic",
+        global = true
+    )]
+    pub smtp_tls: SmtpTls,
+
+    /// Sender of all mail, e.g. `Mana <noreply@example.com>` (default
+    /// noreply@ the host of BASE_URL).
+    #[arg(long, env = "MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
+    /// Product name used in mail subjects and texts.
+    #[arg(long, env = "MAIL_PRODUCT_NAME", default_value = "Mana", global = true)]
+    pub mail_product_name: String,
+
+    /// Web app URL that mail links into (password reset page, invitations);
+    /// default: the first CORS origin, else BASE_URL.
+    #[arg(long, env = "APP_URL", global = true)]
+    pub app_url: Option<String>,
+
+    /// Write mail links into the log when there is no SMTP (development
+    /// convenience; default: on unless production).
+    #[arg(long, env = "MAIL_LOG_LINKS", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    pub mail_log_links: Option<bool>,
+
     /// Path of the SQLite file (default DATA_DIR/mana-auth.db).
     #[arg(long, env = "DATABASE_PATH", global = true)]
     pub database_path: Option<PathBuf>,
@@ -140,9 +184,8 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: PathBuf,
 
-    /// Refuse password login until the email address is verified. Defaults to
-    /// false until mail delivery lands (see README).
-    #[arg(long, env = "REQUIRE_EMAIL_VERIFICATION", default_value = "false", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
+    /// Refuse password login until the email address is verified.
+    #[arg(long, env = "REQUIRE_EMAIL_VERIFICATION", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set, global = true)]
     pub require_email_verification: bool,
 
     /// Runtime environment (`production` enables the strict checks).
@@ -310,6 +353,48 @@ impl Config {
         } else {
             Err(problems)
         }
+    }
+
+    /// Origin of the web app that mail links point into.
+    pub fn app_url(&self) -> String {
+        self.app_url
+            .clone()
+            .or_else(|| self.cors_origins.first().cloned())
+            .unwrap_or_else(|| self.base_url())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// The sender mailbox text.
+    pub fn mail_from(&self) -> String {
+        self.mail_from.clone().unwrap_or_else(|| {
+            let base = self.base_url();
+            let host = base
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split(['/', ':']).next())
+                .filter(|h| h.contains('.'))
+                .unwrap_or("localhost.localdomain");
+            format!("{} <noreply@{host}>", self.mail_product_name)
+        })
+    }
+
+    /// Whether the outbox log line may carry the mail's links.
+    pub fn log_mail_links(&self) -> bool {
+        self.mail_log_links.unwrap_or(!self.is_production())
+    }
+
+    /// Origins that callback and redirect URLs may point to: CORS_ORIGINS,
+    /// APP_URL and BASE_URL.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .collect();
+        origins.push(self.app_url());
+        origins.push(self.base_url());
+        origins
     }
 
     /// Cookies are `Secure` in production or behind an https BASE_URL.

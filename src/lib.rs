@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod http;
 pub mod spaces;
@@ -66,12 +67,14 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         config.hash_concurrency.unwrap_or(cores),
     )
     .map_err(|e| StartError(format!("password hasher: {e}")))?;
+    let mail = email::Mailer::new(&config).map_err(StartError)?;
     Ok(AppState {
         config: Arc::new(config),
         db,
         clock,
         tokens: Arc::new(tokens),
         hasher,
+        mail: Arc::new(mail),
     })
 }
 
@@ -115,6 +118,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let app = app(state.clone());
     let db = state.db.clone();
+    let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(email::worker::run(
+        state.db.clone(),
+        state.clock.clone(),
+        state.mail.clone(),
+        worker_stop,
+    ));
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
@@ -125,6 +135,8 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         if let Err(e) = served {
             tracing::error!(error = %e, "server error");
         }
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
         let closed = tokio::task::spawn_blocking(move || db.close()).await;
         if !matches!(closed, Ok(Ok(()))) {
             tracing::warn!("database checkpoint on shutdown failed");

@@ -10,6 +10,7 @@ use crate::auth::token::Tokens;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::email::Mailer;
 
 /// Shared state of one server.
 #[derive(Clone)]
@@ -19,6 +20,7 @@ pub struct AppState {
     pub clock: Clock,
     pub tokens: Arc<Tokens>,
     pub hasher: Hasher,
+    pub mail: Arc<Mailer>,
 }
 
 impl AppState {

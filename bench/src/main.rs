@@ -64,6 +64,7 @@ async fn start_server(bin: &str) -> Result<Server, String> {
         .env("PORT", "0")
         .env("DATABASE_PATH", dir.path().join("bench.db"))
         .env("RUST_LOG", "warn,mana_auth=info")
+        .env("REQUIRE_EMAIL_VERIFICATION", "false")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -11,6 +11,8 @@ use crate::error::Result;
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The `Accept-Language` header, for mail sent by the request.
+    pub accept_language: Option<String>,
 }
 
 /// Event types of SPEC §4.
@@ -26,6 +28,11 @@ pub enum Event {
     SessionRevoked,
     OrgCreated,
     OrgDeleted,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    EmailVerified,
+    EmailChangeRequested,
+    MagicLinkRequested,
 }
 
 impl Event {
@@ -42,6 +49,11 @@ impl Event {
             Event::SessionRevoked => "SESSION_REVOKED",
             Event::OrgCreated => "ORG_CREATED",
             Event::OrgDeleted => "ORG_DELETED",
+            Event::PasswordResetRequested => "PASSWORD_RESET_REQUESTED",
+            Event::PasswordResetCompleted => "PASSWORD_RESET_COMPLETED",
+            Event::EmailVerified => "EMAIL_VERIFIED",
+            Event::EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
+            Event::MagicLinkRequested => "MAGIC_LINK_REQUESTED",
         }
     }
 }

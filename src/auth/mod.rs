@@ -3,10 +3,12 @@
 //! transaction opens (never while holding the write lock); each flow then
 //! makes one transactional write.
 
+pub mod lifecycle;
 pub mod lockout;
 pub mod password;
 pub mod session;
 pub mod token;
+pub mod verification;
 
 use serde::Serialize;
 use serde_json::json;
@@ -36,6 +38,8 @@ pub struct Registration {
     pub email: String,
     pub password: String,
     pub name: Option<String>,
+    /// Where the verification link leads after verifying (allowed origins only).
+    pub source_app_url: Option<String>,
 }
 
 /// Creates an account.
@@ -43,13 +47,14 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
     let email = users::normalize_email(&reg.email)?;
     password::check_strength(&reg.password)?;
     let name = users::check_name(reg.name.as_deref().unwrap_or(""))?;
+    let callback = lifecycle::check_callback(state, reg.source_app_url.as_deref())?;
     let hash = state.hasher.hash(reg.password).await?;
     let limit = state.config.max_daily_signups;
-    let clock = state.clock.clone();
-    state
+    let st = state.clone();
+    let user = state
         .db
         .write(move |tx| {
-            let now = clock.now();
+            let now = st.clock.now();
             users::enforce_signup_limit(tx, limit, now)?;
             let user = users::new_user(email, name, now);
             store::insert(tx, &user)?;
@@ -58,6 +63,7 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
             // userContext row: same transaction, all or nothing.
             spaces::create_personal(tx, &user, now)?;
             sync::bootstrap_user_context(tx, &user.id, now)?;
+            lifecycle::queue_verification(tx, &st, &user, callback.as_deref(), &client)?;
             audit::record(
                 tx,
                 Some(&user.id),
@@ -68,7 +74,9 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
             )?;
             Ok(user)
         })
-        .await
+        .await?;
+    state.mail.wake();
+    Ok(user)
 }
 
 /// Signs in with email and password.

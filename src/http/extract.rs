@@ -173,7 +173,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect());
-        Ok(ClientInfo { ip, user_agent })
+        let accept_language = parts
+            .headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect());
+        Ok(ClientInfo {
+            ip,
+            user_agent,
+            accept_language,
+        })
     }
 }
 

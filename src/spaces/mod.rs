@@ -7,6 +7,7 @@
 //! admins update, invite and remove (not owners); members read. Non-members
 //! see nothing (404). The last owner can be neither removed nor demoted.
 
+pub mod mail;
 pub mod model;
 pub mod slug;
 pub mod store;

@@ -95,3 +95,29 @@ pub fn count_created_since(conn: &Connection, since: &str) -> Result<u64> {
         .prepare_cached("SELECT count(*) FROM users WHERE created_at >= ?1")?
         .query_row([since], |r| r.get(0))?)
 }
+
+/// Marks the email address verified.
+pub fn set_verified(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE users SET email_verified = 1, updated_at = ?2 WHERE id = ?1 AND email_verified = 0",
+    )?
+    .execute(params![user_id, now])?;
+    Ok(())
+}
+
+/// Changes the email address; a taken address becomes `EMAIL_ALREADY_REGISTERED`.
+pub fn set_email(conn: &Connection, user_id: &str, email: &str, now: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE users SET email = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![user_id, email, now])
+        .map_err(|e| {
+            on_constraint(e, |msg| {
+                msg.contains("users.email").then(|| {
+                    ApiError::new(
+                        ErrorCode::EmailAlreadyRegistered,
+                        "this email is already registered",
+                    )
+                })
+            })
+        })?;
+    Ok(())
+}

@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod bootstrap;
 mod input;
+mod mail;
 mod process;
 mod spaces;
 mod tokens;

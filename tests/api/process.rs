@@ -24,6 +24,7 @@ fn spawn(db: &std::path::Path) -> Proc {
         .env("ARGON2_MEMORY_KIB", "64")
         .env("ARGON2_ITERATIONS", "1")
         .env("LOG_FORMAT", "json")
+        .env("REQUIRE_EMAIL_VERIFICATION", "false")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/change-password", post(post_change_password))
         .route("/security-events", get(get_security_events))
         .route("/jwks", get(super::wellknown::get_jwks))
+        .merge(super::account::router())
 }
 
 async fn get_signup_status(State(state): State<AppState>) -> Result<Json<users::SignupStatus>> {
@@ -52,7 +53,6 @@ struct RegisterRequest {
     email: String,
     password: String,
     name: Option<String>,
-    #[allow(dead_code)]
     source_app_url: Option<String>,
 }
 
@@ -65,6 +65,7 @@ async fn post_register(
         email: req.email,
         password: req.password,
         name: req.name,
+        source_app_url: req.source_app_url,
     };
     let user = auth::register(&state, reg, client).await?;
     Ok((axum::http::StatusCode::OK, Json(json!({ "user": user }))).into_response())

@@ -1,5 +1,6 @@
 //! One module per route group; handlers stay thin.
 
+pub mod account;
 pub mod auth;
 pub mod health;
 pub mod internal;

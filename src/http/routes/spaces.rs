@@ -139,19 +139,31 @@ struct InviteRequest {
 
 async fn post_invite(
     State(state): State<AppState>,
+    client: ClientInfo,
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
     AppJson(req): AppJson<InviteRequest>,
 ) -> Result<Json<Invitation>> {
     let role = Role::parse(req.role.as_deref().unwrap_or("member"))?;
-    let clock = state.clock.clone();
-    let (space, invitation) = state
+    let st = state.clone();
+    let invitation = state
         .db
-        .write(move |tx| spaces::invite(tx, &id, &claims.sub, &req.email, role, clock.now()))
+        .write(move |tx| {
+            let now = st.clock.now();
+            let (space, invitation) = spaces::invite(tx, &id, &claims.sub, &req.email, role, now)?;
+            spaces::mail::queue_invitation(
+                tx,
+                &st.config,
+                &space,
+                &invitation,
+                &claims.sub,
+                &client,
+                now,
+            )?;
+            Ok(invitation)
+        })
         .await?;
-    // Seam for invitation mail: delivery arrives with the mail module, which
-    // will queue the message in the same transaction as the invitation.
-    tracing::info!(space = %space.id, invitation = %invitation.id, "invitation created");
+    state.mail.wake();
     Ok(Json(invitation))
 }
 

@@ -2,6 +2,8 @@
 //! file, a settable clock and a low argon2 cost, plus a small HTTP client.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -74,6 +76,10 @@ pub fn test_config(db: &std::path::Path) -> Config {
         "1",
         "--cors-origins",
         "http://app.mana.test",
+        // Most tests sign in right after signing up; the mail tests turn
+        // verification back on.
+        "--require-email-verification",
+        "false",
     ])
     .unwrap()
 }
@@ -278,5 +284,66 @@ impl TestServer {
                 |r| r.get(0),
             )
             .unwrap()
+    }
+}
+
+impl TestServer {
+    pub fn state(&self) -> &mana_auth::state::AppState {
+        &self.server.as_ref().unwrap().state
+    }
+
+    /// Rows of the outbox as (kind, to, subject, text, status).
+    pub fn outbox(&self) -> Vec<(String, String, String, String, String)> {
+        let conn = self.db();
+        let mut stmt = conn
+            .prepare("SELECT kind, to_address, subject, text_body, status FROM mail_outbox ORDER BY created_at, rowid")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// The first link in the text of the newest outbox mail of `kind` to `to`.
+    pub fn outbox_link(&self, kind: &str, to: &str) -> String {
+        let mail = self
+            .outbox()
+            .into_iter()
+            .rev()
+            .find(|m| m.0 == kind && m.1 == to)
+            .unwrap_or_else(|| panic!("no {kind} mail to {to}"));
+        mail.3
+            .lines()
+            .find(|l| l.starts_with("http"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// Polls `check` every 20 ms for up to 10 s.
+    pub async fn eventually(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        for _ in 0..500 {
+            if check(self) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// A client that does not follow redirects.
+    pub fn no_redirect(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Path and query of an absolute link to this server.
+    pub fn local(&self, link: &str) -> String {
+        let rest = link.split_once("://").unwrap().1;
+        format!("{}{}", self.base, &rest[rest.find('/').unwrap()..])
     }
 }

@@ -1,0 +1,372 @@
+//! The mailed account flows: email verification, password reset, magic
+//! link, email change. Each writes its token and its outbox row in one
+//! transaction and then wakes the mail worker. Flows that take an email
+//! address answer the same whether or not an account exists, and do one
+//! write either way so the timing does not tell.
+
+use serde_json::json;
+
+use super::verification::{self, Purpose};
+use super::{lockout, session, SignedIn};
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::iso;
+use crate::email::{self, templates, with_param, Lang};
+use crate::error::{ApiError, ErrorCode, Result};
+use crate::state::AppState;
+use crate::users::{self, store, User};
+
+/// Link that verifies an address (sign-up or email change).
+fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String {
+    let url = with_param(
+        &format!("{}/api/v1/auth/verify-email", state.config.base_url()),
+        "token",
+        token,
+    );
+    match callback {
+        Some(cb) => with_param(&url, "callbackURL", cb),
+        None => url,
+    }
+}
+
+fn lang(client: &ClientInfo) -> Lang {
+    Lang::pick(None, client.accept_language.as_deref())
+}
+
+/// Queues the verification mail for `user` in the caller's transaction.
+pub fn queue_verification(
+    tx: &rusqlite::Connection,
+    state: &AppState,
+    user: &User,
+    callback: Option<&str>,
+    client: &ClientInfo,
+) -> Result<()> {
+    let now = state.clock.now();
+    let token = verification::issue(
+        tx,
+        Purpose::EmailVerify,
+        &user.id,
+        &user.email,
+        callback,
+        now,
+    )?;
+    let link = verify_link(state, &token, callback);
+    let mail = templates::verification(
+        lang(client),
+        &state.config.mail_product_name,
+        &user.name,
+        &link,
+    );
+    email::enqueue(tx, "verification", Some(&user.id), &user.email, mail, now)?;
+    Ok(())
+}
+
+/// Validates an optional callback URL against the allowed origins.
+pub fn check_callback(state: &AppState, url: Option<&str>) -> Result<Option<String>> {
+    url.filter(|u| !u.trim().is_empty())
+        .map(|u| email::allowed_redirect(&state.config, u))
+        .transpose()
+}
+
+/// Sends a new verification mail if the account exists and is unverified.
+pub async fn resend_verification(
+    state: &AppState,
+    email_addr: &str,
+    callback: Option<String>,
+    client: ClientInfo,
+) -> Result<()> {
+    let Ok(email_addr) = users::normalize_email(email_addr) else {
+        return Ok(());
+    };
+    let callback = check_callback(state, callback.as_deref())?;
+    let st = state.clone();
+    state
+        .db
+        .write(move |tx| {
+            match store::with_password_by_email(tx, &email_addr)? {
+                Some((user, _)) if !user.email_verified => {
+                    queue_verification(tx, &st, &user, callback.as_deref(), &client)
+                }
+                // Same work either way: nothing to send.
+                _ => Ok(()),
+            }
+        })
+        .await?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// Outcome of a verification link.
+pub struct Verified {
+    pub user: User,
+    pub callback: Option<String>,
+}
+
+/// Consumes a verification or email-change token.
+pub async fn verify_email(state: &AppState, token: String, client: ClientInfo) -> Result<Verified> {
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            let t = verification::consume(
+                tx,
+                &token,
+                &[Purpose::EmailVerify, Purpose::EmailChange],
+                now,
+            )?;
+            let before = store::by_id(tx, &t.user_id)?.ok_or_else(|| {
+                ApiError::new(ErrorCode::TokenInvalid, "account no longer exists")
+            })?;
+            let mut meta = json!({});
+            if t.purpose == Purpose::EmailChange {
+                store::set_email(tx, &t.user_id, &t.email, &iso(now))?;
+                meta = json!({ "changedFrom": before.email, "changedTo": t.email });
+            } else if !before.email.eq_ignore_ascii_case(&t.email) {
+                return Err(ApiError::new(
+                    ErrorCode::TokenInvalid,
+                    "this link is for a previous address",
+                ));
+            }
+            store::set_verified(tx, &t.user_id, &iso(now))?;
+            audit::record(
+                tx,
+                Some(&t.user_id),
+                Event::EmailVerified,
+                &client,
+                meta,
+                &iso(now),
+            )?;
+            let user =
+                store::by_id(tx, &t.user_id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
+            Ok(Verified {
+                user,
+                callback: t.callback_url,
+            })
+        })
+        .await
+}
+
+/// Mails a 1-hour reset link if the account exists; always succeeds.
+pub async fn forgot_password(
+    state: &AppState,
+    email_addr: &str,
+    redirect_to: Option<String>,
+    client: ClientInfo,
+) -> Result<()> {
+    let redirect = check_callback(state, redirect_to.as_deref())?;
+    let Ok(email_addr) = users::normalize_email(email_addr) else {
+        return Ok(());
+    };
+    let st = state.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = st.clock.now();
+            let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
+            let meta = json!({ "known": found.is_some() });
+            audit::record(
+                tx,
+                found.as_ref().map(|u| u.id.as_str()),
+                Event::PasswordResetRequested,
+                &client,
+                meta,
+                &iso(now),
+            )?;
+            if let Some(user) = found {
+                let token = verification::issue(
+                    tx,
+                    Purpose::PasswordReset,
+                    &user.id,
+                    &user.email,
+                    redirect.as_deref(),
+                    now,
+                )?;
+                let base = redirect
+                    .clone()
+                    .unwrap_or_else(|| format!("{}/reset-password", st.config.app_url()));
+                let link = with_param(&base, "token", &token);
+                let mail = templates::password_reset(
+                    lang(&client),
+                    &st.config.mail_product_name,
+                    &user.name,
+                    &link,
+                );
+                email::enqueue(tx, "password_reset", Some(&user.id), &user.email, mail, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// Sets a new password with a reset token; revokes every session.
+pub async fn reset_password(
+    state: &AppState,
+    token: String,
+    new_password: String,
+    client: ClientInfo,
+) -> Result<()> {
+    super::password::check_strength(&new_password)?;
+    let hash = state.hasher.hash(new_password).await?;
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            let t = verification::consume(tx, &token, &[Purpose::PasswordReset], now)?;
+            store::set_password(tx, &t.user_id, &hash, &iso(now))?;
+            // The mailbox owner proved control of the address.
+            store::set_verified(tx, &t.user_id, &iso(now))?;
+            let revoked = session::revoke_all(tx, &t.user_id, None)?;
+            lockout::clear(tx, &t.email)?;
+            let meta = json!({ "revokedSessions": revoked });
+            audit::record(
+                tx,
+                Some(&t.user_id),
+                Event::PasswordResetCompleted,
+                &client,
+                meta,
+                &iso(now),
+            )
+        })
+        .await
+}
+
+/// Mails a confirmation link to a new address.
+pub async fn change_email(
+    state: &AppState,
+    user_id: String,
+    new_email: &str,
+    callback: Option<String>,
+    client: ClientInfo,
+) -> Result<()> {
+    let new_email = users::normalize_email(new_email)?;
+    let callback = check_callback(state, callback.as_deref())?;
+    let st = state.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = st.clock.now();
+            let user = store::by_id(tx, &user_id)?.ok_or_else(ApiError::unauthorized)?;
+            if user.email.eq_ignore_ascii_case(&new_email) {
+                return Err(ApiError::validation("this is already your email address"));
+            }
+            if store::with_password_by_email(tx, &new_email)?.is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::EmailAlreadyRegistered,
+                    "this email is already registered",
+                ));
+            }
+            let token = verification::issue(
+                tx,
+                Purpose::EmailChange,
+                &user.id,
+                &new_email,
+                callback.as_deref(),
+                now,
+            )?;
+            let link = verify_link(&st, &token, callback.as_deref());
+            let mail = templates::email_change(
+                lang(&client),
+                &st.config.mail_product_name,
+                &user.name,
+                &new_email,
+                &link,
+            );
+            email::enqueue(tx, "email_change", Some(&user.id), &new_email, mail, now)?;
+            let meta = json!({ "newEmail": new_email });
+            audit::record(
+                tx,
+                Some(&user.id),
+                Event::EmailChangeRequested,
+                &client,
+                meta,
+                &iso(now),
+            )
+        })
+        .await?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// Mails a 10-minute sign-in link if the account exists; always succeeds.
+pub async fn send_magic_link(
+    state: &AppState,
+    email_addr: &str,
+    callback: Option<String>,
+    client: ClientInfo,
+) -> Result<()> {
+    let callback = check_callback(state, callback.as_deref())?;
+    let Ok(email_addr) = users::normalize_email(email_addr) else {
+        return Ok(());
+    };
+    let st = state.clone();
+    state
+        .db
+        .write(move |tx| {
+            let now = st.clock.now();
+            let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
+            audit::record(
+                tx,
+                found.as_ref().map(|u| u.id.as_str()),
+                Event::MagicLinkRequested,
+                &client,
+                json!({}),
+                &iso(now),
+            )?;
+            if let Some(user) = found {
+                let token = verification::issue(
+                    tx,
+                    Purpose::MagicLink,
+                    &user.id,
+                    &user.email,
+                    callback.as_deref(),
+                    now,
+                )?;
+                let mut link = with_param(
+                    &format!("{}/api/v1/auth/magic-link/verify", st.config.base_url()),
+                    "token",
+                    &token,
+                );
+                if let Some(cb) = &callback {
+                    link = with_param(&link, "callbackURL", cb);
+                }
+                let mail = templates::magic_link(
+                    lang(&client),
+                    &st.config.mail_product_name,
+                    &user.name,
+                    &link,
+                );
+                email::enqueue(tx, "magic_link", Some(&user.id), &user.email, mail, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    state.mail.wake();
+    Ok(())
+}
+
+/// Consumes a magic link and signs the user in.
+pub async fn verify_magic_link(
+    state: &AppState,
+    token: String,
+    client: ClientInfo,
+) -> Result<(SignedIn, Option<String>)> {
+    let clock = state.clock.clone();
+    let (user, callback) = state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            let t = verification::consume(tx, &token, &[Purpose::MagicLink], now)?;
+            store::set_verified(tx, &t.user_id, &iso(now))?;
+            let user = store::by_id(tx, &t.user_id)?.ok_or_else(|| {
+                ApiError::new(ErrorCode::TokenInvalid, "account no longer exists")
+            })?;
+            Ok((user, t.callback_url))
+        })
+        .await?;
+    let email_addr = user.email.clone();
+    let signed = super::start_session(state, user, client, Some(email_addr)).await?;
+    Ok((signed, callback))
+}

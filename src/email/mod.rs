@@ -1,0 +1,181 @@
+//! Mail: templates, the durable outbox queue and the sending worker.
+//!
+//! A flow that sends mail writes an outbox row in the same transaction as
+//! the change that caused it (the token, the invitation); after commit it
+//! wakes the worker, which sends over SMTP (lettre) or, without `SMTP_HOST`,
+//! marks the row `logged` and writes a log line — the outbox is then the
+//! developer's inbox. A crash between commit and send loses nothing: the row
+//! is still `pending` at the next start.
+
+pub mod templates;
+pub mod worker;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+pub use templates::Rendered;
+pub use worker::Mailer;
+
+use crate::clock::iso;
+use crate::config::Config;
+use crate::error::{ApiError, Result};
+
+/// Mail language: German by default, like the original service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    De,
+    En,
+}
+
+impl Lang {
+    /// The user's own locale wins; else the first supported language in
+    /// `Accept-Language`; else German.
+    pub fn pick(user_locale: Option<&str>, accept_language: Option<&str>) -> Self {
+        let parse = |tag: &str| {
+            let primary = tag
+                .trim()
+                .split(['-', '_', ';'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            match primary.as_str() {
+                "de" => Some(Lang::De),
+                "en" => Some(Lang::En),
+                _ => None,
+            }
+        };
+        if let Some(lang) = user_locale.and_then(parse) {
+            return lang;
+        }
+        accept_language
+            .and_then(|h| h.split(',').find_map(parse))
+            .unwrap_or(Lang::De)
+    }
+}
+
+/// Queues a rendered mail in the caller's transaction.
+pub fn enqueue(
+    tx: &Connection,
+    kind: &str,
+    user_id: Option<&str>,
+    to: &str,
+    mail: Rendered,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    tx.prepare_cached(
+        "INSERT INTO mail_outbox (id, kind, user_id, to_address, subject, text_body, html_body, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![id, kind, user_id, to, mail.subject, mail.text, mail.html, iso(now)])?;
+    Ok(id)
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode_param(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Appends a query parameter to a URL.
+pub fn with_param(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={}", encode_param(value))
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, or None.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// Checks a callback / redirect URL: an absolute URL whose origin is one of
+/// the allowed origins, or a path (resolved against APP_URL). Anything else
+/// (foreign origin, `//host`, `javascript:`, credentials in the URL) is a
+/// 400 VALIDATION.
+pub fn allowed_redirect(config: &Config, url: &str) -> Result<String> {
+    let url = url.trim();
+    let refused = || ApiError::validation("callback URL is not on an allowed origin");
+    if url.is_empty() || url.chars().any(|c| c.is_control() || c == '\\') || url.len() > 2048 {
+        return Err(refused());
+    }
+    if url.starts_with('/') && !url.starts_with("//") {
+        return Ok(format!("{}{url}", config.app_url()));
+    }
+    let origin = origin_of(url).ok_or_else(refused)?;
+    let allowed = config
+        .allowed_origins()
+        .iter()
+        .filter_map(|o| origin_of(o))
+        .any(|o| o == origin);
+    if allowed {
+        Ok(url.to_owned())
+    } else {
+        Err(refused())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_choice() {
+        assert_eq!(Lang::pick(None, None), Lang::De);
+        assert_eq!(Lang::pick(None, Some("en-US,en;q=0.9,de;q=0.8")), Lang::En);
+        assert_eq!(Lang::pick(None, Some("fr-FR, de-CH;q=0.5")), Lang::De);
+        assert_eq!(Lang::pick(Some("en"), Some("de")), Lang::En);
+    }
+
+    #[test]
+    fn redirects_stay_on_allowed_origins() {
+        let c = Config::from_args([
+            "--cors-origins",
+            "https://app.mana.how",
+            "--base-url",
+            "https://auth.mana.how",
+        ])
+        .unwrap();
+        assert!(allowed_redirect(&c, "https://app.mana.how/welcome?x=1").is_ok());
+        assert!(allowed_redirect(&c, "https://APP.mana.how").is_ok());
+        assert_eq!(
+            allowed_redirect(&c, "/done").unwrap(),
+            "https://app.mana.how/done"
+        );
+        for bad in [
+            "https://evil.test/",
+            "//evil.test/x",
+            "javascript:alert(1)",
+            "https://app.mana.how@evil.test/",
+            "https://app.mana.how.evil.test/",
+            "http://app.mana.how/",
+            "https:\\\\evil.test",
+            "data:text/html,x",
+        ] {
+            assert!(allowed_redirect(&c, bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            with_param("https://a/b", "token", "x y&z"),
+            "https://a/b?token=x%20y%26z"
+        );
+        assert_eq!(
+            with_param("https://a/b?q=1", "t", "v"),
+            "https://a/b?q=1&t=v"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The sending worker: takes due rows from `mail_outbox`, sends them over
+//! SMTP (or logs them when there is no SMTP), records attempts and the last
+//! error, and retries with exponential backoff. One worker per server, so a
+//! row is never sent twice concurrently; a crash after a send but before the
+//! row is marked can send that one mail again (at-least-once).
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use rusqlite::params;
+use tokio::sync::{watch, Notify};
+
+use crate::clock::{iso, Clock};
+use crate::config::{Config, SmtpTls};
+use crate::db::Db;
+use crate::error::Result;
+
+/// Attempts before a mail is given up as `failed`.
+pub const MAX_ATTEMPTS: i64 = 10;
+/// How often the worker looks for due mail without being woken.
+const POLL: StdDuration = StdDuration::from_secs(5);
+
+/// Delay before attempt `n + 1` after `n` failures: 5 s, 10 s, 20 s, … 1 h.
+pub fn backoff(failures: i64) -> Duration {
+    let exp = failures.clamp(1, 20) as u32 - 1;
+    Duration::seconds((5i64 << exp.min(10)).min(3600))
+}
+
+/// The mail sender: transport (if SMTP is configured), sender, wake-up.
+pub struct Mailer {
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    from: Mailbox,
+    log_links: bool,
+    notify: Notify,
+}
+
+impl Mailer {
+    /// Builds the mailer from the configuration.
+    pub fn new(config: &Config) -> std::result::Result<Self, String> {
+        let from: Mailbox = config
+            .mail_from()
+            .parse()
+            .map_err(|e| format!("MAIL_FROM is not a valid mailbox: {e}"))?;
+        let transport = match &config.smtp_host {
+            None => None,
+            Some(host) => {
+                let tls_params =
+                    || TlsParameters::new(host.clone()).map_err(|e| format!("SMTP TLS setup: {e}"));
+                let tls = match config.smtp_tls {
+                    SmtpTls::Opportunistic => Tls::Opportunistic(tls_params()?),
+                    SmtpTls::Required => Tls::Required(tls_params()?),
+                    SmtpTls::Wrapper => Tls::Wrapper(tls_params()?),
+                    SmtpTls::None => Tls::None,
+                };
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                        .port(config.smtp_port)
+                        .tls(tls)
+                        .timeout(Some(StdDuration::from_secs(20)));
+                if let (Some(user), Some(pass)) = (&config.smtp_user, &config.smtp_pass) {
+                    builder =
+                        builder.credentials(Credentials::new(user.clone(), pass.expose().clone()));
+                }
+                Some(builder.build())
+            }
+        };
+        Ok(Self {
+            transport,
+            from,
+            log_links: config.log_mail_links(),
+            notify: Notify::new(),
+        })
+    }
+
+    /// True when mail leaves over SMTP (else it stays in the outbox).
+    pub fn has_smtp(&self) -> bool {
+        self.transport.is_some()
+    }
+
+    /// Tells the worker that new mail was committed.
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+struct Due {
+    id: String,
+    kind: String,
+    to: String,
+    subject: String,
+    text: String,
+    html: String,
+    attempts: i64,
+}
+
+fn due(conn: &rusqlite::Connection, now: &str) -> Result<Vec<Due>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, to_address, subject, text_body, html_body, attempts FROM mail_outbox \
+         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT 20",
+    )?;
+    let rows = stmt
+        .query_map([now], |r| {
+            Ok(Due {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                to: r.get(2)?,
+                subject: r.get(3)?,
+                text: r.get(4)?,
+                html: r.get(5)?,
+                attempts: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(db: Db, clock: Clock, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>) {
+    loop {
+        loop {
+            let now = iso(clock.now());
+            let batch = match db.read(move |c| due(c, &now)).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "mail worker cannot read the outbox");
+                    break;
+                }
+            };
+            if batch.is_empty() {
+                break;
+            }
+            for mail in batch {
+                deliver(&db, &clock, &mailer, mail).await;
+            }
+        }
+        tokio::select! {
+            () = mailer.notify.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+}
+
+async fn deliver(db: &Db, clock: &Clock, mailer: &Mailer, mail: Due) {
+    let outcome: std::result::Result<&'static str, String> = match &mailer.transport {
+        None => {
+            if mailer.log_links {
+                let link = mail
+                    .text
+                    .lines()
+                    .find(|l| l.starts_with("http"))
+                    .unwrap_or("");
+                tracing::info!(kind = %mail.kind, to = %mail.to, link = %link, "mail kept in the outbox (no SMTP_HOST)");
+            } else {
+                tracing::info!(kind = %mail.kind, id = %mail.id, "mail kept in the outbox (no SMTP_HOST)");
+            }
+            Ok("logged")
+        }
+        Some(transport) => match build(&mailer.from, &mail) {
+            Err(e) => Err(e),
+            Ok(message) => transport
+                .send(message)
+                .await
+                .map(|_| "sent")
+                .map_err(|e| e.to_string()),
+        },
+    };
+    let now = clock.now();
+    let id = mail.id.clone();
+    let attempts = mail.attempts + 1;
+    let write = match outcome {
+        Ok(status) => {
+            tracing::info!(id = %id, kind = %mail.kind, status, "mail delivered");
+            db.write(move |tx| {
+                // Sent mail keeps its subject but not its links.
+                let scrub = status == "sent";
+                tx.execute(
+                    "UPDATE mail_outbox SET status = ?2, attempts = ?3, sent_at = ?4, last_error = NULL, \
+                     text_body = CASE WHEN ?5 THEN '' ELSE text_body END, \
+                     html_body = CASE WHEN ?5 THEN '' ELSE html_body END WHERE id = ?1",
+                    params![id, status, attempts, iso(now), scrub],
+                )?;
+                Ok(())
+            })
+            .await
+        }
+        Err(error) => {
+            let error: String = error.chars().take(500).collect();
+            let give_up = attempts >= MAX_ATTEMPTS;
+            tracing::warn!(id = %id, kind = %mail.kind, attempts, error = %error, give_up, "mail not sent");
+            let next = iso(now + backoff(attempts));
+            db.write(move |tx| {
+                tx.execute(
+                    "UPDATE mail_outbox SET status = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5 WHERE id = ?1",
+                    params![id, if give_up { "failed" } else { "pending" }, attempts, error, next],
+                )?;
+                Ok(())
+            })
+            .await
+        }
+    };
+    if let Err(e) = write {
+        tracing::warn!(error = %e, "mail worker cannot update the outbox");
+    }
+}
+
+fn build(from: &Mailbox, mail: &Due) -> std::result::Result<Message, String> {
+    let to: Mailbox = mail.to.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(mail.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ))
+        .map_err(|e| format!("cannot build message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::seconds(5));
+        assert_eq!(backoff(2), Duration::seconds(10));
+        assert_eq!(backoff(4), Duration::seconds(40));
+        assert_eq!(backoff(12), Duration::seconds(3600));
+    }
+}

@@ -1,0 +1,217 @@
+//! `/api/v1/auth` account lifecycle by mail: verification, password reset,
+//! email change, magic links.
+
+use axum::extract::State;
+use axum::http::header::{ACCEPT, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::audit::ClientInfo;
+use crate::auth::lifecycle;
+use crate::email::{templates::escape, with_param};
+use crate::error::{ApiError, Result};
+use crate::http::cookie;
+use crate::http::extract::{AppJson, AppQuery, AuthUser};
+use crate::state::AppState;
+
+/// Routes merged into `/api/v1/auth`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/resend-verification", post(post_resend_verification))
+        .route("/verify-email", get(get_verify_email))
+        .route("/forgot-password", post(post_forgot_password))
+        .route("/reset-password", post(post_reset_password))
+        .route("/change-email", post(post_change_email))
+        .route("/magic-link/send", post(post_magic_link_send))
+        .route("/magic-link/verify", get(get_magic_link_verify))
+}
+
+fn success() -> Json<serde_json::Value> {
+    Json(json!({ "success": true }))
+}
+
+fn redirect(url: &str, extra: HeaderMap) -> Response {
+    match HeaderValue::from_str(url) {
+        Ok(location) => {
+            let mut response = (StatusCode::FOUND, extra).into_response();
+            response.headers_mut().insert(LOCATION, location);
+            response
+        }
+        Err(_) => ApiError::validation("callback URL is not a valid header value").into_response(),
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResendRequest {
+    email: String,
+    source_app_url: Option<String>,
+}
+
+async fn post_resend_verification(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<ResendRequest>,
+) -> Result<Json<serde_json::Value>> {
+    lifecycle::resend_verification(&state, &req.email, req.source_app_url, client).await?;
+    Ok(success())
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+async fn get_verify_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    AppQuery(q): AppQuery<TokenQuery>,
+) -> Result<Response> {
+    // The callback is checked before the token is spent.
+    let callback = lifecycle::check_callback(&state, q.callback_url.as_deref())?;
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::validation("token is required"))?;
+    match lifecycle::verify_email(&state, token, client).await {
+        Ok(done) => {
+            let target = match callback.or(done.callback) {
+                Some(cb) => Some(lifecycle::check_callback(&state, Some(&cb))?),
+                None => None,
+            };
+            if let Some(Some(url)) = target {
+                return Ok(redirect(&url, HeaderMap::new()));
+            }
+            if wants_html(&headers) {
+                let product = escape(&state.config.mail_product_name);
+                return Ok(Html(format!(
+                    "<!doctype html><meta charset=utf-8><title>{product}</title>\
+                     <p style=\"font-family:system-ui;margin:3rem auto;max-width:30rem\">\
+                     {} ✓</p>",
+                    escape(&done.user.email)
+                ))
+                .into_response());
+            }
+            Ok(Json(json!({ "success": true, "user": done.user })).into_response())
+        }
+        Err(e) => match callback {
+            Some(cb) => Ok(redirect(
+                &with_param(&cb, "error", e.code.as_str()),
+                HeaderMap::new(),
+            )),
+            None => Err(e),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ForgotRequest {
+    email: String,
+    redirect_to: Option<String>,
+}
+
+async fn post_forgot_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<ForgotRequest>,
+) -> Result<Json<serde_json::Value>> {
+    lifecycle::forgot_password(&state, &req.email, req.redirect_to, client).await?;
+    Ok(success())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetRequest {
+    token: String,
+    new_password: String,
+}
+
+async fn post_reset_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<ResetRequest>,
+) -> Result<Json<serde_json::Value>> {
+    lifecycle::reset_password(&state, req.token, req.new_password, client).await?;
+    Ok(success())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChangeEmailRequest {
+    new_email: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+async fn post_change_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<ChangeEmailRequest>,
+) -> Result<Json<serde_json::Value>> {
+    lifecycle::change_email(&state, claims.sub, &req.new_email, req.callback_url, client).await?;
+    Ok(success())
+}
+
+#[derive(Deserialize)]
+struct MagicLinkRequest {
+    email: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+async fn post_magic_link_send(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<MagicLinkRequest>,
+) -> Result<Json<serde_json::Value>> {
+    lifecycle::send_magic_link(&state, &req.email, req.callback_url, client).await?;
+    Ok(success())
+}
+
+async fn get_magic_link_verify(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppQuery(q): AppQuery<TokenQuery>,
+) -> Result<Response> {
+    let callback = lifecycle::check_callback(&state, q.callback_url.as_deref())?;
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::validation("token is required"))?;
+    match lifecycle::verify_magic_link(&state, token, client).await {
+        Ok((signed, stored_callback)) => {
+            let cookie = cookie::set_session(&state.config, &signed.refresh_token);
+            let target = match callback.or(stored_callback) {
+                Some(cb) => lifecycle::check_callback(&state, Some(&cb))?,
+                None => None,
+            };
+            match target {
+                Some(url) => Ok(redirect(&url, cookie)),
+                None => Ok((cookie, Json(signed)).into_response()),
+            }
+        }
+        Err(e) => match callback {
+            Some(cb) => Ok(redirect(
+                &with_param(&cb, "error", e.code.as_str()),
+                HeaderMap::new(),
+            )),
+            None => Err(e),
+        },
+    }
+}

@@ -1,0 +1,38 @@
+//! The invitation mail, queued in the same transaction as the invitation.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::{Invitation, Space};
+use crate::audit::ClientInfo;
+use crate::config::Config;
+use crate::email::{self, templates, Lang};
+use crate::error::Result;
+use crate::users::store;
+
+/// Queues the mail that tells the invitee about `invitation`.
+pub fn queue_invitation(
+    tx: &Connection,
+    config: &Config,
+    space: &Space,
+    invitation: &Invitation,
+    inviter_id: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let inviter = store::by_id(tx, inviter_id)?
+        .map(|u| if u.name.is_empty() { u.email } else { u.name })
+        .unwrap_or_default();
+    let link = format!("{}/accept-invitation/{}", config.app_url(), invitation.id);
+    let lang = Lang::pick(None, client.accept_language.as_deref());
+    let mail = templates::invitation(
+        lang,
+        &config.mail_product_name,
+        &inviter,
+        &space.name,
+        invitation.role.as_str(),
+        &link,
+    );
+    email::enqueue(tx, "invitation", None, &invitation.email, mail, now)?;
+    Ok(())
+}
