@@ -1,0 +1,1 @@
+-- Step 3: reserved for the mail module (outbox); its branch replaces this placeholder.
