@@ -26,6 +26,9 @@ pub enum Event {
     SessionRevoked,
     OrgCreated,
     OrgDeleted,
+    AccountDeleted,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl Event {
@@ -42,6 +45,9 @@ impl Event {
             Event::SessionRevoked => "SESSION_REVOKED",
             Event::OrgCreated => "ORG_CREATED",
             Event::OrgDeleted => "ORG_DELETED",
+            Event::AccountDeleted => "ACCOUNT_DELETED",
+            Event::ApiKeyCreated => "API_KEY_CREATED",
+            Event::ApiKeyRevoked => "API_KEY_REVOKED",
         }
     }
 }
