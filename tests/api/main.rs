@@ -5,8 +5,12 @@
 mod common;
 
 mod accounts;
+mod api_keys;
 mod bootstrap;
 mod input;
 mod process;
+mod self_service;
+mod settings;
 mod spaces;
 mod tokens;
+mod vault;
