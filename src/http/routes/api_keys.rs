@@ -99,10 +99,15 @@ async fn post_validate(
         .read(move |c| api_keys::validate(c, &key, scope.as_deref(), now))
         .await?;
     if let Some(key_id) = answer.touch.take() {
-        state
+        // A failed stamp must not turn a valid key into an error; the next
+        // validation finds the stamp still stale and writes it then.
+        let stamped = state
             .db
             .write(move |tx| api_keys::touch(tx, &key_id, now))
-            .await?;
+            .await;
+        if stamped.is_err() {
+            tracing::warn!("could not update last_used_at of an API key");
+        }
     }
     Ok(Json(answer))
 }
