@@ -41,6 +41,9 @@ pub enum ErrorCode {
     SpaceLastOwner,
     InvitationExpired,
     InvitationNotPending,
+    ZkRotateForbidden,
+    ZkActive,
+    RecoveryWrapMissing,
     ServiceUnavailable,
     Internal,
 }
@@ -78,6 +81,9 @@ impl ErrorCode {
             SpaceLastOwner => StatusCode::CONFLICT,
             InvitationExpired => StatusCode::GONE,
             InvitationNotPending => StatusCode::CONFLICT,
+            ZkRotateForbidden => StatusCode::CONFLICT,
+            ZkActive => StatusCode::CONFLICT,
+            RecoveryWrapMissing => StatusCode::BAD_REQUEST,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -115,6 +121,9 @@ impl ErrorCode {
             SpaceLastOwner => "SPACE_LAST_OWNER",
             InvitationExpired => "INVITATION_EXPIRED",
             InvitationNotPending => "INVITATION_NOT_PENDING",
+            ZkRotateForbidden => "ZK_ROTATE_FORBIDDEN",
+            ZkActive => "ZK_ACTIVE",
+            RecoveryWrapMissing => "RECOVERY_WRAP_MISSING",
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Internal => "INTERNAL",
         }

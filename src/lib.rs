@@ -2,6 +2,7 @@
 //! SQLite file. `start` opens the store and serves the HTTP app until told
 //! to stop; `main.rs` only parses the command line and calls in here.
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -11,10 +12,13 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod me;
+pub mod settings;
 pub mod spaces;
 pub mod state;
 pub mod sync;
 pub mod users;
+pub mod vault;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -33,6 +33,9 @@ pub enum Event {
     EmailVerified,
     EmailChangeRequested,
     MagicLinkRequested,
+    AccountDeleted,
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl Event {
@@ -54,6 +57,9 @@ impl Event {
             Event::EmailVerified => "EMAIL_VERIFIED",
             Event::EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
             Event::MagicLinkRequested => "MAGIC_LINK_REQUESTED",
+            Event::AccountDeleted => "ACCOUNT_DELETED",
+            Event::ApiKeyCreated => "API_KEY_CREATED",
+            Event::ApiKeyRevoked => "API_KEY_REVOKED",
         }
     }
 }

@@ -28,8 +28,8 @@ fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String 
     }
 }
 
-fn lang(client: &ClientInfo) -> Lang {
-    Lang::pick(None, client.accept_language.as_deref())
+fn lang(tx: &rusqlite::Connection, user: &User, client: &ClientInfo) -> Result<Lang> {
+    email::lang_for(tx, Some(&user.id), client.accept_language.as_deref())
 }
 
 /// Queues the verification mail for `user` in the caller's transaction.
@@ -51,7 +51,7 @@ pub fn queue_verification(
     )?;
     let link = verify_link(state, &token, callback);
     let mail = templates::verification(
-        lang(client),
+        lang(tx, user, client)?,
         &state.config.mail_product_name,
         &user.name,
         &link,
@@ -186,7 +186,7 @@ pub async fn forgot_password(
                     .unwrap_or_else(|| format!("{}/reset-password", st.config.app_url()));
                 let link = with_param(&base, "token", &token);
                 let mail = templates::password_reset(
-                    lang(&client),
+                    lang(tx, &user, &client)?,
                     &st.config.mail_product_name,
                     &user.name,
                     &link,
@@ -268,7 +268,7 @@ pub async fn change_email(
             )?;
             let link = verify_link(&st, &token, callback.as_deref());
             let mail = templates::email_change(
-                lang(&client),
+                lang(tx, &user, &client)?,
                 &st.config.mail_product_name,
                 &user.name,
                 &new_email,
@@ -333,7 +333,7 @@ pub async fn send_magic_link(
                     link = with_param(&link, "callbackURL", cb);
                 }
                 let mail = templates::magic_link(
-                    lang(&client),
+                    lang(tx, &user, &client)?,
                     &st.config.mail_product_name,
                     &user.name,
                     &link,

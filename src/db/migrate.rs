@@ -12,6 +12,7 @@ pub const STEPS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_foundation.sql")),
     (2, include_str!("../../migrations/0002_spaces.sql")),
     (3, include_str!("../../migrations/0003_mail.sql")),
+    (4, include_str!("../../migrations/0004_self_service.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -53,6 +53,24 @@ impl Lang {
     }
 }
 
+/// The language for mail to a user: their `locale` setting, else the
+/// request's `Accept-Language`, else German.
+pub fn lang_for(
+    conn: &Connection,
+    user_id: Option<&str>,
+    accept_language: Option<&str>,
+) -> Result<Lang> {
+    let locale = match user_id {
+        Some(id) => crate::settings::store::global(conn, id)?.and_then(|doc| {
+            doc.get("locale")
+                .and_then(|l| l.as_str())
+                .map(str::to_owned)
+        }),
+        None => None,
+    };
+    Ok(Lang::pick(locale.as_deref(), accept_language))
+}
+
 /// Queues a rendered mail in the caller's transaction.
 pub fn enqueue(
     tx: &Connection,

@@ -42,6 +42,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1/auth", routes::auth::router())
         .nest("/api/v1/gilden", routes::spaces::router())
         .nest("/api/v1/me", routes::me::router())
+        .nest("/api/v1/settings", routes::settings::router())
+        .nest("/api/v1/api-keys", routes::api_keys::router())
         .nest("/api/v1/internal", routes::internal::router())
         .nest("/sync", routes::sync::router())
         .fallback(|| async { ApiError::not_found("route") })

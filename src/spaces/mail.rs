@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::{Invitation, Space};
 use crate::audit::ClientInfo;
 use crate::config::Config;
-use crate::email::{self, templates, Lang};
+use crate::email::{self, templates};
 use crate::error::Result;
 use crate::users::store;
 
@@ -24,7 +24,9 @@ pub fn queue_invitation(
         .map(|u| if u.name.is_empty() { u.email } else { u.name })
         .unwrap_or_default();
     let link = format!("{}/accept-invitation/{}", config.app_url(), invitation.id);
-    let lang = Lang::pick(None, client.accept_language.as_deref());
+    // The invitee's own locale if they have an account, else the inviter's.
+    let invitee = store::with_password_by_email(tx, &invitation.email)?.map(|(u, _)| u.id);
+    let lang = email::lang_for(tx, invitee.as_deref(), client.accept_language.as_deref())?;
     let mail = templates::invitation(
         lang,
         &config.mail_product_name,

@@ -454,3 +454,52 @@ async fn foreign_callback_urls_are_refused() {
     .await
     .assert_error(400, "VALIDATION");
 }
+
+#[tokio::test]
+async fn account_deletion_sends_a_notice_and_drops_earlier_mail() {
+    let t = TestServer::start().await;
+    let a = t.account("leaving@example.com").await;
+    t.post(
+        "/api/v1/auth/forgot-password",
+        json!({ "email": "leaving@example.com" }),
+    )
+    .await;
+    assert_eq!(t.outbox().len(), 2, "verification and reset");
+    let r = t.delete_auth("/api/v1/me/data", &a.access).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let outbox = t.outbox();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    assert_eq!(outbox[0].0, "account_deleted");
+    assert_eq!(outbox[0].1, "leaving@example.com");
+    assert_eq!(outbox[0].2, "Dein Mana-Konto wurde gelöscht");
+    let user_links: i64 = t.count("SELECT count(*) FROM mail_outbox WHERE user_id IS NOT NULL");
+    assert_eq!(user_links, 0);
+}
+
+#[tokio::test]
+async fn the_users_locale_setting_chooses_the_language() {
+    let t = TestServer::start().await;
+    let a = t.account("locale@example.com").await;
+    let r = t
+        .send(
+            t.client
+                .patch(t.url("/api/v1/settings/global"))
+                .bearer_auth(&a.access)
+                .json(&json!({ "locale": "en" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    t.send(
+        t.client
+            .post(t.url("/api/v1/auth/forgot-password"))
+            .header("accept-language", "de-DE")
+            .json(&json!({ "email": "locale@example.com" })),
+    )
+    .await;
+    let reset = t
+        .outbox()
+        .into_iter()
+        .find(|m| m.0 == "password_reset")
+        .unwrap();
+    assert_eq!(reset.2, "Reset your Mana password");
+}

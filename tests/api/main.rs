@@ -5,9 +5,13 @@
 mod common;
 
 mod accounts;
+mod api_keys;
 mod bootstrap;
 mod input;
 mod mail;
 mod process;
+mod self_service;
+mod settings;
 mod spaces;
 mod tokens;
+mod vault;

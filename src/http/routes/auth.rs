@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/sessions/{id}", delete(delete_session))
         .route("/profile", get(get_profile).post(post_profile))
         .route("/change-password", post(post_change_password))
+        .route("/account", delete(super::me::delete_account))
         .route("/security-events", get(get_security_events))
         .route("/jwks", get(super::wellknown::get_jwks))
         .merge(super::account::router())

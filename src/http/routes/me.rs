@@ -1,18 +1,33 @@
-//! `/api/v1/me/*`: the caller's own things.
+//! `/api/v1/me/*`: the caller's own things — profile, onboarding, data
+//! summary, export and erasure, the sync bootstrap, and the vault (nested).
 
 use axum::extract::State;
-use axum::routing::post;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
-use crate::http::extract::AuthUser;
+use crate::http::cookie;
+use crate::http::extract::{AppJson, AuthUser};
+use crate::me::{self, erase, Onboarding, ProfilePatch};
 use crate::state::AppState;
 use crate::{sync, users};
 
 /// Routes under `/api/v1/me`.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/bootstrap-singletons", post(post_bootstrap_singletons))
+    Router::new()
+        .route("/bootstrap-singletons", post(post_bootstrap_singletons))
+        .route("/profile", patch(patch_profile))
+        .route("/onboarding", get(get_onboarding))
+        .route("/onboarding/complete", post(post_onboarding_complete))
+        .route("/onboarding/reset", patch(patch_onboarding_reset))
+        .route("/data", get(get_data).delete(delete_data))
+        .route("/data/export", get(get_data_export))
+        .nest("/encryption-vault", super::vault::router())
 }
 
 async fn post_bootstrap_singletons(
@@ -27,4 +42,145 @@ async fn post_bootstrap_singletons(
         .ok_or_else(ApiError::unauthorized)?;
     let done = sync::reconcile(&state.db, &state.clock, claims.sub).await?;
     Ok(Json(json!({ "ok": true, "bootstrapped": done })))
+}
+
+#[derive(Deserialize)]
+struct ProfileRequest {
+    name: Option<String>,
+    /// `null` removes the image; absent keeps it.
+    #[serde(default, deserialize_with = "super::double_option")]
+    image: Option<Option<String>>,
+}
+
+async fn patch_profile(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<ProfileRequest>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    let patch = ProfilePatch {
+        name: req.name,
+        image: req.image,
+    };
+    let user = state
+        .db
+        .write(move |tx| me::update_profile(tx, &claims.sub, patch, &client, clock.now()))
+        .await?;
+    Ok(Json(json!({ "user": user })))
+}
+
+async fn get_onboarding(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Onboarding>> {
+    Ok(Json(
+        state
+            .db
+            .read(move |c| me::onboarding(c, &claims.sub))
+            .await?,
+    ))
+}
+
+async fn post_onboarding_complete(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Onboarding>> {
+    let clock = state.clock.clone();
+    Ok(Json(
+        state
+            .db
+            .write(move |tx| me::complete_onboarding(tx, &claims.sub, clock.now()))
+            .await?,
+    ))
+}
+
+async fn patch_onboarding_reset(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Onboarding>> {
+    let clock = state.clock.clone();
+    Ok(Json(
+        state
+            .db
+            .write(move |tx| me::reset_onboarding(tx, &claims.sub, clock.now()))
+            .await?,
+    ))
+}
+
+async fn get_data(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Value>> {
+    let now = state.now();
+    Ok(Json(
+        state
+            .db
+            .read(move |c| me::data::summary(c, &claims.sub, now))
+            .await?,
+    ))
+}
+
+async fn get_data_export(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Response> {
+    let now = state.now();
+    let export = state
+        .db
+        .read(move |c| me::data::export(c, &claims.sub, now))
+        .await?;
+    let body = serde_json::to_vec_pretty(&export)?;
+    let filename = format!(
+        "attachment; filename=\"mana-data-export-{}.json\"",
+        now.format("%Y-%m-%d")
+    );
+    Ok((
+        [
+            (CONTENT_TYPE, "application/json".to_owned()),
+            (CONTENT_DISPOSITION, filename),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn erased_response(state: &AppState, erased: erase::Erased) -> Response {
+    let body = json!({
+        "success": true,
+        "deleted": erased.deleted,
+        "promotedOwners": erased.promoted_owners,
+    });
+    (cookie::clear_session(&state.config), Json(body)).into_response()
+}
+
+async fn delete_data(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+) -> Result<Response> {
+    let st = state.clone();
+    let erased = state
+        .db
+        .write(move |tx| erase::erase(tx, &st.config, &claims.sub, &client, st.clock.now()))
+        .await?;
+    state.mail.wake();
+    Ok(erased_response(&state, erased))
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteAccountRequest {
+    password: String,
+}
+
+/// `DELETE /api/v1/auth/account` `{password}`: the same erase after a
+/// password check.
+pub(super) async fn delete_account(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<DeleteAccountRequest>,
+) -> Result<Response> {
+    let erased = erase::erase_confirmed(&state, claims.sub, req.password, client).await?;
+    Ok(erased_response(&state, erased))
 }

@@ -1,12 +1,15 @@
 //! One module per route group; handlers stay thin.
 
 pub mod account;
+pub mod api_keys;
 pub mod auth;
 pub mod health;
 pub mod internal;
 pub mod me;
+pub mod settings;
 pub mod spaces;
 pub mod sync;
+pub mod vault;
 pub mod wellknown;
 
 use serde::{Deserialize, Deserializer};

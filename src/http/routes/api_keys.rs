@@ -1,0 +1,113 @@
+//! `/api/v1/api-keys`: list, create (the key shown once), revoke, and the
+//! public `POST /validate`.
+
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api_keys::{self, CreatedKey, Validation};
+use crate::audit::ClientInfo;
+use crate::error::Result;
+use crate::http::extract::{AppJson, AuthUser, OptionalJson};
+use crate::me::require_user;
+use crate::state::AppState;
+
+/// Routes under `/api/v1/api-keys`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(get_keys).post(post_key))
+        .route("/validate", post(post_validate))
+        .route("/{id}", delete(delete_key))
+}
+
+async fn get_keys(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+) -> Result<Json<Value>> {
+    let keys = state
+        .db
+        .read(move |c| api_keys::store::list(c, &claims.sub))
+        .await?;
+    Ok(Json(json!({ "apiKeys": keys })))
+}
+
+#[derive(Deserialize)]
+struct CreateRequest {
+    name: String,
+    scopes: Option<Vec<String>>,
+}
+
+async fn post_key(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<CreateRequest>,
+) -> Result<Json<CreatedKey>> {
+    let clock = state.clock.clone();
+    Ok(Json(
+        state
+            .db
+            .write(move |tx| {
+                require_user(tx, &claims.sub)?;
+                api_keys::create(tx, &claims.sub, &req.name, req.scopes, &client, clock.now())
+            })
+            .await?,
+    ))
+}
+
+async fn delete_key(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| api_keys::revoke(tx, &claims.sub, &id, &client, clock.now()))
+        .await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidateRequest {
+    api_key: Option<String>,
+    scope: Option<String>,
+}
+
+/// Validation is a read; `last_used_at` is written only when it is over a
+/// minute old, so a busy key costs one small write a minute.
+async fn post_validate(
+    State(state): State<AppState>,
+    OptionalJson(req): OptionalJson<ValidateRequest>,
+) -> Result<Json<Validation>> {
+    let Some((key, scope)) = req.and_then(|r| r.api_key.map(|k| (k, r.scope))) else {
+        return Ok(Json(Validation {
+            valid: false,
+            user_id: None,
+            scopes: None,
+            reason: Some("missing"),
+            touch: None,
+        }));
+    };
+    let now = state.now();
+    let mut answer = state
+        .db
+        .read(move |c| api_keys::validate(c, &key, scope.as_deref(), now))
+        .await?;
+    if let Some(key_id) = answer.touch.take() {
+        // A failed stamp must not turn a valid key into an error; the next
+        // validation finds the stamp still stale and writes it then.
+        let stamped = state
+            .db
+            .write(move |tx| api_keys::touch(tx, &key_id, now))
+            .await;
+        if stamped.is_err() {
+            tracing::warn!("could not update last_used_at of an API key");
+        }
+    }
+    Ok(Json(answer))
+}

@@ -1,0 +1,279 @@
+//! Erasing an account and everything it owns, in one transaction.
+//!
+//! Spaces: the personal space and every shared space where the user is the
+//! only member are deleted with their members, invitations and sync rows.
+//! In other spaces only the membership goes. If the user is the last owner
+//! of a space that keeps members, the longest-standing admin becomes owner,
+//! else the longest-standing member: a shared space is never left ownerless.
+//!
+//! Then every row of the user goes, table by table, so the answer can count
+//! them: sync_changes they wrote, invitations to their address, sessions,
+//! password, API keys, settings, devices, vault and vault audit, security
+//! events, login failures and lockouts of their address, and the user row.
+//! Invitations they sent elsewhere stay, without the inviter. A surviving
+//! space whose `kontextDoc` singleton the user wrote gets a new one from its
+//! owner, in the same transaction.
+//! A table added later with `ON DELETE CASCADE` to users is still erased by
+//! the final user delete; add it to `OWNED` so it is counted.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::json;
+
+use super::require_user;
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::iso;
+use crate::config::Config;
+use crate::email;
+use crate::error::Result;
+use crate::sync;
+use crate::users::User;
+
+/// Tables whose rows belong to the user by `user_id`, children first.
+const OWNED: &[&str] = &[
+    "sync_changes",
+    "sessions",
+    "password_credentials",
+    "api_keys",
+    "user_device_app_settings",
+    "user_devices",
+    "user_app_settings",
+    "user_settings",
+    "vault_audit",
+    "encryption_vaults",
+    "security_events",
+];
+
+/// A member who became owner because the deleted user was the last one.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Promotion {
+    pub space_id: String,
+    pub user_id: String,
+    pub previous_role: String,
+}
+
+/// What an erase removed: rows per table, and ownership hand-overs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Erased {
+    pub deleted: BTreeMap<&'static str, usize>,
+    pub promoted_owners: Vec<Promotion>,
+}
+
+struct Membership {
+    space_id: String,
+    role: String,
+    personal: bool,
+    members: i64,
+}
+
+fn memberships(tx: &Connection, user_id: &str) -> Result<Vec<Membership>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT m.space_id, m.role, s.personal_of IS NOT NULL, \
+         (SELECT count(*) FROM space_members o WHERE o.space_id = m.space_id) \
+         FROM space_members m JOIN spaces s ON s.id = m.space_id WHERE m.user_id = ?1 ORDER BY m.created_at",
+    )?;
+    let rows = stmt
+        .query_map([user_id], |r| {
+            Ok(Membership {
+                space_id: r.get(0)?,
+                role: r.get(1)?,
+                personal: r.get(2)?,
+                members: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn delete_where(tx: &Connection, table: &str, column: &str, value: &str) -> Result<usize> {
+    Ok(tx
+        .prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
+        .execute([value])?)
+}
+
+/// Hands ownership to the longest-standing admin, else member.
+fn promote_successor(tx: &Connection, space_id: &str, leaving: &str) -> Result<Option<Promotion>> {
+    let owners: i64 = tx
+        .prepare_cached("SELECT count(*) FROM space_members WHERE space_id = ?1 AND role = 'owner' AND user_id != ?2")?
+        .query_row([space_id, leaving], |r| r.get(0))?;
+    if owners > 0 {
+        return Ok(None);
+    }
+    let next: Option<(String, String, String)> = tx
+        .prepare_cached(
+            "SELECT id, user_id, role FROM space_members WHERE space_id = ?1 AND user_id != ?2 \
+             ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, created_at, id LIMIT 1",
+        )?
+        .query_row([space_id, leaving], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((member_id, user_id, previous_role)) = next else {
+        return Ok(None);
+    };
+    tx.prepare_cached("UPDATE space_members SET role = 'owner' WHERE id = ?1")?
+        .execute([&member_id])?;
+    Ok(Some(Promotion {
+        space_id: space_id.to_owned(),
+        user_id,
+        previous_role,
+    }))
+}
+
+/// A surviving space whose `kontextDoc` singleton was written by the erased
+/// user gets a fresh one, written by its (first) owner, so the space keeps
+/// the row every client pulls.
+fn rebootstrap_kontext_doc(tx: &Connection, space_id: &str, now: DateTime<Utc>) -> Result<()> {
+    let owner: Option<String> = tx
+        .prepare_cached(
+            "SELECT user_id FROM space_members WHERE space_id = ?1 \
+             ORDER BY role != 'owner', created_at, id LIMIT 1",
+        )?
+        .query_row([space_id], |r| r.get(0))
+        .optional()?;
+    if let Some(owner) = owner {
+        sync::bootstrap_kontext_doc(tx, space_id, &owner, now)?;
+    }
+    Ok(())
+}
+
+/// Seam for the account-deletion notice (SPEC §8). The mail module replaces
+/// this body with a queued outbox row in this same transaction; it must copy
+/// what it needs from `user` now, as the user row is about to go. Until mail
+/// exists nothing is sent.
+/// Removes the user's queued and past mail (it carries their address and
+/// links) and queues the deletion notice, addressed but no longer linked to
+/// the user. Returns how many outbox rows were removed.
+fn queue_deletion_notice(
+    tx: &Connection,
+    config: &Config,
+    user: &User,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let removed = tx.execute(
+        "DELETE FROM mail_outbox WHERE user_id = ?1 OR to_address = ?2",
+        rusqlite::params![user.id, user.email],
+    )?;
+    let lang = email::lang_for(tx, Some(&user.id), client.accept_language.as_deref())?;
+    let mail = email::templates::account_deleted(lang, &config.mail_product_name, &user.name);
+    email::enqueue(tx, "account_deleted", None, &user.email, mail, now)?;
+    Ok(removed)
+}
+
+/// Erases the user and everything they own; see the module docs.
+pub fn erase(
+    tx: &Connection,
+    config: &Config,
+    user_id: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Erased> {
+    let user = require_user(tx, user_id)?;
+    // The deletion notice is queued inside the erase transaction: it goes out
+    // exactly when the erasure commits.
+    let mail_removed = queue_deletion_notice(tx, config, &user, client, now)?;
+
+    let mut deleted: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut add = |table: &'static str, n: usize| *deleted.entry(table).or_insert(0) += n;
+    add("mail_outbox", mail_removed);
+    let mut promoted_owners = Vec::new();
+    let mut surviving = Vec::new();
+    for m in memberships(tx, user_id)? {
+        if m.personal || m.members <= 1 {
+            add(
+                "sync_changes",
+                delete_where(tx, "sync_changes", "space_id", &m.space_id)?,
+            );
+            add(
+                "space_invitations",
+                delete_where(tx, "space_invitations", "space_id", &m.space_id)?,
+            );
+            add(
+                "space_members",
+                delete_where(tx, "space_members", "space_id", &m.space_id)?,
+            );
+            add("spaces", delete_where(tx, "spaces", "id", &m.space_id)?);
+            continue;
+        }
+        if m.role == "owner" {
+            promoted_owners.extend(promote_successor(tx, &m.space_id, user_id)?);
+        }
+        add(
+            "space_members",
+            tx.prepare_cached("DELETE FROM space_members WHERE space_id = ?1 AND user_id = ?2")?
+                .execute([&m.space_id, user_id])?,
+        );
+        surviving.push(m.space_id);
+    }
+    add(
+        "space_invitations",
+        delete_where(tx, "space_invitations", "email", &user.email)?,
+    );
+    tx.prepare_cached("UPDATE space_invitations SET inviter_id = NULL WHERE inviter_id = ?1")?
+        .execute([user_id])?;
+    for &table in OWNED {
+        add(table, delete_where(tx, table, "user_id", user_id)?);
+    }
+    for space_id in &surviving {
+        rebootstrap_kontext_doc(tx, space_id, now)?;
+    }
+    add(
+        "login_failures",
+        delete_where(tx, "login_failures", "email", &user.email)?,
+    );
+    add(
+        "login_lockouts",
+        delete_where(tx, "login_lockouts", "email", &user.email)?,
+    );
+    add("users", delete_where(tx, "users", "id", user_id)?);
+
+    // The trace of the deletion names no one: no user id, no address.
+    let meta = json!({ "deleted": deleted, "promotedOwners": promoted_owners.len() });
+    audit::record(tx, None, Event::AccountDeleted, client, meta, &iso(now))?;
+    Ok(Erased {
+        deleted,
+        promoted_owners,
+    })
+}
+
+/// `DELETE /auth/account`: checks the password (off the async workers, before
+/// the write lock), then erases.
+pub async fn erase_confirmed(
+    state: &crate::state::AppState,
+    user_id: String,
+    password: String,
+    client: ClientInfo,
+) -> Result<Erased> {
+    let uid = user_id.clone();
+    let stored = state
+        .db
+        .read(move |c| {
+            require_user(c, &uid)?;
+            crate::users::store::password_hash(c, &uid)
+        })
+        .await?;
+    if stored.is_none() {
+        return Err(crate::error::ApiError::validation(
+            "this account has no password; use DELETE /api/v1/me/data",
+        ));
+    }
+    if !state.hasher.verify(password, stored).await? {
+        return Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::InvalidCredentials,
+            "password is wrong",
+        ));
+    }
+    let st = state.clone();
+    let erased = state
+        .db
+        .write(move |tx| erase(tx, &st.config, &user_id, &client, st.clock.now()))
+        .await?;
+    state.mail.wake();
+    Ok(erased)
+}

@@ -1,0 +1,91 @@
+//! Self-service for the signed-in user: profile, onboarding, the data
+//! summary and export (`data`), and erasing the account (`erase`).
+
+pub mod data;
+pub mod erase;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::iso;
+use crate::error::{ApiError, Result};
+use crate::users::{self, User};
+
+/// The caller's user; a token whose user is gone (deleted) is unauthorized.
+pub fn require_user(conn: &Connection, user_id: &str) -> Result<User> {
+    users::store::by_id(conn, user_id)?.ok_or_else(ApiError::unauthorized)
+}
+
+/// Changes to the profile; absent fields stay, `image: null` removes it.
+pub struct ProfilePatch {
+    pub name: Option<String>,
+    pub image: Option<Option<String>>,
+}
+
+/// Updates name (1..80 characters) and image (http(s) URL).
+pub fn update_profile(
+    tx: &Connection,
+    user_id: &str,
+    patch: ProfilePatch,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    let name = patch.name.as_deref().map(users::check_name).transpose()?;
+    if name.as_deref() == Some("") {
+        return Err(ApiError::validation("name must be 1..80 characters"));
+    }
+    let image = match patch.image {
+        Some(Some(url)) => Some(Some(users::check_image(&url)?)),
+        other => other,
+    };
+    let current = require_user(tx, user_id)?;
+    let name = name.unwrap_or(current.name);
+    let image = image.unwrap_or(current.image);
+    let at = iso(now);
+    users::store::update_profile(tx, user_id, &name, image.as_deref(), &at)?;
+    audit::record(
+        tx,
+        Some(user_id),
+        Event::ProfileUpdated,
+        client,
+        json!({}),
+        &at,
+    )?;
+    require_user(tx, user_id)
+}
+
+/// Onboarding state as sent.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Onboarding {
+    pub completed_at: Option<String>,
+}
+
+/// The onboarding state.
+pub fn onboarding(conn: &Connection, user_id: &str) -> Result<Onboarding> {
+    Ok(Onboarding {
+        completed_at: require_user(conn, user_id)?.onboarding_completed_at,
+    })
+}
+
+/// Marks onboarding complete; a second call keeps the first timestamp.
+pub fn complete_onboarding(
+    tx: &Connection,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Onboarding> {
+    require_user(tx, user_id)?;
+    store::complete_onboarding(tx, user_id, &iso(now))?;
+    onboarding(tx, user_id)
+}
+
+/// Clears the onboarding timestamp.
+pub fn reset_onboarding(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Onboarding> {
+    require_user(tx, user_id)?;
+    store::reset_onboarding(tx, user_id, &iso(now))?;
+    onboarding(tx, user_id)
+}

@@ -1,0 +1,223 @@
+//! Settings: defaults, deep-merge cases, app overrides, the device
+//! lifecycle and the size limit.
+
+use serde_json::json;
+
+use crate::common::TestServer;
+use crate::self_service::patch_auth;
+
+#[tokio::test]
+async fn defaults_and_merge_cases() {
+    let t = TestServer::start().await;
+    let a = t.account("set@example.com").await;
+    let all = t.get_auth("/api/v1/settings", &a.access).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(
+        all.body["global"],
+        json!({ "nav": { "desktopPosition": "top", "sidebarCollapsed": false },
+                "theme": { "mode": "system", "colorScheme": "ocean" }, "locale": "de" })
+    );
+    assert_eq!(all.body["appOverrides"], json!({}));
+
+    // Nested object merge: one key changes, its siblings stay.
+    let r = patch_auth(&t, "/api/v1/settings/global", &a.access,
+        json!({ "theme": { "mode": "dark" }, "pinned": ["a", "b"], "extra": { "deep": { "x": 1, "y": 2 } } })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["global"]["theme"],
+        json!({ "mode": "dark", "colorScheme": "ocean" })
+    );
+    assert_eq!(r.body["global"]["nav"]["desktopPosition"], "top");
+    // Arrays replace, they do not append; nested objects merge recursively.
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/global",
+        &a.access,
+        json!({ "pinned": ["c"], "extra": { "deep": { "y": 3 } } }),
+    )
+    .await;
+    assert_eq!(r.body["global"]["pinned"], json!(["c"]));
+    assert_eq!(
+        r.body["global"]["extra"],
+        json!({ "deep": { "x": 1, "y": 3 } })
+    );
+    // null deletes: a stored key vanishes, a defaulted key returns to default.
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/global",
+        &a.access,
+        json!({ "pinned": null, "theme": { "mode": null }, "extra": { "deep": { "x": null } } }),
+    )
+    .await;
+    assert!(r.body["global"].get("pinned").is_none(), "{}", r.body);
+    assert_eq!(r.body["global"]["theme"]["mode"], "system");
+    assert_eq!(r.body["global"]["extra"], json!({ "deep": { "y": 3 } }));
+    // Scalar replaces object and back.
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/global",
+        &a.access,
+        json!({ "extra": 5 }),
+    )
+    .await;
+    assert_eq!(r.body["global"]["extra"], 5);
+    // Only the user's choices are stored, not the defaults.
+    let stored: String = t
+        .db()
+        .query_row(
+            "SELECT settings FROM user_settings WHERE user_id = ?1",
+            [&a.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(stored, json!({ "theme": {}, "extra": 5 }));
+
+    // Bad input.
+    t.send(
+        t.client
+            .patch(t.url("/api/v1/settings/global"))
+            .bearer_auth(&a.access)
+            .json(&json!([1])),
+    )
+    .await
+    .assert_error(400, "VALIDATION");
+    let big = "x".repeat(40 * 1024);
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/global",
+        &a.access,
+        json!({ "a": big }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    patch_auth(
+        &t,
+        "/api/v1/settings/global",
+        &a.access,
+        json!({ "b": big }),
+    )
+    .await
+    .assert_error(400, "VALIDATION");
+    t.get("/api/v1/settings")
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn app_overrides_merge_and_delete() {
+    let t = TestServer::start().await;
+    let a = t.account("apps@example.com").await;
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/app/todo",
+        &a.access,
+        json!({ "view": "list", "sort": { "by": "date" } }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/app/todo",
+        &a.access,
+        json!({ "sort": { "dir": "asc" } }),
+    )
+    .await;
+    assert_eq!(
+        r.body["settings"],
+        json!({ "view": "list", "sort": { "by": "date", "dir": "asc" } })
+    );
+    let all = t.get_auth("/api/v1/settings", &a.access).await;
+    assert_eq!(all.body["appOverrides"]["todo"]["sort"]["dir"], "asc");
+    patch_auth(&t, "/api/v1/settings/app/bad%20id", &a.access, json!({}))
+        .await
+        .assert_error(400, "VALIDATION");
+    let r = t.delete_auth("/api/v1/settings/app/todo", &a.access).await;
+    assert_eq!(r.status, 200);
+    t.delete_auth("/api/v1/settings/app/todo", &a.access)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let all = t.get_auth("/api/v1/settings", &a.access).await;
+    assert_eq!(all.body["appOverrides"], json!({}));
+}
+
+#[tokio::test]
+async fn device_lifecycle() {
+    let t = TestServer::start().await;
+    let a = t.account("dev@example.com").await;
+    let b = t.account("dev2@example.com").await;
+    let r = patch_auth(&t, "/api/v1/settings/device/laptop-1/todo", &a.access,
+        json!({ "deviceName": "Laptop", "deviceType": "desktop", "settings": { "zoom": 1.2, "panes": [1, 2] } })).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["deviceName"], "Laptop");
+    assert_eq!(r.body["deviceType"], "desktop");
+    let first_seen = r.body["lastSeen"].as_str().unwrap().to_owned();
+    assert_eq!(
+        r.body["apps"]["todo"],
+        json!({ "zoom": 1.2, "panes": [1, 2] })
+    );
+
+    t.clock.advance(chrono::Duration::minutes(5));
+    // A second app on the same device; name and type stay when not sent.
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/device/laptop-1/notes",
+        &a.access,
+        json!({ "settings": { "font": "mono" } }),
+    )
+    .await;
+    assert_eq!(r.body["deviceName"], "Laptop");
+    assert!(r.body["lastSeen"].as_str().unwrap() > first_seen.as_str());
+    let r = patch_auth(
+        &t,
+        "/api/v1/settings/device/laptop-1/todo",
+        &a.access,
+        json!({ "settings": { "panes": [3] } }),
+    )
+    .await;
+    assert_eq!(r.body["apps"]["todo"], json!({ "zoom": 1.2, "panes": [3] }));
+    patch_auth(
+        &t,
+        "/api/v1/settings/device/phone/todo",
+        &a.access,
+        json!({ "deviceType": "mobile" }),
+    )
+    .await;
+
+    let list = t.get_auth("/api/v1/settings/devices", &a.access).await;
+    let devices = list.body["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    let laptop = devices
+        .iter()
+        .find(|d| d["deviceId"] == "laptop-1")
+        .unwrap();
+    assert_eq!(laptop["apps"].as_object().unwrap().len(), 2);
+    let all = t.get_auth("/api/v1/settings", &a.access).await;
+    assert_eq!(
+        all.body["deviceSettings"]["laptop-1"]["apps"]["notes"]["font"],
+        "mono"
+    );
+    // Another user sees none of it and cannot delete it.
+    let other = t.get_auth("/api/v1/settings/devices", &b.access).await;
+    assert_eq!(other.body["devices"], json!([]));
+    t.delete_auth("/api/v1/settings/device/laptop-1", &b.access)
+        .await
+        .assert_error(404, "NOT_FOUND");
+
+    let r = t
+        .delete_auth("/api/v1/settings/device/laptop-1", &a.access)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM user_device_app_settings WHERE user_id = '{}' AND device_id = 'laptop-1'",
+            a.id
+        )),
+        0
+    );
+    let list = t.get_auth("/api/v1/settings/devices", &a.access).await;
+    assert_eq!(list.body["devices"].as_array().unwrap().len(), 1);
+    t.delete_auth("/api/v1/settings/device/laptop-1", &a.access)
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
