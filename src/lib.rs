@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod http;
 pub mod me;
+pub mod passkeys;
 pub mod settings;
 pub mod spaces;
 pub mod state;
@@ -72,6 +73,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     )
     .map_err(|e| StartError(format!("password hasher: {e}")))?;
     let mail = email::Mailer::new(&config).map_err(StartError)?;
+    let passkeys = passkeys::Passkeys::new(&config);
     Ok(AppState {
         config: Arc::new(config),
         db,
@@ -79,6 +81,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         tokens: Arc::new(tokens),
         hasher,
         mail: Arc::new(mail),
+        passkeys: Arc::new(passkeys),
     })
 }
 

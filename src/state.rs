@@ -21,6 +21,7 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub hasher: Hasher,
     pub mail: Arc<Mailer>,
+    pub passkeys: Arc<crate::passkeys::Passkeys>,
 }
 
 impl AppState {

@@ -34,6 +34,10 @@ pub enum Event {
     EmailChangeRequested,
     MagicLinkRequested,
     AccountDeleted,
+    PasskeyRegistered,
+    PasskeyDeleted,
+    PasskeyLoginSuccess,
+    PasskeyLoginFailure,
     ApiKeyCreated,
     ApiKeyRevoked,
 }
@@ -58,6 +62,10 @@ impl Event {
             Event::EmailChangeRequested => "EMAIL_CHANGE_REQUESTED",
             Event::MagicLinkRequested => "MAGIC_LINK_REQUESTED",
             Event::AccountDeleted => "ACCOUNT_DELETED",
+            Event::PasskeyRegistered => "PASSKEY_REGISTERED",
+            Event::PasskeyDeleted => "PASSKEY_DELETED",
+            Event::PasskeyLoginSuccess => "PASSKEY_LOGIN_SUCCESS",
+            Event::PasskeyLoginFailure => "PASSKEY_LOGIN_FAILURE",
             Event::ApiKeyCreated => "API_KEY_CREATED",
             Event::ApiKeyRevoked => "API_KEY_REVOKED",
         }

@@ -39,6 +39,7 @@ pub fn app(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(routes::wellknown::get_openid_configuration),
         )
+        .nest("/api/v1/auth/passkeys", routes::passkeys::router())
         .nest("/api/v1/auth", routes::auth::router())
         .nest("/api/v1/gilden", routes::spaces::router())
         .nest("/api/v1/me", routes::me::router())

@@ -9,6 +9,7 @@ mod api_keys;
 mod bootstrap;
 mod input;
 mod mail;
+mod passkeys;
 mod process;
 mod self_service;
 mod settings;

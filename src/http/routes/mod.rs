@@ -6,6 +6,7 @@ pub mod auth;
 pub mod health;
 pub mod internal;
 pub mod me;
+pub mod passkeys;
 pub mod settings;
 pub mod spaces;
 pub mod sync;
