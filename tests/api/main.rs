@@ -7,6 +7,7 @@ mod common;
 mod accounts;
 mod api_keys;
 mod bootstrap;
+mod browser;
 mod input;
 mod mail;
 mod passkeys;
