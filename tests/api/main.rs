@@ -8,6 +8,7 @@ mod accounts;
 mod api_keys;
 mod bootstrap;
 mod browser;
+mod crash;
 mod input;
 mod mail;
 mod passkeys;

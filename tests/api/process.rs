@@ -9,13 +9,13 @@ use serde_json::json;
 
 use crate::common::{binary, PASSWORD};
 
-struct Proc {
-    child: Child,
-    base: String,
+pub struct Proc {
+    pub child: Child,
+    pub base: String,
 }
 
 /// Starts the binary on a free port and waits for its "listening" line.
-fn spawn(db: &std::path::Path) -> Proc {
+pub fn spawn(db: &std::path::Path) -> Proc {
     let mut child = Command::new(binary())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
