@@ -13,6 +13,7 @@ mod input;
 mod mail;
 mod passkeys;
 mod process;
+mod security;
 mod self_service;
 mod settings;
 mod spaces;

@@ -16,6 +16,16 @@ pub struct Proc {
 
 /// Starts the binary on a free port and waits for its "listening" line.
 pub fn spawn(db: &std::path::Path) -> Proc {
+    spawn_with(db, &[], None)
+}
+
+/// Starts the binary with extra environment; every stdout line is also
+/// appended to `log` when given.
+pub fn spawn_with(
+    db: &std::path::Path,
+    env: &[(&str, &str)],
+    log: Option<std::sync::Arc<std::sync::Mutex<String>>>,
+) -> Proc {
     let mut child = Command::new(binary())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -25,24 +35,37 @@ pub fn spawn(db: &std::path::Path) -> Proc {
         .env("ARGON2_ITERATIONS", "1")
         .env("LOG_FORMAT", "json")
         .env("REQUIRE_EMAIL_VERIFICATION", "false")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
+    let keep = move |line: &str| {
+        if let Some(log) = &log {
+            let mut l = log.lock().unwrap();
+            l.push_str(line);
+            l.push('\n');
+        }
+    };
     let base = loop {
         let line = lines
             .next()
             .expect("server exited before listening")
             .unwrap();
+        keep(&line);
         if let Some(rest) = line.split("listening on http://").nth(1) {
             let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
             break format!("http://{addr}");
         }
     };
     // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep(&line);
+        }
+    });
     Proc { child, base }
 }
 
