@@ -227,6 +227,25 @@ pub struct Config {
     #[arg(long, env = "HASH_CONCURRENCY", global = true)]
     pub hash_concurrency: Option<usize>,
 
+    /// Proxies whose `X-Forwarded-For` is believed (comma list of IPs).
+    #[arg(long, env = "TRUST_PROXY", value_delimiter = ',', global = true)]
+    pub trust_proxy: Vec<IpAddr>,
+
+    /// Requests per IP and minute to register, login, forgot-password,
+    /// magic-link and two-factor endpoints (0 = no limit).
+    #[arg(long, env = "RATE_LIMIT_AUTH", default_value_t = 30, global = true)]
+    pub rate_limit_auth: u32,
+
+    /// Requests per IP and minute to the token and API-key validation
+    /// endpoints (0 = no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_VALIDATE",
+        default_value_t = 6000,
+        global = true
+    )]
+    pub rate_limit_validate: u32,
+
     /// Largest accepted JSON body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,

@@ -74,6 +74,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     .map_err(|e| StartError(format!("password hasher: {e}")))?;
     let mail = email::Mailer::new(&config).map_err(StartError)?;
     let passkeys = passkeys::Passkeys::new(&config);
+    let limits = http::ratelimit::Limits::new(config.rate_limit_auth, config.rate_limit_validate);
     Ok(AppState {
         config: Arc::new(config),
         db,
@@ -82,6 +83,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         hasher,
         mail: Arc::new(mail),
         passkeys: Arc::new(passkeys),
+        limits: Arc::new(limits),
     })
 }
 

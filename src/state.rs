@@ -22,6 +22,19 @@ pub struct AppState {
     pub hasher: Hasher,
     pub mail: Arc<Mailer>,
     pub passkeys: Arc<crate::passkeys::Passkeys>,
+    pub limits: Arc<crate::http::ratelimit::Limits>,
+}
+
+impl AppState {
+    /// Applies the per-IP limit of `bucket` to this request.
+    pub fn limit(
+        &self,
+        bucket: crate::http::ratelimit::Bucket,
+        client: &crate::audit::ClientInfo,
+    ) -> crate::error::Result<()> {
+        let ip = client.ip.as_deref().and_then(|ip| ip.parse().ok());
+        self.limits.check(bucket, ip, self.now())
+    }
 }
 
 impl AppState {

@@ -65,6 +65,8 @@ async fn start_server(bin: &str) -> Result<Server, String> {
         .env("DATABASE_PATH", dir.path().join("bench.db"))
         .env("RUST_LOG", "warn,mana_auth=info")
         .env("REQUIRE_EMAIL_VERIFICATION", "false")
+        .env("RATE_LIMIT_AUTH", "0")
+        .env("RATE_LIMIT_VALIDATE", "0")
         .env("LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

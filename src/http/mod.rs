@@ -5,6 +5,7 @@
 
 pub mod cookie;
 pub mod extract;
+pub mod ratelimit;
 pub mod routes;
 
 use std::any::Any;

@@ -35,6 +35,7 @@ pub fn spawn_with(
         .env("ARGON2_ITERATIONS", "1")
         .env("LOG_FORMAT", "json")
         .env("REQUIRE_EMAIL_VERIFICATION", "false")
+        .env("RATE_LIMIT_AUTH", "0")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -155,3 +155,76 @@ async fn no_secret_reaches_the_log() {
         );
     }
 }
+
+#[tokio::test]
+async fn credential_endpoints_are_rate_limited_per_ip() {
+    let t = TestServer::start_with(|c| c.rate_limit_auth = 5).await;
+    for i in 0..5 {
+        t.login(&format!("nobody{i}@example.com"), "whatever-pass")
+            .await
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+    let limited = t.login("nobody9@example.com", "whatever-pass").await;
+    limited.assert_error(429, "RATE_LIMITED");
+    let retry: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    // The same bucket covers the mail-sending endpoints.
+    t.post(
+        "/api/v1/auth/forgot-password",
+        json!({ "email": "a@example.com" }),
+    )
+    .await
+    .assert_error(429, "RATE_LIMITED");
+    t.clock.advance(chrono::Duration::seconds(61));
+    t.login("nobody9@example.com", "whatever-pass")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    fn send<'a>(
+        t: &'a TestServer,
+        xff: &'static str,
+    ) -> impl std::future::Future<Output = crate::common::Resp> + 'a {
+        t.send(
+            t.client
+                .post(t.url("/api/v1/auth/login"))
+                .header("x-forwarded-for", xff)
+                .json(&json!({ "email": "proxy@example.com", "password": "wrong-password" })),
+        )
+    }
+    // Untrusted peer: the header is ignored, so rotating it does not help.
+    let t = TestServer::start_with(|c| c.rate_limit_auth = 2).await;
+    assert_eq!(send(&t, "1.1.1.1").await.status, 401);
+    assert_eq!(send(&t, "2.2.2.2").await.status, 401);
+    send(&t, "3.3.3.3").await.assert_error(429, "RATE_LIMITED");
+
+    // Trusted proxy: each forwarded client has its own budget and is the
+    // address recorded in the security events.
+    let t = TestServer::start_with(|c| {
+        c.rate_limit_auth = 2;
+        c.trust_proxy = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(send(&t, "9.9.9.9").await.status, 401);
+    }
+    send(&t, "9.9.9.9").await.assert_error(429, "RATE_LIMITED");
+    assert_eq!(send(&t, "8.8.8.8").await.status, 401);
+    let ips: Vec<String> = {
+        let conn = t.db();
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT ip FROM security_events ORDER BY ip")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(ips, ["8.8.8.8", "9.9.9.9"]);
+}

@@ -16,6 +16,7 @@ use crate::email::{templates::escape, with_param};
 use crate::error::{ApiError, Result};
 use crate::http::cookie;
 use crate::http::extract::{AppJson, AppQuery, AuthUser};
+use crate::http::ratelimit::Bucket;
 use crate::state::AppState;
 
 /// Routes merged into `/api/v1/auth`.
@@ -64,6 +65,7 @@ async fn post_resend_verification(
     client: ClientInfo,
     AppJson(req): AppJson<ResendRequest>,
 ) -> Result<Json<serde_json::Value>> {
+    state.limit(Bucket::Auth, &client)?;
     lifecycle::resend_verification(&state, &req.email, req.source_app_url, client).await?;
     Ok(success())
 }
@@ -130,6 +132,7 @@ async fn post_forgot_password(
     client: ClientInfo,
     AppJson(req): AppJson<ForgotRequest>,
 ) -> Result<Json<serde_json::Value>> {
+    state.limit(Bucket::Auth, &client)?;
     lifecycle::forgot_password(&state, &req.email, req.redirect_to, client).await?;
     Ok(success())
 }
@@ -146,6 +149,7 @@ async fn post_reset_password(
     client: ClientInfo,
     AppJson(req): AppJson<ResetRequest>,
 ) -> Result<Json<serde_json::Value>> {
+    state.limit(Bucket::Auth, &client)?;
     lifecycle::reset_password(&state, req.token, req.new_password, client).await?;
     Ok(success())
 }
@@ -180,6 +184,7 @@ async fn post_magic_link_send(
     client: ClientInfo,
     AppJson(req): AppJson<MagicLinkRequest>,
 ) -> Result<Json<serde_json::Value>> {
+    state.limit(Bucket::Auth, &client)?;
     lifecycle::send_magic_link(&state, &req.email, req.callback_url, client).await?;
     Ok(success())
 }

@@ -82,8 +82,10 @@ struct ValidateRequest {
 /// minute old, so a busy key costs one small write a minute.
 async fn post_validate(
     State(state): State<AppState>,
+    client: crate::audit::ClientInfo,
     OptionalJson(req): OptionalJson<ValidateRequest>,
 ) -> Result<Json<Validation>> {
+    state.limit(crate::http::ratelimit::Bucket::Validate, &client)?;
     let Some((key, scope)) = req.and_then(|r| r.api_key.map(|k| (k, r.scope))) else {
         return Ok(Json(Validation {
             valid: false,

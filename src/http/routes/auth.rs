@@ -13,6 +13,7 @@ use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
+use crate::http::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users::{self, store};
 
@@ -62,6 +63,7 @@ async fn post_register(
     client: ClientInfo,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<Response> {
+    state.limit(Bucket::Auth, &client)?;
     let reg = Registration {
         email: req.email,
         password: req.password,
@@ -88,6 +90,7 @@ async fn post_login(
     client: ClientInfo,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<Response> {
+    state.limit(Bucket::Auth, &client)?;
     let signed = auth::login(&state, &req.email, req.password, client).await?;
     Ok(signed_in_response(&state, signed))
 }
@@ -132,15 +135,17 @@ struct ValidateRequest {
 
 async fn post_validate(
     State(state): State<AppState>,
+    client: ClientInfo,
     OptionalJson(req): OptionalJson<ValidateRequest>,
-) -> Json<Value> {
+) -> Result<Json<Value>> {
+    state.limit(Bucket::Validate, &client)?;
     let Some(token) = req.and_then(|r| r.token) else {
-        return Json(json!({ "valid": false }));
+        return Ok(Json(json!({ "valid": false })));
     };
-    match state.tokens.verify(&token, state.now()) {
+    Ok(match state.tokens.verify(&token, state.now()) {
         Ok(claims) => Json(json!({ "valid": true, "payload": claims })),
         Err(_) => Json(json!({ "valid": false })),
-    }
+    })
 }
 
 async fn post_logout(
