@@ -21,11 +21,14 @@ pub enum Bucket {
     Validate,
 }
 
+/// Start and count of the current window of one (bucket, address).
+type Windows = HashMap<(Bucket, IpAddr), (DateTime<Utc>, u32)>;
+
 /// The limiter of one server.
 pub struct Limits {
     auth: u32,
     validate: u32,
-    windows: Mutex<HashMap<(Bucket, IpAddr), (DateTime<Utc>, u32)>>,
+    windows: Mutex<Windows>,
 }
 
 impl Limits {
