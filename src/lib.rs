@@ -56,6 +56,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
             problems.join("\n  - ")
         )));
     }
+    let metrics = Arc::new(http::metrics::Metrics::default());
     let db = Db::open(&config.database_path(), config.sqlite_synchronous)
         .map_err(|e| StartError(format!("cannot open database: {e}")))?;
     let now = clock.now();
@@ -71,19 +72,21 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         config.argon2_parallelism,
         config.hash_concurrency.unwrap_or(cores),
     )
-    .map_err(|e| StartError(format!("password hasher: {e}")))?;
+    .map_err(|e| StartError(format!("password hasher: {e}")))?
+    .with_metrics(metrics.clone());
     let mail = email::Mailer::new(&config).map_err(StartError)?;
     let passkeys = passkeys::Passkeys::new(&config);
     let limits = http::ratelimit::Limits::new(config.rate_limit_auth, config.rate_limit_validate);
     Ok(AppState {
         config: Arc::new(config),
-        db,
+        db: db.with_metrics(metrics.clone()),
         clock,
         tokens: Arc::new(tokens),
         hasher,
         mail: Arc::new(mail),
         passkeys: Arc::new(passkeys),
         limits: Arc::new(limits),
+        metrics,
     })
 }
 

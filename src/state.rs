@@ -23,6 +23,7 @@ pub struct AppState {
     pub mail: Arc<Mailer>,
     pub passkeys: Arc<crate::passkeys::Passkeys>,
     pub limits: Arc<crate::http::ratelimit::Limits>,
+    pub metrics: Arc<crate::http::metrics::Metrics>,
 }
 
 impl AppState {

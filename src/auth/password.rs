@@ -40,6 +40,7 @@ pub struct Hasher {
     params: Params,
     permits: Arc<Semaphore>,
     dummy: Arc<String>,
+    metrics: Option<Arc<crate::http::metrics::Metrics>>,
 }
 
 impl Hasher {
@@ -51,11 +52,27 @@ impl Hasher {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(String::new()),
+            metrics: None,
         };
         let mut random = [0u8; 24];
         rand::Rng::fill(&mut rand::thread_rng(), &mut random);
         hasher.dummy = Arc::new(hasher.hash_blocking(&hex::encode(random))?);
         Ok(hasher)
+    }
+
+    /// Reports the wait for a hashing slot to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        let started = std::time::Instant::now();
+        let permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        if let Some(m) = &self.metrics {
+            m.observe_hash_wait(started.elapsed());
+        }
+        Ok(permit)
     }
 
     fn argon(&self) -> Argon2<'static> {
@@ -78,7 +95,7 @@ impl Hasher {
 
     /// Hashes a password off the async workers.
     pub async fn hash(&self, password: String) -> Result<String> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let _permit = self.slot().await?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.hash_blocking(&password)).await?
     }
@@ -102,7 +119,7 @@ impl Hasher {
 
     /// Verifies off the async workers; see `verify_blocking`.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let _permit = self.slot().await?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.verify_blocking(&password, phc.as_deref())).await?
     }

@@ -29,6 +29,7 @@ pub struct Db {
     writer: Arc<Mutex<Connection>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
+    metrics: Option<Arc<crate::http::metrics::Metrics>>,
 }
 
 /// Why the database could not be opened.
@@ -92,7 +93,20 @@ impl Db {
             writer: Arc::new(Mutex::new(writer)),
             readers,
             path: path.to_owned(),
+            metrics: None,
         })
+    }
+
+    /// Reports waits for the writer and for pooled connections to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn waited(&self, started: std::time::Instant) {
+        if let Some(m) = &self.metrics {
+            m.observe_db_wait(started.elapsed());
+        }
     }
 
     /// The database file.
@@ -116,8 +130,10 @@ impl Db {
     where
         F: FnOnce(&Transaction<'_>) -> Result<T>,
     {
+        let started = std::time::Instant::now();
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.waited(started);
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
@@ -129,9 +145,11 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let pool = self.readers.clone();
+        let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.get()?;
+            let started = std::time::Instant::now();
+            let conn = db.readers.get()?;
+            db.waited(started);
             f(&conn)
         })
         .await?

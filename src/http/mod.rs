@@ -5,6 +5,7 @@
 
 pub mod cookie;
 pub mod extract;
+pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
 
@@ -34,6 +35,8 @@ pub fn app(state: AppState) -> Router {
     let cors = cors(&state);
     Router::new()
         .route("/health", get(routes::health::get_health))
+        .route("/ready", get(routes::health::get_ready))
+        .route("/metrics", get(metrics::get_metrics))
         .route("/api/auth/jwks", get(routes::wellknown::get_jwks))
         .route("/.well-known/jwks.json", get(routes::wellknown::get_jwks))
         .route(
@@ -52,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
         })
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -11,6 +11,7 @@ mod browser;
 mod crash;
 mod input;
 mod mail;
+mod ops;
 mod passkeys;
 mod process;
 mod security;
