@@ -2,10 +2,16 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
+use crate::admin::{ops, page};
+use crate::auth::password::{self, Hasher};
+use crate::auth::token;
 use crate::clock::Clock;
 use crate::config::{Config, LogFormat};
+use crate::db::Db;
 
 /// mana-auth: authentication and tenancy server in one binary.
 #[derive(Parser, Debug)]
@@ -21,6 +27,60 @@ pub struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve,
+    /// Manage accounts: create, set a role, reset a password.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Manage the JWT signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Copy the database to FILE with SQLite's online backup (safe while the
+    /// server runs); the copy is integrity-checked.
+    Backup {
+        /// Where to write the copy (must not exist).
+        file: PathBuf,
+    },
+    /// Check the database: `PRAGMA integrity_check` and the schema version.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Create a user as sign-up does (personal space included), email verified.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// The password; read from stdin when absent.
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set the role of a user (user, admin, service).
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Set a new password and revoke every session of the user.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// The new password; read from stdin when absent.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a new signing key; the old one stays in the JWKS until its
+    /// tokens have expired. A running server picks it up within
+    /// KEY_RELOAD_SECS.
+    Rotate,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -41,8 +101,146 @@ fn init_tracing(format: LogFormat) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
+    let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config),
+        Command::Serve => serve(config),
+        Command::Admin(cmd) => finish(admin(&config, cmd)),
+        Command::Keys(KeysCommand::Rotate) => finish(rotate_key(&config)),
+        Command::Backup { file } => finish(backup(&config, &file)),
+        Command::Check => finish(check(&config)),
+    }
+}
+
+/// Prints the outcome of a CLI command and maps it to an exit code.
+fn finish(outcome: Result<String, String>) -> ExitCode {
+    match outcome {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("mana-auth: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_db(config: &Config) -> Result<Db, String> {
+    Db::open(&config.database_path(), config.sqlite_synchronous).map_err(|e| e.to_string())
+}
+
+/// The password from the flag, else one line from stdin.
+fn password_arg(given: Option<String>) -> Result<String, String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err("no password given (use --password or pipe it on stdin)".into());
+    }
+    Ok(password)
+}
+
+fn hash_password(config: &Config, password: &str) -> Result<String, String> {
+    password::check_strength(password).map_err(|e| e.message)?;
+    let hasher = Hasher::new(
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        1,
+    )
+    .map_err(|e| e.message)?;
+    hasher.hash_blocking(password).map_err(|e| e.message)
+}
+
+fn admin(config: &Config, cmd: AdminCommand) -> Result<String, String> {
+    let now = Clock::system().now();
+    match cmd {
+        AdminCommand::Create {
+            email,
+            password,
+            name,
+            admin,
+        } => {
+            let hash = hash_password(config, &password_arg(password)?)?;
+            let db = open_db(config)?;
+            let user = db
+                .write_blocking(|tx| {
+                    ops::create_user(tx, &email, name.as_deref(), &hash, admin, now)
+                })
+                .map_err(|e| e.message)?;
+            Ok(format!(
+                "created {} ({}) with role {}; sign in at {}/admin",
+                user.email,
+                user.id,
+                user.role,
+                config.base_url()
+            ))
+        }
+        AdminCommand::SetRole { email, role } => {
+            let db = open_db(config)?;
+            let user = db
+                .write_blocking(|tx| ops::set_role(tx, &email, &role, now))
+                .map_err(|e| e.message)?;
+            Ok(format!(
+                "{} now has role {} (effective from their next token refresh)",
+                user.email, user.role
+            ))
+        }
+        AdminCommand::ResetPassword { email, password } => {
+            let hash = hash_password(config, &password_arg(password)?)?;
+            let db = open_db(config)?;
+            let revoked = db
+                .write_blocking(|tx| ops::reset_password(tx, &email, &hash, now))
+                .map_err(|e| e.message)?;
+            Ok(format!("password set; {revoked} session(s) revoked"))
+        }
+    }
+}
+
+fn rotate_key(config: &Config) -> Result<String, String> {
+    let db = open_db(config)?;
+    let now = Clock::system().now();
+    let kid = db
+        .write_blocking(|tx| token::rotate(tx, now))
+        .map_err(|e| e.message)?;
+    Ok(format!(
+        "new signing key {kid}; the previous key stays published until its tokens expire \
+         ({} minutes); a running server switches within {} s",
+        token::ACCESS_TTL.num_minutes(),
+        config.key_reload_secs
+    ))
+}
+
+fn backup(config: &Config, file: &std::path::Path) -> Result<String, String> {
+    let report = ops::backup(&config.database_path(), file)?;
+    Ok(format!(
+        "backup written to {} (integrity ok, schema version {})",
+        file.display(),
+        report.schema_version
+    ))
+}
+
+fn check(config: &Config) -> Result<String, String> {
+    let report = ops::check(&config.database_path())?;
+    let text = format!(
+        "integrity: {}\nschema version: {} (this binary: {})\nadmin page assets: {} bytes",
+        report.integrity.join("; "),
+        report.schema_version,
+        report.latest_version,
+        page::total_bytes()
+    );
+    if report.healthy() {
+        Ok(text)
+    } else {
+        Err(text)
     }
 }
 
@@ -75,6 +273,7 @@ fn serve(config: Config) -> ExitCode {
             "mana-auth listening on http://{} (public URL {base})",
             server.addr
         );
+        announce_admin(&server.state, &base).await;
         let stop = shutdown_signal();
         tokio::select! {
             () = stop => {
@@ -84,6 +283,20 @@ fn serve(config: Config) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// Logs where the admin page is and, while no admin exists, how to make one.
+async fn announce_admin(state: &crate::state::AppState, base: &str) {
+    tracing::info!("admin page: {base}/admin");
+    match state.db.read(ops::has_admin).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "no admin user yet; create one with: mana-auth admin create --email you@example.com --admin \
+             (add --database-path {} if you changed it; the password is read from stdin)",
+            state.db.path().display()
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not check for an admin user"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -250,6 +250,11 @@ pub struct Config {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// Seconds between re-reads of the signing keys, so a `keys rotate` by
+    /// the CLI reaches a running server.
+    #[arg(long, env = "KEY_RELOAD_SECS", default_value_t = 30, global = true)]
+    pub key_reload_secs: u64,
+
     /// Log format: `text` or `json`. Levels come from RUST_LOG.
     #[arg(
         long,

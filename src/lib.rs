@@ -2,6 +2,7 @@
 //! SQLite file. `start` opens the store and serves the HTTP app until told
 //! to stop; `main.rs` only parses the command line and calls in here.
 
+pub mod admin;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -137,6 +138,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         state.mail.clone(),
         worker_stop,
     ));
+    let reloader = tokio::spawn(auth::token::reload_every(
+        state.db.clone(),
+        state.tokens.clone(),
+        std::time::Duration::from_secs(state.config.key_reload_secs.max(1)),
+    ));
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
@@ -147,6 +153,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         if let Err(e) = served {
             tracing::error!(error = %e, "server error");
         }
+        reloader.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let closed = tokio::task::spawn_blocking(move || db.close()).await;

@@ -40,6 +40,15 @@ pub enum Event {
     PasskeyLoginFailure,
     ApiKeyCreated,
     ApiKeyRevoked,
+    AdminTierChanged,
+    AdminRoleChanged,
+    AdminUserLocked,
+    AdminUserUnlocked,
+    AdminSessionsRevoked,
+    AdminDataViewed,
+    AdminDataErased,
+    AdminUserCreated,
+    AdminPasswordReset,
 }
 
 impl Event {
@@ -68,6 +77,15 @@ impl Event {
             Event::PasskeyLoginFailure => "PASSKEY_LOGIN_FAILURE",
             Event::ApiKeyCreated => "API_KEY_CREATED",
             Event::ApiKeyRevoked => "API_KEY_REVOKED",
+            Event::AdminTierChanged => "ADMIN_TIER_CHANGED",
+            Event::AdminRoleChanged => "ADMIN_ROLE_CHANGED",
+            Event::AdminUserLocked => "ADMIN_USER_LOCKED",
+            Event::AdminUserUnlocked => "ADMIN_USER_UNLOCKED",
+            Event::AdminSessionsRevoked => "ADMIN_SESSIONS_REVOKED",
+            Event::AdminDataViewed => "ADMIN_DATA_VIEWED",
+            Event::AdminDataErased => "ADMIN_DATA_ERASED",
+            Event::AdminUserCreated => "ADMIN_USER_CREATED",
+            Event::AdminPasswordReset => "ADMIN_PASSWORD_RESET",
         }
     }
 }

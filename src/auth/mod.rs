@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod lockout;
 pub mod password;
 pub mod session;
+pub mod signup;
 pub mod token;
 pub mod verification;
 
@@ -18,7 +19,6 @@ use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::state::AppState;
 use crate::users::{self, store, User};
-use crate::{spaces, sync};
 
 pub use session::Session;
 
@@ -56,22 +56,8 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
         .write(move |tx| {
             let now = st.clock.now();
             users::enforce_signup_limit(tx, limit, now)?;
-            let user = users::new_user(email, name, now);
-            store::insert(tx, &user)?;
-            store::set_password(tx, &user.id, &hash, &iso(now))?;
-            // The personal space, its owner membership, its kontextDoc and the
-            // userContext row: same transaction, all or nothing.
-            spaces::create_personal(tx, &user, now)?;
-            sync::bootstrap_user_context(tx, &user.id, now)?;
+            let user = signup::insert_account(tx, email, name, &hash, &client, now)?;
             lifecycle::queue_verification(tx, &st, &user, callback.as_deref(), &client)?;
-            audit::record(
-                tx,
-                Some(&user.id),
-                Event::Register,
-                &client,
-                json!({}),
-                &iso(now),
-            )?;
             Ok(user)
         })
         .await?;
@@ -178,6 +164,8 @@ pub async fn start_session(
         .db
         .write(move |tx| {
             let now = clock.now();
+            // An admin lock refuses every way in (password, magic link, …).
+            crate::admin::ensure_not_locked(tx, &user_id)?;
             if let Some(email) = clear {
                 lockout::clear(tx, &email)?;
             }

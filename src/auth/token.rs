@@ -269,6 +269,22 @@ impl Tokens {
     }
 }
 
+/// Re-reads the signing keys every `period`, so a key rotated by the CLI
+/// (another process on the same file) is used for signing and published
+/// without a restart. A failed read keeps the current keys.
+pub async fn reload_every(db: crate::db::Db, tokens: Arc<Tokens>, period: std::time::Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let t = tokens.clone();
+        if let Err(e) = db.read(move |c| t.reload(c)).await {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+    }
+}
+
 /// Maps a token failure to the API error for protected routes.
 pub fn unauthorized(e: TokenError) -> ApiError {
     match e {

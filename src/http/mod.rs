@@ -50,6 +50,8 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1/settings", routes::settings::router())
         .nest("/api/v1/api-keys", routes::api_keys::router())
         .nest("/api/v1/internal", routes::internal::router())
+        .nest("/api/v1/admin", routes::admin::router())
+        .merge(crate::admin::page::router())
         .nest("/sync", routes::sync::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {

@@ -5,6 +5,10 @@
 mod common;
 
 mod accounts;
+mod admin;
+mod admin_actions;
+mod admin_browser;
+mod admin_cli;
 mod api_keys;
 mod bootstrap;
 mod browser;

@@ -1,6 +1,7 @@
 //! One module per route group; handlers stay thin.
 
 pub mod account;
+pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod health;

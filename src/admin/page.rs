@@ -1,0 +1,111 @@
+//! The admin page: `static/admin/` compiled into the binary with rust-embed.
+//! Only embedded files are served (any other path, `..` included, is a 404
+//! envelope). Each answer carries its content type, a strong ETag (the
+//! file's SHA-256), `Cache-Control: no-cache` (revalidate, then 304) and the
+//! strict page headers: a CSP without inline script or style, no framing,
+//! no referrer, no sniffing.
+
+use axum::extract::Path;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static/admin/"]
+struct Assets;
+
+/// The Content-Security-Policy of every admin page answer.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// `/admin`, `/admin/` and `/admin/<asset>`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(get_index))
+        .route("/admin/", get(get_index))
+        .route("/admin/{*path}", get(get_asset))
+}
+
+/// `GET /admin`: the page itself.
+async fn get_index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+async fn get_asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    serve(&path, &headers)
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Total bytes of the embedded page assets (reported by the CLI `check`).
+pub fn total_bytes() -> usize {
+    Assets::iter()
+        .filter_map(|p| Assets::get(&p).map(|f| f.data.len()))
+        .sum()
+}
+
+fn serve(path: &str, headers: &HeaderMap) -> Response {
+    // Names are matched exactly against the embedded set; nothing is read
+    // from the file system, so `..` or absolute paths simply do not match.
+    let Some(file) = Assets::get(path) else {
+        return ApiError::not_found("admin asset").into_response();
+    };
+    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    let fresh = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(CONTENT_TYPE, HeaderValue::from_static(content_type(path)))],
+            file.data.into_owned(),
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, v);
+    }
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assets_are_embedded_with_types() {
+        assert!(Assets::get("index.html").is_some());
+        assert!(Assets::get("admin.js").is_some());
+        assert!(Assets::get("admin.css").is_some());
+        assert!(Assets::get("../Cargo.toml").is_none());
+        assert_eq!(content_type("admin.js"), "text/javascript; charset=utf-8");
+    }
+}

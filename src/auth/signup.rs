@@ -1,0 +1,41 @@
+//! The write half of creating an account, shared by `POST /register` and the
+//! `admin create` CLI: the user, their password, the personal space with its
+//! owner membership and `kontextDoc`, the `userContext` row and the REGISTER
+//! event, all inside the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde_json::json;
+
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::iso;
+use crate::error::Result;
+use crate::users::{self, store, User};
+use crate::{spaces, sync};
+
+/// Inserts a new account with an already computed password hash.
+pub fn insert_account(
+    tx: &Connection,
+    email: String,
+    name: String,
+    password_hash: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<User> {
+    let user = users::new_user(email, name, now);
+    store::insert(tx, &user)?;
+    store::set_password(tx, &user.id, password_hash, &iso(now))?;
+    // The personal space, its owner membership, its kontextDoc and the
+    // userContext row: same transaction, all or nothing.
+    spaces::create_personal(tx, &user, now)?;
+    sync::bootstrap_user_context(tx, &user.id, now)?;
+    audit::record(
+        tx,
+        Some(&user.id),
+        Event::Register,
+        client,
+        json!({}),
+        &iso(now),
+    )?;
+    Ok(user)
+}

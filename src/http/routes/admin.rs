@@ -1,0 +1,333 @@
+//! `/api/v1/admin/*`: for admins only. Authentication is the bearer access
+//! token alone (never the session cookie), so a cross-site request cannot
+//! carry an admin's credentials; the session behind the token must still be
+//! live and the stored role (not only the token's claim) must be `admin`.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::admin::{self, browse, stats, users, Admin, Paging};
+use crate::audit::ClientInfo;
+use crate::auth::token;
+use crate::error::{ApiError, Result};
+use crate::http::extract::{bearer, AppJson, AppQuery, OptionalJson};
+use crate::state::AppState;
+
+/// A caller whose bearer token belongs to a live session of an admin.
+pub struct AdminUser(pub Admin);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let jwt = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let claims = state
+            .tokens
+            .verify(jwt, state.now())
+            .map_err(token::unauthorized)?;
+        let (_, user) = crate::auth::resolve_sid(state, claims.sid).await?;
+        if user.role != "admin" {
+            return Err(ApiError::forbidden("admin role required"));
+        }
+        Ok(AdminUser(Admin {
+            id: user.id,
+            email: user.email,
+        }))
+    }
+}
+
+/// Routes under `/api/v1/admin`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/stats", get(get_stats))
+        .route("/users", get(get_users))
+        .route("/users/{id}", get(get_user))
+        .route(
+            "/users/{id}/data",
+            get(get_user_data).delete(delete_user_data),
+        )
+        .route("/users/{id}/tier", get(get_tier).put(put_tier))
+        .route("/users/{id}/role", put(put_role))
+        .route("/users/{id}/lock", post(post_lock))
+        .route("/users/{id}/unlock", post(post_unlock))
+        .route(
+            "/users/{id}/sessions",
+            axum::routing::delete(delete_sessions),
+        )
+        .route("/spaces", get(get_spaces))
+        .route("/spaces/{id}", get(get_space))
+        .route("/sync-changes", get(get_sync_changes))
+        .route("/security-events", get(get_events))
+        .route("/mail-outbox", get(get_outbox))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    page: Option<u32>,
+    limit: Option<u32>,
+    search: Option<String>,
+    tier: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    #[serde(rename = "spaceId")]
+    space_id: Option<String>,
+}
+
+impl ListQuery {
+    fn paging(&self) -> Result<Paging> {
+        Paging::new(self.page, self.limit)
+    }
+}
+
+async fn get_stats(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Value>> {
+    let now = state.now();
+    let s = state.db.read(move |c| stats::stats(c, now)).await?;
+    Ok(Json(json!(s)))
+}
+
+async fn get_users(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<Value>> {
+    let paging = q.paging()?;
+    let filter = users::UserFilter {
+        search: q.search,
+        tier: q.tier,
+    };
+    Ok(Json(
+        state
+            .db
+            .read(move |c| users::list(c, filter, paging))
+            .await?,
+    ))
+}
+
+async fn get_user(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let now = state.now();
+    Ok(Json(
+        state.db.read(move |c| users::detail(c, &id, now)).await?,
+    ))
+}
+
+async fn get_user_data(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    Ok(Json(
+        state
+            .db
+            .write(move |tx| admin::view_data(tx, &admin, &id, &client, clock.now()))
+            .await?,
+    ))
+}
+
+async fn delete_user_data(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let st = state.clone();
+    let erased = state
+        .db
+        .write(move |tx| admin::erase_data(tx, &st.config, &admin, &id, &client, st.clock.now()))
+        .await?;
+    state.mail.wake();
+    Ok(Json(json!({
+        "success": true,
+        "deleted": erased.deleted,
+        "promotedOwners": erased.promoted_owners,
+    })))
+}
+
+async fn get_tier(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let user = state.db.read(move |c| admin::target(c, &id)).await?;
+    Ok(Json(json!({ "userId": user.id, "tier": user.access_tier })))
+}
+
+#[derive(Deserialize)]
+struct TierRequest {
+    tier: String,
+}
+
+async fn put_tier(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    AppJson(req): AppJson<TierRequest>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    let user = state
+        .db
+        .write(move |tx| admin::set_tier(tx, &admin, &id, &req.tier, &client, clock.now()))
+        .await?;
+    Ok(Json(
+        json!({ "userId": user.id, "tier": user.access_tier, "user": user }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct RoleRequest {
+    role: String,
+}
+
+async fn put_role(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    AppJson(req): AppJson<RoleRequest>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    let user = state
+        .db
+        .write(move |tx| admin::set_role(tx, &admin, &id, &req.role, &client, clock.now()))
+        .await?;
+    Ok(Json(
+        json!({ "userId": user.id, "role": user.role, "user": user }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct LockRequest {
+    reason: Option<String>,
+}
+
+async fn post_lock(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<LockRequest>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    let reason = req.and_then(|r| r.reason).filter(|r| !r.trim().is_empty());
+    let revoked = state
+        .db
+        .write(move |tx| admin::lock(tx, &admin, &id, reason, &client, clock.now()))
+        .await?;
+    Ok(Json(json!({ "locked": true, "revokedSessions": revoked })))
+}
+
+async fn post_unlock(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    let was = state
+        .db
+        .write(move |tx| admin::unlock(tx, &admin, &id, &client, clock.now()))
+        .await?;
+    Ok(Json(json!({ "locked": false, "wasLocked": was })))
+}
+
+async fn delete_sessions(
+    AdminUser(admin): AdminUser,
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let clock = state.clock.clone();
+    let revoked = state
+        .db
+        .write(move |tx| admin::revoke_sessions(tx, &admin, &id, &client, clock.now()))
+        .await?;
+    Ok(Json(json!({ "revokedSessions": revoked })))
+}
+
+async fn get_spaces(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<Value>> {
+    let paging = q.paging()?;
+    Ok(Json(
+        state
+            .db
+            .read(move |c| browse::spaces(c, q.search, paging))
+            .await?,
+    ))
+}
+
+async fn get_space(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(state.db.read(move |c| browse::space(c, &id)).await?))
+}
+
+async fn get_sync_changes(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<Value>> {
+    let paging = q.paging()?;
+    let filter = browse::ChangeFilter {
+        user_id: q.user_id,
+        space_id: q.space_id,
+    };
+    Ok(Json(
+        state
+            .db
+            .read(move |c| browse::sync_changes(c, filter, paging))
+            .await?,
+    ))
+}
+
+async fn get_events(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<Value>> {
+    let paging = q.paging()?;
+    let filter = browse::EventFilter {
+        event_type: q.event_type,
+        user_id: q.user_id,
+    };
+    Ok(Json(
+        state
+            .db
+            .read(move |c| browse::events(c, filter, paging))
+            .await?,
+    ))
+}
+
+async fn get_outbox(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ListQuery>,
+) -> Result<Json<Value>> {
+    let paging = q.paging()?;
+    Ok(Json(
+        state
+            .db
+            .read(move |c| browse::outbox(c, q.status, paging))
+            .await?,
+    ))
+}

@@ -1,0 +1,79 @@
+//! The admin page in a real browser: headless Chromium driven by
+//! playwright-core (`tests/browser/admin.mjs`). Screenshots land in
+//! `target/browser-artifacts/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::admin::admin;
+use crate::common::{TestServer, PASSWORD};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_works_in_headless_chromium() {
+    let root = repo();
+    let script = root.join("tests/browser/admin.mjs");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (CI does this in .ci/run)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: install the Debian package `chromium` (CI does this in .ci/run)"
+    );
+
+    let t = TestServer::start().await;
+    let a = admin(&t, "admin@example.com").await;
+    let bob = t.account("bob.builder@example.com").await;
+    for i in 0..4 {
+        t.account(&format!("user{i}@example.com")).await;
+    }
+    let team = t.create_space(&bob.access, "Builders", "team").await;
+    t.add_member(team["id"].as_str().unwrap(), &bob, &a, "member")
+        .await;
+
+    let artifacts = root.join("target/browser-artifacts");
+    let base = t.base.clone();
+    let email = a.email.clone();
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args([&base, &email, PASSWORD])
+            .env("EXPECT_TOTAL_USERS", "6")
+            .env("EXPECT_NEW_USERS_7D", "6")
+            .env("SEARCH_EMAIL", "bob.builder@example.com")
+            .env("ARTIFACTS_DIR", &artifacts)
+            .env("CHROMIUM", chromium)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("browser run took {:?}\n{stdout}", started.elapsed());
+    assert!(
+        out.status.success(),
+        "browser run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    // The tier change made in the browser is stored.
+    let tier: String = t
+        .db()
+        .query_row(
+            "SELECT access_tier FROM users WHERE id = ?1",
+            [&bob.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tier, "founder");
+    assert_eq!(
+        t.count("SELECT count(*) FROM security_events WHERE event_type = 'ADMIN_TIER_CHANGED'"),
+        1
+    );
+}
