@@ -13,6 +13,7 @@ pub const STEPS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_spaces.sql")),
     (3, include_str!("../../migrations/0003_mail.sql")),
     (4, include_str!("../../migrations/0004_self_service.sql")),
+    (6, include_str!("../../migrations/0006_two_factor.sql")),
 ];
 
 /// The schema version this binary writes.
