@@ -36,6 +36,8 @@ pub enum Event {
     AccountDeleted,
     ApiKeyCreated,
     ApiKeyRevoked,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
 }
 
 impl Event {
@@ -60,6 +62,8 @@ impl Event {
             Event::AccountDeleted => "ACCOUNT_DELETED",
             Event::ApiKeyCreated => "API_KEY_CREATED",
             Event::ApiKeyRevoked => "API_KEY_REVOKED",
+            Event::TwoFactorEnabled => "TWO_FACTOR_ENABLED",
+            Event::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod me;
 pub mod settings;
 pub mod spaces;
 pub mod sync;
+pub mod two_factor;
 pub mod vault;
 pub mod wellknown;
 
