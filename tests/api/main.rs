@@ -14,4 +14,5 @@ mod self_service;
 mod settings;
 mod spaces;
 mod tokens;
+mod two_factor;
 mod vault;
