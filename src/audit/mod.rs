@@ -49,6 +49,8 @@ pub enum Event {
     AdminDataErased,
     AdminUserCreated,
     AdminPasswordReset,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
 }
 
 impl Event {
@@ -86,6 +88,8 @@ impl Event {
             Event::AdminDataErased => "ADMIN_DATA_ERASED",
             Event::AdminUserCreated => "ADMIN_USER_CREATED",
             Event::AdminPasswordReset => "ADMIN_PASSWORD_RESET",
+            Event::TwoFactorEnabled => "TWO_FACTOR_ENABLED",
+            Event::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
         }
     }
 }

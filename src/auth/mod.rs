@@ -9,6 +9,7 @@ pub mod password;
 pub mod session;
 pub mod signup;
 pub mod token;
+pub mod two_factor;
 pub mod verification;
 
 use serde::Serialize;
@@ -101,6 +102,17 @@ pub async fn login(
             "verify your email address first",
         ));
     }
+    if user.two_factor_enabled {
+        // No session yet, and the failure counter is not cleared: only the
+        // second step (two_factor::finish_login) does that.
+        let ticket = two_factor::issue_ticket(state, user.id).await?;
+        return Err(ApiError::new(
+            ErrorCode::TwoFactorRequired,
+            "enter the code of your authenticator app or a backup code",
+        )
+        .with_field("twoFactorTicket", json!(ticket))
+        .with_field("expiresInSec", json!(two_factor::TICKET_TTL.num_seconds())));
+    }
     start_session(state, user, client, Some(email)).await
 }
 
@@ -142,7 +154,8 @@ async fn record_failure(state: &AppState, email: String, client: ClientInfo) -> 
     }
 }
 
-fn locked_error(secs: u64) -> ApiError {
+/// 429 ACCOUNT_LOCKED with `Retry-After`.
+pub(crate) fn locked_error(secs: u64) -> ApiError {
     ApiError::new(
         ErrorCode::AccountLocked,
         "too many failed sign-in attempts; try again later",

@@ -14,6 +14,7 @@ pub const STEPS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_mail.sql")),
     (4, include_str!("../../migrations/0004_self_service.sql")),
     (5, include_str!("../../migrations/0005_admin.sql")),
+    (6, include_str!("../../migrations/0006_two_factor.sql")),
     (7, include_str!("../../migrations/0007_passkeys.sql")),
 ];
 

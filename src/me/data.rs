@@ -1,7 +1,8 @@
 //! What the service holds about a user: a summary of counts and the full
 //! export. The export is every row about the user and never a secret: no
 //! password hash, no session token hash, no API key hash, no vault wrap or
-//! key material (the vault appears only as its status).
+//! key material (the vault appears only as its status), no TOTP secret or
+//! backup code hash (two-factor appears as its state and code counts).
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
@@ -64,6 +65,7 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "invitations": store::invitations(conn, user_id, &user.email)?,
         "settings": settings,
         "apiKeys": api_keys::store::all(conn, user_id)?,
+        "twoFactor": crate::auth::two_factor::export(conn, user_id)?,
         "encryptionVault": {
             "initialized": vault.initialized,
             "zeroKnowledge": vault.zero_knowledge,

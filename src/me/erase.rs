@@ -9,7 +9,8 @@
 //! Then every row of the user goes, table by table, so the answer can count
 //! them: sync_changes they wrote, invitations to their address, sessions,
 //! password, API keys, settings, devices, vault and vault audit, security
-//! events, login failures and lockouts of their address, and the user row.
+//! events, two-factor secret, backup codes and tickets, login failures and
+//! lockouts of their address, and the user row.
 //! Invitations they sent elsewhere stay, without the inviter. A surviving
 //! space whose `kontextDoc` singleton the user wrote gets a new one from its
 //! owner, in the same transaction.
@@ -45,6 +46,9 @@ const OWNED: &[&str] = &[
     "vault_audit",
     "encryption_vaults",
     "security_events",
+    "two_factor_tickets",
+    "two_factor_backup_codes",
+    "two_factor_secrets",
 ];
 
 /// A member who became owner because the deleted user was the last one.

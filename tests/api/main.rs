@@ -23,4 +23,5 @@ mod self_service;
 mod settings;
 mod spaces;
 mod tokens;
+mod two_factor;
 mod vault;

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/security-events", get(get_security_events))
         .route("/jwks", get(super::wellknown::get_jwks))
         .merge(super::account::router())
+        .nest("/two-factor", super::two_factor::router())
 }
 
 async fn get_signup_status(State(state): State<AppState>) -> Result<Json<users::SignupStatus>> {
@@ -80,7 +81,8 @@ struct LoginRequest {
     password: String,
 }
 
-fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Response {
+/// `{user, accessToken, refreshToken}` with the session cookie.
+pub(super) fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Response {
     let headers = cookie::set_session(&state.config, &signed.refresh_token);
     (headers, Json(signed)).into_response()
 }

@@ -11,6 +11,7 @@ pub mod passkeys;
 pub mod settings;
 pub mod spaces;
 pub mod sync;
+pub mod two_factor;
 pub mod vault;
 pub mod wellknown;
 

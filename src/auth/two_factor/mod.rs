@@ -1,0 +1,403 @@
+//! Two-factor authentication with TOTP and backup codes (SPEC §4).
+//!
+//! * `enable` (password) stores a *pending* secret and 10 backup codes;
+//!   2FA is on only once a first valid code confirms it (`verify_signed_in`).
+//! * With 2FA on, a right password at `/login` yields a ticket instead of a
+//!   session (`issue_ticket`); `finish_login` trades ticket + TOTP or backup
+//!   code for a session. Tickets last 5 minutes, are stored hashed and are
+//!   consumed by the success; a wrong code leaves the ticket usable, but
+//!   every wrong code is a credential failure of the account's email, so 5
+//!   lock it (ACCOUNT_LOCKED), and a locked account cannot finish either.
+//!   Unknown, used and expired tickets all answer TWO_FACTOR_FAILED (the
+//!   client restarts at `/login`); they are not counted, as they name no
+//!   account.
+//! * Replay: the newest accepted time step is stored; a code of that step or
+//!   an earlier one is refused.
+//!
+//! Domain functions are synchronous over the write transaction; a refusal
+//! that must still commit (the failure record) comes back as the inner
+//! `Err` of `Result<Verdict<T>>`, so the transaction commits it.
+
+pub mod store;
+pub mod totp;
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::audit::{self, ClientInfo, Event};
+use crate::auth::{locked_error, lockout, session, start_session, SignedIn};
+use crate::clock::{iso, parse_iso};
+use crate::error::{ApiError, ErrorCode, Result};
+use crate::state::AppState;
+use crate::users::{store as users, User};
+
+/// How long a two-factor ticket lasts.
+pub const TICKET_TTL: Duration = Duration::minutes(5);
+
+/// A refusal that the surrounding transaction must still commit.
+pub type Verdict<T> = std::result::Result<T, ApiError>;
+
+/// What `enable` hands out, once.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrollment {
+    #[serde(rename = "totpURI")]
+    pub totp_uri: String,
+    pub backup_codes: Vec<String>,
+}
+
+/// The second factor offered to finish a sign-in.
+pub enum Proof {
+    /// A 6-digit TOTP code (already parsed).
+    Totp(String),
+    /// A backup code in canonical form.
+    Backup(String),
+}
+
+fn failed(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::TwoFactorFailed, message)
+}
+
+fn not_enabled() -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        "two-factor authentication is not enabled",
+    )
+}
+
+/// Records a wrong code as a credential failure of the account's email (and
+/// its lock, if this one locked it); returns the answer to send.
+fn refuse(
+    tx: &Connection,
+    user: &User,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+    message: &str,
+) -> Result<ApiError> {
+    let locked = lockout::record_failure(tx, &user.email, client.ip.as_deref(), now)?;
+    let meta = json!({ "reason": "two_factor_failed" });
+    audit::record(
+        tx,
+        Some(&user.id),
+        Event::LoginFailure,
+        client,
+        meta,
+        &iso(now),
+    )?;
+    if let Some(secs) = locked {
+        let empty = json!({});
+        audit::record(
+            tx,
+            Some(&user.id),
+            Event::AccountLocked,
+            client,
+            empty,
+            &iso(now),
+        )?;
+        return Ok(locked_error(secs));
+    }
+    Ok(failed(message))
+}
+
+/// Checks a TOTP code against the user's secret, refusing replays; on
+/// success stores the accepted step and returns whether this confirmed a
+/// pending secret.
+fn check_totp(
+    tx: &Connection,
+    user: &User,
+    code: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Verdict<bool>> {
+    let row = store::secret(tx, &user.id)?.ok_or_else(not_enabled)?;
+    let Some(step) = totp::matching_step(&row.secret, code, now)? else {
+        return Ok(Err(refuse(tx, user, client, now, "wrong code")?));
+    };
+    if row.last_step.is_some_and(|last| step <= last) {
+        let message = "this code was already used; wait for the next one";
+        return Ok(Err(refuse(tx, user, client, now, message)?));
+    }
+    store::accept_step(tx, &user.id, step, &iso(now))?;
+    Ok(Ok(row.confirmed_at.is_none()))
+}
+
+/// Stores a pending secret and fresh backup codes (hashes); refuses when 2FA
+/// is already on.
+pub fn begin(
+    tx: &Connection,
+    user_id: &str,
+    secret: &[u8],
+    code_hashes: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    if user.two_factor_enabled {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "two-factor authentication is already enabled",
+        ));
+    }
+    store::put_pending_secret(tx, user_id, secret, &iso(now))?;
+    store::replace_backup_codes(tx, user_id, code_hashes, &iso(now))
+}
+
+/// A signed-in user's TOTP code: confirms a pending secret (turning 2FA on)
+/// or, with 2FA on, checks the code (step-up). Returns whether 2FA was
+/// turned on by this call.
+pub fn verify_signed_in(
+    tx: &Connection,
+    user_id: &str,
+    code: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Verdict<bool>> {
+    let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
+        return Err(locked_error(secs));
+    }
+    let confirmed = match check_totp(tx, &user, code, client, now)? {
+        Ok(confirmed) => confirmed,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if confirmed {
+        store::set_enabled(tx, user_id, true, &iso(now))?;
+        let meta = json!({ "method": "totp" });
+        audit::record(
+            tx,
+            Some(user_id),
+            Event::TwoFactorEnabled,
+            client,
+            meta,
+            &iso(now),
+        )?;
+    }
+    Ok(Ok(confirmed))
+}
+
+/// Stores a new ticket for a user whose password was right; returns it.
+pub fn issue_ticket_tx(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<String> {
+    let ticket = session::new_token();
+    store::insert_ticket(tx, &ticket, user_id, now, now + TICKET_TTL)?;
+    Ok(ticket)
+}
+
+/// Checks ticket and proof; on success consumes the ticket (and the backup
+/// code, or the TOTP step) and returns the user to open a session for.
+pub fn finish(
+    tx: &Connection,
+    ticket: &str,
+    proof: &Proof,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Verdict<User>> {
+    let Some((user_id, expires_at)) = store::ticket(tx, ticket)? else {
+        return Ok(Err(failed("unknown or used ticket; sign in again")));
+    };
+    if parse_iso(&expires_at).is_none_or(|t| t <= now) {
+        store::delete_ticket(tx, ticket)?;
+        return Ok(Err(failed("ticket expired; sign in again")));
+    }
+    let user = match users::by_id(tx, &user_id)? {
+        Some(user) if user.two_factor_enabled => user,
+        _ => return Ok(Err(failed("two-factor authentication is not enabled"))),
+    };
+    if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
+        return Ok(Err(locked_error(secs)));
+    }
+    match proof {
+        Proof::Totp(code) => {
+            if let Err(refusal) = check_totp(tx, &user, code, client, now)? {
+                return Ok(Err(refusal));
+            }
+        }
+        Proof::Backup(code) => {
+            let hash = totp::hash_backup_code(&user.id, code);
+            if !store::use_backup_code(tx, &user.id, &hash, &iso(now))? {
+                let message = "wrong or already used backup code";
+                return Ok(Err(refuse(tx, &user, client, now, message)?));
+            }
+        }
+    }
+    store::delete_ticket(tx, ticket)?;
+    Ok(Ok(user))
+}
+
+/// Turns 2FA off and deletes secret, codes and tickets.
+pub fn disable_tx(
+    tx: &Connection,
+    user_id: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    let had_secret = store::delete_all(tx, user_id)?;
+    if !had_secret && !user.two_factor_enabled {
+        return Err(not_enabled());
+    }
+    if user.two_factor_enabled {
+        store::set_enabled(tx, user_id, false, &iso(now))?;
+        audit::record(
+            tx,
+            Some(user_id),
+            Event::TwoFactorDisabled,
+            client,
+            json!({}),
+            &iso(now),
+        )?;
+    }
+    Ok(())
+}
+
+/// What the data export shows of 2FA: state and counts, never the secret
+/// or a code hash.
+pub fn export(conn: &Connection, user_id: &str) -> Result<Value> {
+    let row = store::secret(conn, user_id)?;
+    let (unused, used) = store::backup_code_counts(conn, user_id)?;
+    Ok(json!({
+        "enabled": row.as_ref().is_some_and(|r| r.confirmed_at.is_some()),
+        "pending": row.as_ref().is_some_and(|r| r.confirmed_at.is_none()),
+        "createdAt": row.as_ref().map(|r| r.created_at.clone()),
+        "confirmedAt": row.and_then(|r| r.confirmed_at),
+        "backupCodesRemaining": unused,
+        "backupCodesUsed": used,
+    }))
+}
+
+// ---- flows: password checks off the async workers, then one transaction ----
+
+/// Checks the signed-in user's password; INVALID_CREDENTIALS when wrong.
+async fn check_password(state: &AppState, user_id: &str, password: String) -> Result<()> {
+    let uid = user_id.to_owned();
+    let stored = state
+        .db
+        .read(move |c| users::password_hash(c, &uid))
+        .await?;
+    if stored.is_none() {
+        return Err(ApiError::validation("this account has no password"));
+    }
+    if !state.hasher.verify(password, stored).await? {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCredentials,
+            "password is wrong",
+        ));
+    }
+    Ok(())
+}
+
+fn hash_codes(user_id: &str, codes: &[String]) -> Vec<String> {
+    codes
+        .iter()
+        .map(|c| totp::hash_backup_code(user_id, &c.replace('-', "")))
+        .collect()
+}
+
+/// `POST /two-factor/enable`: a pending secret, its URI and backup codes.
+pub async fn enable(state: &AppState, user_id: String, password: String) -> Result<Enrollment> {
+    let uid = user_id.clone();
+    let user = state
+        .db
+        .read(move |c| users::by_id(c, &uid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if user.two_factor_enabled {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "two-factor authentication is already enabled",
+        ));
+    }
+    check_password(state, &user_id, password).await?;
+    let secret = totp::new_secret();
+    let codes = totp::new_backup_codes();
+    let hashes = hash_codes(&user_id, &codes);
+    let totp_uri = totp::otpauth_uri(&state.config.mail_product_name, &user.email, &secret);
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| begin(tx, &user_id, &secret, &hashes, clock.now()))
+        .await?;
+    Ok(Enrollment {
+        totp_uri,
+        backup_codes: codes,
+    })
+}
+
+/// `POST /two-factor/verify-totp` with a JWT: confirm or step-up.
+pub async fn verify_totp_signed_in(
+    state: &AppState,
+    user_id: String,
+    code: String,
+    client: ClientInfo,
+) -> Result<bool> {
+    let code = totp::parse_code(&code)?;
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| verify_signed_in(tx, &user_id, &code, &client, clock.now()))
+        .await?
+}
+
+/// A ticket for a user whose password was right (called by `auth::login`).
+pub async fn issue_ticket(state: &AppState, user_id: String) -> Result<String> {
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| issue_ticket_tx(tx, &user_id, clock.now()))
+        .await
+}
+
+/// `verify-totp` / `verify-backup-code` with a ticket: the session.
+pub async fn finish_login(
+    state: &AppState,
+    ticket: String,
+    proof: Proof,
+    client: ClientInfo,
+) -> Result<SignedIn> {
+    let clock = state.clock.clone();
+    let c = client.clone();
+    let user = state
+        .db
+        .write(move |tx| finish(tx, &ticket, &proof, &c, clock.now()))
+        .await??;
+    let email = user.email.clone();
+    start_session(state, user, client, Some(email)).await
+}
+
+/// `POST /two-factor/generate-backup-codes`: new codes, old ones void.
+pub async fn regenerate_backup_codes(
+    state: &AppState,
+    user_id: String,
+    password: String,
+) -> Result<Vec<String>> {
+    check_password(state, &user_id, password).await?;
+    let codes = totp::new_backup_codes();
+    let hashes = hash_codes(&user_id, &codes);
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| {
+            let enabled = users::by_id(tx, &user_id)?.is_some_and(|u| u.two_factor_enabled);
+            if !enabled {
+                return Err(not_enabled());
+            }
+            store::replace_backup_codes(tx, &user_id, &hashes, &iso(clock.now()))
+        })
+        .await?;
+    Ok(codes)
+}
+
+/// `POST /two-factor/disable`.
+pub async fn disable(
+    state: &AppState,
+    user_id: String,
+    password: String,
+    client: ClientInfo,
+) -> Result<()> {
+    check_password(state, &user_id, password).await?;
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| disable_tx(tx, &user_id, &client, clock.now()))
+        .await
+}

@@ -1,0 +1,105 @@
+//! `/api/v1/auth/two-factor`: TOTP with backup codes (SPEC §4).
+//!
+//! `verify-totp` serves two callers: with a ticket (body field `ticket`, or
+//! `twoFactorTicket` as `/login` names it) it finishes a sign-in and answers
+//! like `/login`; without one it needs a bearer token and confirms a pending
+//! secret (turning 2FA on) or checks a code for step-up.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::audit::ClientInfo;
+use crate::auth::token;
+use crate::auth::two_factor::{self, totp, Enrollment, Proof};
+use crate::error::{ApiError, Result};
+use crate::http::extract::{bearer, AppJson, AuthUser};
+use crate::state::AppState;
+
+/// Routes under `/api/v1/auth/two-factor`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/enable", post(post_enable))
+        .route("/verify-totp", post(post_verify_totp))
+        .route("/verify-backup-code", post(post_verify_backup_code))
+        .route("/generate-backup-codes", post(post_generate_backup_codes))
+        .route("/disable", post(post_disable))
+}
+
+#[derive(Deserialize)]
+struct PasswordRequest {
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct CodeRequest {
+    code: String,
+    #[serde(default, alias = "twoFactorTicket")]
+    ticket: Option<String>,
+}
+
+async fn post_enable(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<PasswordRequest>,
+) -> Result<Json<Enrollment>> {
+    Ok(Json(
+        two_factor::enable(&state, claims.sub, req.password).await?,
+    ))
+}
+
+async fn post_verify_totp(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    AppJson(req): AppJson<CodeRequest>,
+) -> Result<Response> {
+    let code = totp::parse_code(&req.code)?;
+    if let Some(ticket) = req.ticket {
+        let signed = two_factor::finish_login(&state, ticket, Proof::Totp(code), client).await?;
+        return Ok(super::auth::signed_in_response(&state, signed));
+    }
+    let jwt = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let claims = state
+        .tokens
+        .verify(jwt, state.now())
+        .map_err(token::unauthorized)?;
+    let enabled_now = two_factor::verify_totp_signed_in(&state, claims.sub, code, client).await?;
+    Ok(Json(json!({ "success": true, "enabled": true, "confirmed": enabled_now })).into_response())
+}
+
+async fn post_verify_backup_code(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<CodeRequest>,
+) -> Result<Response> {
+    let code = totp::parse_backup_code(&req.code)?;
+    let ticket = req
+        .ticket
+        .ok_or_else(|| ApiError::validation("missing field `ticket`"))?;
+    let signed = two_factor::finish_login(&state, ticket, Proof::Backup(code), client).await?;
+    Ok(super::auth::signed_in_response(&state, signed))
+}
+
+async fn post_generate_backup_codes(
+    State(state): State<AppState>,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<PasswordRequest>,
+) -> Result<Json<Value>> {
+    let codes = two_factor::regenerate_backup_codes(&state, claims.sub, req.password).await?;
+    Ok(Json(json!({ "backupCodes": codes })))
+}
+
+async fn post_disable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AuthUser(claims): AuthUser,
+    AppJson(req): AppJson<PasswordRequest>,
+) -> Result<Json<Value>> {
+    two_factor::disable(&state, claims.sub, req.password, client).await?;
+    Ok(Json(json!({ "success": true })))
+}
