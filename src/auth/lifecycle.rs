@@ -366,6 +366,11 @@ pub async fn verify_magic_link(
             Ok((user, t.callback_url))
         })
         .await?;
+    // A mailbox is one factor: an account with 2FA on still needs its code.
+    if user.two_factor_enabled {
+        let required = super::second_factor_required(state, &user).await?;
+        return Err(required.with_field("callbackURL", serde_json::json!(callback)));
+    }
     let email_addr = user.email.clone();
     let signed = super::start_session(state, user, client, Some(email_addr)).await?;
     Ok((signed, callback))

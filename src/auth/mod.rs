@@ -103,17 +103,23 @@ pub async fn login(
         ));
     }
     if user.two_factor_enabled {
-        // No session yet, and the failure counter is not cleared: only the
-        // second step (two_factor::finish_login) does that.
-        let ticket = two_factor::issue_ticket(state, user.id).await?;
-        return Err(ApiError::new(
-            ErrorCode::TwoFactorRequired,
-            "enter the code of your authenticator app or a backup code",
-        )
-        .with_field("twoFactorTicket", json!(ticket))
-        .with_field("expiresInSec", json!(two_factor::TICKET_TTL.num_seconds())));
+        return Err(second_factor_required(state, &user).await?);
     }
     start_session(state, user, client, Some(email)).await
+}
+
+/// The answer when a first factor succeeded for an account with 2FA on: no
+/// session yet, a short-lived ticket for the second step instead. The
+/// failure counter is not cleared: only the second step
+/// (`two_factor::finish`) does that.
+pub async fn second_factor_required(state: &AppState, user: &User) -> Result<ApiError> {
+    let ticket = two_factor::issue_ticket(state, user.id.clone()).await?;
+    Ok(ApiError::new(
+        ErrorCode::TwoFactorRequired,
+        "enter the code of your authenticator app or a backup code",
+    )
+    .with_field("twoFactorTicket", json!(ticket))
+    .with_field("expiresInSec", json!(two_factor::TICKET_TTL.num_seconds())))
 }
 
 async fn record_failure(state: &AppState, email: String, client: ClientInfo) -> ApiError {

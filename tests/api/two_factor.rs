@@ -620,3 +620,48 @@ async fn export_and_database_hold_no_secret_material() {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn a_magic_link_does_not_skip_the_second_factor() {
+    let t = TestServer::start().await;
+    let e = enrolled(&t, "mailbox@example.com").await;
+    t.post(
+        "/api/v1/auth/magic-link/send",
+        json!({ "email": "mailbox@example.com" }),
+    )
+    .await;
+    let link = t.outbox_link("magic_link", "mailbox@example.com");
+    let r = t.send(t.client.get(t.local(&link))).await;
+    r.assert_error(401, "TWO_FACTOR_REQUIRED");
+    assert!(
+        r.session_cookie().is_none(),
+        "no session from the mailbox alone"
+    );
+    let ticket = r.body["twoFactorTicket"].as_str().unwrap().to_owned();
+    assert!(r.body.get("callbackURL").is_none());
+    next_step(&t);
+    let done = t
+        .post(
+            &path("/verify-totp"),
+            json!({ "code": code(&t, &e.secret, 0), "ticket": ticket }),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["user"]["email"], "mailbox@example.com");
+
+    // Through the browser: the app gets the ticket on its callback.
+    t.post(
+        "/api/v1/auth/magic-link/send",
+        json!({ "email": "mailbox@example.com", "callbackURL": "http://app.mana.test/in" }),
+    )
+    .await;
+    let link = t.outbox_link("magic_link", "mailbox@example.com");
+    let res = t.no_redirect().get(t.local(&link)).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://app.mana.test/in?error=TWO_FACTOR_REQUIRED&twoFactorTicket="),
+        "{location}"
+    );
+    assert!(res.headers().get("set-cookie").is_none());
+}

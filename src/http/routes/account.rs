@@ -211,12 +211,37 @@ async fn get_magic_link_verify(
                 None => Ok((cookie, Json(signed)).into_response()),
             }
         }
-        Err(e) => match callback {
-            Some(cb) => Ok(redirect(
-                &with_param(&cb, "error", e.code.as_str()),
-                HeaderMap::new(),
-            )),
-            None => Err(e),
-        },
+        Err(mut e) => {
+            // The callback stored with the link counts when the URL has none.
+            let extra = e.extra.take().unwrap_or_default();
+            let stored = extra
+                .get("callbackURL")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let ticket = extra
+                .get("twoFactorTicket")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            let target = match callback.or(stored) {
+                Some(cb) => lifecycle::check_callback(&state, Some(&cb))?,
+                None => None,
+            };
+            match target {
+                Some(cb) => {
+                    // With 2FA on, the app gets the ticket for the code step.
+                    let mut url = with_param(&cb, "error", e.code.as_str());
+                    if let Some(ticket) = &ticket {
+                        url = with_param(&url, "twoFactorTicket", ticket);
+                    }
+                    Ok(redirect(&url, HeaderMap::new()))
+                }
+                None => {
+                    let mut extra = extra;
+                    extra.remove("callbackURL");
+                    e.extra = (!extra.is_empty()).then_some(extra);
+                    Err(e)
+                }
+            }
+        }
     }
 }
