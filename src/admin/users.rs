@@ -81,8 +81,8 @@ pub fn list(conn: &Connection, filter: UserFilter, paging: Paging) -> Result<Val
     Ok(out)
 }
 
-/// Profile, lock, live sessions, spaces and the 25 newest events of a user.
-/// Passkeys are not listed yet: their table arrives with the passkey issue.
+/// Profile, lock, live sessions, passkeys, spaces and the 25 newest events
+/// of a user.
 pub fn detail(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
     let user = target(conn, user_id)?;
     let has_password = crate::users::store::password_hash(conn, user_id)?.is_some();
@@ -91,6 +91,7 @@ pub fn detail(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "hasPassword": has_password,
         "lock": lock_of(conn, user_id)?,
         "sessions": session::list(conn, user_id, now)?,
+        "passkeys": crate::passkeys::store::list(conn, user_id)?,
         "spaces": crate::spaces::store::spaces_of(conn, user_id)?,
         "recentEvents": crate::audit::recent(conn, user_id, 25)?,
     }))

@@ -29,8 +29,7 @@ pub fn summary(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<V
         "user": { "id": user.id, "email": user.email, "name": user.name, "createdAt": user.created_at },
         "counts": {
             "sessions": active_sessions,
-            // Passkeys arrive with their own issue; until then none are stored.
-            "passkeys": 0,
+            "passkeys": store::count_where(conn, "passkeys", "user_id", user_id)?,
             "apiKeys": api_keys::store::active_count(conn, user_id)?,
             "spaces": store::count_where(conn, "space_members", "user_id", user_id)?,
             "syncChanges": sync_total,
@@ -65,6 +64,8 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "invitations": store::invitations(conn, user_id, &user.email)?,
         "settings": settings,
         "apiKeys": api_keys::store::all(conn, user_id)?,
+        // Name, counter, flags and dates; never the public key blob.
+        "passkeys": crate::passkeys::store::list(conn, user_id)?,
         "twoFactor": crate::auth::two_factor::export(conn, user_id)?,
         "encryptionVault": {
             "initialized": vault.initialized,

@@ -351,3 +351,39 @@ async fn options_are_rate_limited_per_ip_and_failing_credentials_are_blocked() {
     limited.assert_error(429, "RATE_LIMITED");
     assert!(limited.headers.contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn passkeys_show_in_data_export_and_admin_detail_without_key_material() {
+    let t = server().await;
+    let a = t.account("shown@example.com").await;
+    let mut auth = authenticator();
+    assert_eq!(
+        register(&t, &a, &mut auth, ORIGIN, "Desk").await.status,
+        200
+    );
+    let summary = t.get_auth("/api/v1/me/data", &a.access).await;
+    assert_eq!(summary.body["counts"]["passkeys"], 1);
+    let export = t.get_auth("/api/v1/me/data/export", &a.access).await;
+    assert_eq!(export.body["passkeys"][0]["name"], "Desk");
+    let blob: String = t
+        .db()
+        .query_row("SELECT credential FROM passkeys", [], |r| r.get(0))
+        .unwrap();
+    let stored: Value = serde_json::from_str(&blob).unwrap();
+    let key = stored["cred"]["cred"]["key"].to_string();
+    assert!(
+        key.len() > 40,
+        "the stored credential holds a public key: {key}"
+    );
+    let exported = export.body.to_string();
+    assert!(
+        !exported.contains("\"cred\"") && !exported.contains("EC_EC2") && !exported.contains(&key)
+    );
+    let admin = crate::admin::admin(&t, "root@example.com").await;
+    let detail = t
+        .get_auth(&format!("/api/v1/admin/users/{}", a.id), &admin.access)
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.body);
+    assert_eq!(detail.body["passkeys"][0]["name"], "Desk");
+    assert!(!detail.body.to_string().contains("\"cred\""));
+}
