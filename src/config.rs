@@ -246,6 +246,19 @@ pub struct Config {
     )]
     pub rate_limit_validate: u32,
 
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request may take in total, body included (408 after).
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+
     /// Largest accepted JSON body in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
     pub max_body_bytes: usize,

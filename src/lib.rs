@@ -143,16 +143,12 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         state.tokens.clone(),
         std::time::Duration::from_secs(state.config.key_reload_secs.max(1)),
     ));
+    let header_timeout = std::time::Duration::from_secs(state.config.header_timeout_secs.max(1));
     let task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server error");
-        }
+        http::serve::serve(listener, app, header_timeout, async move {
+            let _ = stop_rx.await;
+        })
+        .await;
         reloader.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;

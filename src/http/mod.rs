@@ -8,6 +8,7 @@ pub mod extract;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
+pub mod serve;
 
 use std::any::Any;
 
@@ -33,6 +34,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let cors = cors(&state);
+    let timeout_secs = state.config.request_timeout_secs.max(1);
     Router::new()
         .route("/health", get(routes::health::get_health))
         .route("/ready", get(routes::health::get_ready))
@@ -76,6 +78,7 @@ pub fn app(state: AppState) -> Router {
             CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .layer(axum::middleware::from_fn_with_state(timeout_secs, request_timeout))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -91,6 +94,21 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Ends a request that takes longer than REQUEST_TIMEOUT_SECS (a client
+/// that sends its body slowly, or a stuck handler) with 408.
+async fn request_timeout(
+    axum::extract::State(secs): axum::extract::State<u64>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(std::time::Duration::from_secs(secs), next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::new(ErrorCode::RequestTimeout, "the request took too long").into_response()
+        }
+    }
 }
 
 fn on_panic(_: Box<dyn Any + Send + 'static>) -> Response {

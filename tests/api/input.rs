@@ -175,3 +175,83 @@ async fn responses_carry_request_id_and_security_headers() {
         .await;
     assert_eq!(given.headers["x-request-id"], "trace-me-123");
 }
+
+mod slow_and_flooding_clients {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use crate::common::TestServer;
+
+    fn connect(t: &TestServer) -> TcpStream {
+        let addr = t.base.trim_start_matches("http://").to_owned();
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    fn read_all(mut s: TcpStream) -> String {
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_dribbles_its_headers_is_cut_off() {
+        let t = TestServer::start_with(|c| c.header_timeout_secs = 1).await;
+        let mut s = connect(&t);
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let started = Instant::now();
+        let answer = tokio::task::spawn_blocking(move || read_all(s))
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_secs(8),
+            "connection held for {waited:?}"
+        );
+        assert!(!answer.contains("200 OK"), "{answer}");
+        assert_eq!(t.get("/health").await.status, 200);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_dribbles_its_body_gets_408() {
+        let t = TestServer::start_with(|c| c.request_timeout_secs = 1).await;
+        let mut s = connect(&t);
+        s.write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":").unwrap();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("\"REQUEST_TIMEOUT\""), "{answer}");
+        assert_eq!(t.get("/health").await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_header_flood_is_refused_with_a_4xx() {
+        let t = TestServer::start().await;
+        let mut req = t.client.get(t.url("/health"));
+        for i in 0..200 {
+            req = req.header(format!("x-flood-{i}"), "v".repeat(1024));
+        }
+        match req.send().await {
+            Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
+            // hyper may also close the connection after its 4xx
+            Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
+        }
+        let huge = t
+            .client
+            .get(t.url("/health"))
+            .header("x-big", "v".repeat(512 * 1024))
+            .send()
+            .await;
+        if let Ok(r) = huge {
+            assert!(r.status().is_client_error(), "{}", r.status());
+        }
+        assert_eq!(t.get("/health").await.status, 200);
+    }
+}
