@@ -228,3 +228,33 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     };
     assert_eq!(ips, ["8.8.8.8", "9.9.9.9"]);
 }
+
+#[tokio::test]
+async fn a_demoted_user_gets_the_new_role_at_the_next_refresh() {
+    let t = TestServer::start().await;
+    let root = crate::admin::admin(&t, "root@example.com").await;
+    let boss = crate::admin::admin(&t, "boss@example.com").await;
+    let login = t.login("boss@example.com", PASSWORD).await;
+    let token = login.body["accessToken"].as_str().unwrap().to_owned();
+    let refresh = login.body["refreshToken"].as_str().unwrap().to_owned();
+    let claims = |tok: &str| t.post("/api/v1/auth/validate", json!({ "token": tok }));
+    assert_eq!(claims(&token).await.body["payload"]["role"], "admin");
+    let r = t
+        .put_auth(
+            &format!("/api/v1/admin/users/{}/role", boss.id),
+            &root.access,
+            json!({ "role": "user" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Admin routes check the stored role: the old token is refused at once.
+    t.get_auth("/api/v1/admin/stats", &token)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    // And the next refresh carries the new role.
+    let fresh = t
+        .post("/api/v1/auth/refresh", json!({ "refreshToken": refresh }))
+        .await;
+    let fresh_token = fresh.body["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(claims(&fresh_token).await.body["payload"]["role"], "user");
+}
