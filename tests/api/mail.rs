@@ -388,6 +388,9 @@ async fn smtp_down_keeps_the_mail_and_delivers_it_later() {
     };
     t.eventually("a failed attempt", |t| row(t).1 >= 1).await;
     let (status, attempts, error) = row(&t);
+    eprintln!(
+        "outbox while SMTP is down: status={status} attempts={attempts} last_error={error:?}"
+    );
     assert_eq!(status, "pending");
     assert!(error.as_deref().is_some_and(|e| !e.is_empty()), "{error:?}");
 
@@ -400,6 +403,7 @@ async fn smtp_down_keeps_the_mail_and_delivers_it_later() {
     t.eventually("row marked sent", |t| row(t).0 == "sent")
         .await;
     let (_, final_attempts, final_error) = row(&t);
+    eprintln!("outbox after the listener came back: status=sent attempts={final_attempts} last_error={final_error:?}");
     assert!(final_attempts > attempts);
     assert_eq!(final_error, None);
 }
