@@ -146,14 +146,23 @@ pub async fn verify_email(state: &AppState, token: String, client: ClientInfo) -
         .await
 }
 
-/// Mails a 1-hour reset link if the account exists; always succeeds.
-pub async fn forgot_password(
+/// The shared write of the flows that take an address (password reset,
+/// magic link): one transaction either way, so timing does not tell whether
+/// the account exists. It records `event`, and for an existing account issues
+/// a `purpose` token and queues the mail `render` makes from (user, token,
+/// language).
+async fn mail_if_known<F>(
     state: &AppState,
     email_addr: &str,
-    redirect_to: Option<String>,
+    event: Event,
+    purpose: Purpose,
+    callback: Option<String>,
     client: ClientInfo,
-) -> Result<()> {
-    let redirect = check_callback(state, redirect_to.as_deref())?;
+    render: F,
+) -> Result<()>
+where
+    F: FnOnce(&AppState, &User, &str, Lang) -> (&'static str, templates::Rendered) + Send + 'static,
+{
     let Ok(email_addr) = users::normalize_email(email_addr) else {
         return Ok(());
     };
@@ -167,7 +176,7 @@ pub async fn forgot_password(
             audit::record(
                 tx,
                 found.as_ref().map(|u| u.id.as_str()),
-                Event::PasswordResetRequested,
+                event,
                 &client,
                 meta,
                 &iso(now),
@@ -175,29 +184,48 @@ pub async fn forgot_password(
             if let Some(user) = found {
                 let token = verification::issue(
                     tx,
-                    Purpose::PasswordReset,
+                    purpose,
                     &user.id,
                     &user.email,
-                    redirect.as_deref(),
+                    callback.as_deref(),
                     now,
                 )?;
-                let base = redirect
-                    .clone()
-                    .unwrap_or_else(|| format!("{}/reset-password", st.config.app_url()));
-                let link = with_param(&base, "token", &token);
-                let mail = templates::password_reset(
-                    lang(tx, &user, &client)?,
-                    &st.config.mail_product_name,
-                    &user.name,
-                    &link,
-                );
-                email::enqueue(tx, "password_reset", Some(&user.id), &user.email, mail, now)?;
+                let (kind, mail) = render(&st, &user, &token, lang(tx, &user, &client)?);
+                email::enqueue(tx, kind, Some(&user.id), &user.email, mail, now)?;
             }
             Ok(())
         })
         .await?;
     state.mail.wake();
     Ok(())
+}
+
+/// Mails a 1-hour reset link if the account exists; always succeeds.
+pub async fn forgot_password(
+    state: &AppState,
+    email_addr: &str,
+    redirect_to: Option<String>,
+    client: ClientInfo,
+) -> Result<()> {
+    let redirect = check_callback(state, redirect_to.as_deref())?;
+    let target = redirect.clone();
+    mail_if_known(
+        state,
+        email_addr,
+        Event::PasswordResetRequested,
+        Purpose::PasswordReset,
+        redirect,
+        client,
+        move |st, user, token, lang| {
+            let base = target.unwrap_or_else(|| format!("{}/reset-password", st.config.app_url()));
+            let link = with_param(&base, "token", token);
+            (
+                "password_reset",
+                templates::password_reset(lang, &st.config.mail_product_name, &user.name, &link),
+            )
+        },
+    )
+    .await
 }
 
 /// Sets a new password with a reset token; revokes every session.
@@ -298,53 +326,30 @@ pub async fn send_magic_link(
     client: ClientInfo,
 ) -> Result<()> {
     let callback = check_callback(state, callback.as_deref())?;
-    let Ok(email_addr) = users::normalize_email(email_addr) else {
-        return Ok(());
-    };
-    let st = state.clone();
-    state
-        .db
-        .write(move |tx| {
-            let now = st.clock.now();
-            let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
-            audit::record(
-                tx,
-                found.as_ref().map(|u| u.id.as_str()),
-                Event::MagicLinkRequested,
-                &client,
-                json!({}),
-                &iso(now),
-            )?;
-            if let Some(user) = found {
-                let token = verification::issue(
-                    tx,
-                    Purpose::MagicLink,
-                    &user.id,
-                    &user.email,
-                    callback.as_deref(),
-                    now,
-                )?;
-                let mut link = with_param(
-                    &format!("{}/api/v1/auth/magic-link/verify", st.config.base_url()),
-                    "token",
-                    &token,
-                );
-                if let Some(cb) = &callback {
-                    link = with_param(&link, "callbackURL", cb);
-                }
-                let mail = templates::magic_link(
-                    lang(tx, &user, &client)?,
-                    &st.config.mail_product_name,
-                    &user.name,
-                    &link,
-                );
-                email::enqueue(tx, "magic_link", Some(&user.id), &user.email, mail, now)?;
+    let back = callback.clone();
+    mail_if_known(
+        state,
+        email_addr,
+        Event::MagicLinkRequested,
+        Purpose::MagicLink,
+        callback,
+        client,
+        move |st, user, token, lang| {
+            let mut link = with_param(
+                &format!("{}/api/v1/auth/magic-link/verify", st.config.base_url()),
+                "token",
+                token,
+            );
+            if let Some(cb) = &back {
+                link = with_param(&link, "callbackURL", cb);
             }
-            Ok(())
-        })
-        .await?;
-    state.mail.wake();
-    Ok(())
+            (
+                "magic_link",
+                templates::magic_link(lang, &st.config.mail_product_name, &user.name, &link),
+            )
+        },
+    )
+    .await
 }
 
 /// Consumes a magic link and signs the user in.
