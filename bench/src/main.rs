@@ -41,6 +41,9 @@ struct Args {
     json: Option<String>,
 }
 
+/// Distinguishes the runs of one bench process (sign-up emails stay unique).
+static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Result of one workload at one concurrency.
 struct Figure {
     workload: String,
@@ -217,7 +220,7 @@ async fn one_request(
             "POST",
             "/api/v1/auth/register".to_owned(),
             None,
-            json!({ "email": format!("new{worker}-{seq}-{}@bench.test", std::process::id()), "password": PASSWORD }),
+            json!({ "email": format!("new{worker}-{seq}-{}-{}@bench.test", std::process::id(), RUN.load(std::sync::atomic::Ordering::Relaxed)), "password": PASSWORD }),
         ),
         "pull" => (
             "GET",
