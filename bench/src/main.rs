@@ -232,7 +232,12 @@ async fn one_request(
     };
     match call(conn, method, &path, token.map(String::as_str), &body).await {
         Ok(v) => body_ok(workload, &v),
-        Err(_) => false,
+        Err(e) => {
+            if std::env::var_os("MANA_BENCH_DEBUG").is_some() {
+                eprintln!("{workload}: {e}");
+            }
+            false
+        }
     }
 }
 
