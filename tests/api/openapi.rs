@@ -274,7 +274,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         ])
         .args(["--max-examples", &examples])
         .args(["--phases", "examples,coverage,fuzzing"])
-        .args(["--workers", "2"])
+        // One worker: with two, hypothesis (on CPython 3.11) sometimes fails
+        // inside its own AST cache ("AST constructor recursion depth mismatch").
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--seed", "8"])
         .args(["--max-redirects", "0"])
