@@ -36,11 +36,22 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `GET /admin`: the page itself.
-async fn get_index(headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/admin", tag = "admin", responses(
+    (status = 200, description = "The admin page", body = String, content_type = "text/html"),
+    (status = 304, description = "Not modified (If-None-Match)")
+))]
+pub(crate) async fn get_index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
-async fn get_asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/admin/{path}", tag = "admin", params(("path" = String, Path, description = "an embedded asset name")), responses(
+    (status = 200, description = "The asset", content(
+        (String = "text/html"), (String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"),
+        (String = "image/png"), (String = "image/x-icon"), (Object = "application/json"), (String = "application/octet-stream"))),
+    (status = 304, description = "Not modified (If-None-Match)"),
+    (status = 404, description = "NOT_FOUND: no such asset", body = crate::http::openapi::ErrorEnvelope)
+))]
+pub(crate) async fn get_asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }
 

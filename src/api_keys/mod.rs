@@ -28,7 +28,7 @@ pub const MAX_KEYS: u32 = 100;
 pub const LAST_USED_RESOLUTION: Duration = Duration::minutes(1);
 
 /// A key as listed: never the key, never its hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     pub id: String,
@@ -42,7 +42,7 @@ pub struct ApiKey {
 }
 
 /// A freshly created key: the one time the key itself is sent.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedKey {
     #[serde(flatten)]
@@ -51,7 +51,7 @@ pub struct CreatedKey {
 }
 
 /// The answer of `validate`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Validation {
     pub valid: bool,

@@ -24,7 +24,7 @@ use crate::users::{self, store, User};
 pub use session::Session;
 
 /// What a successful sign-in hands out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignedIn {
     pub user: User,

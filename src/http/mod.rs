@@ -6,6 +6,7 @@
 pub mod cookie;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod serve;
@@ -39,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(routes::health::get_health))
         .route("/ready", get(routes::health::get_ready))
         .route("/metrics", get(metrics::get_metrics))
+        .route("/api/openapi.json", get(openapi::get_openapi))
         .route("/api/auth/jwks", get(routes::wellknown::get_jwks))
         .route("/.well-known/jwks.json", get(routes::wellknown::get_jwks))
         .route(

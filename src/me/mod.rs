@@ -59,7 +59,7 @@ pub fn update_profile(
 }
 
 /// Onboarding state as sent.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Onboarding {
     pub completed_at: Option<String>,

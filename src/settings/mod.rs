@@ -118,19 +118,21 @@ pub fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
 }
 
 /// Everything about a user's settings, as sent.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllSettings {
     /// Defaults with the user's global settings merged over them.
     pub global: Value,
     /// appId → override document.
+    #[schema(value_type = Object)]
     pub app_overrides: Map<String, Value>,
     /// deviceId → device with its per-app settings.
+    #[schema(value_type = Object)]
     pub device_settings: Map<String, Value>,
 }
 
 /// A known device.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     pub device_id: String,
@@ -139,6 +141,7 @@ pub struct Device {
     pub created_at: String,
     pub last_seen: String,
     /// appId → settings on this device.
+    #[schema(value_type = Object)]
     pub apps: Map<String, Value>,
 }
 

@@ -11,7 +11,7 @@ use crate::error::{ApiError, Result};
 pub const TYPES: &[&str] = &["personal", "brand", "club", "family", "team", "practice"];
 
 /// A member's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Member,
@@ -40,7 +40,7 @@ impl Role {
 }
 
 /// A space.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Space {
     pub id: String,
@@ -81,7 +81,7 @@ impl Space {
 }
 
 /// A space with the caller's role in it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MySpace {
     #[serde(flatten)]
@@ -90,7 +90,7 @@ pub struct MySpace {
 }
 
 /// The public part of a member's user.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MemberUser {
     pub id: String,
     pub name: String,
@@ -99,7 +99,7 @@ pub struct MemberUser {
 }
 
 /// A membership.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub id: String,
@@ -136,7 +136,7 @@ impl Member {
 }
 
 /// An invitation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Invitation {
     pub id: String,
@@ -171,7 +171,7 @@ impl Invitation {
 }
 
 /// A space with its members and invitations.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FullSpace {
     #[serde(flatten)]

@@ -142,7 +142,7 @@ pub fn is_member(conn: &Connection, space_id: &str, user_id: &str) -> Result<boo
 }
 
 /// One change as a client pulls it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub event_id: String,
@@ -159,7 +159,7 @@ pub struct Change {
 }
 
 /// A page of a pull.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PullPage {
     pub changes: Vec<Change>,

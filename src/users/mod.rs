@@ -90,7 +90,7 @@ pub fn new_user(email: String, name: String, now: DateTime<Utc>) -> User {
 }
 
 /// The sign-up counter of the current UTC day.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SignupStatus {
     pub registration_open: bool,

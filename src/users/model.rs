@@ -8,7 +8,7 @@ pub const COLUMNS: &str = "id, name, email, email_verified, image, role, access_
      two_factor_enabled, created_at, updated_at, onboarding_completed_at";
 
 /// A user account.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: String,

@@ -62,7 +62,7 @@ impl Action {
 }
 
 /// What `/status` reports.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     /// False when no KEK is configured (vault disabled).
@@ -76,7 +76,7 @@ pub struct Status {
 }
 
 /// What `/init`, `/key` and `/rotate` hand out.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyResponse {
     /// The master key, base64; absent in zero-knowledge mode.

@@ -15,6 +15,7 @@ mod browser;
 mod crash;
 mod input;
 mod mail;
+mod openapi;
 mod ops;
 mod passkeys;
 mod process;

@@ -40,7 +40,7 @@ pub const TICKET_TTL: Duration = Duration::minutes(5);
 pub type Verdict<T> = std::result::Result<T, ApiError>;
 
 /// What `enable` hands out, once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Enrollment {
     #[serde(rename = "totpURI")]

@@ -16,6 +16,7 @@ use crate::email::{templates::escape, with_param};
 use crate::error::{ApiError, Result};
 use crate::http::cookie;
 use crate::http::extract::{AppJson, AppQuery, AuthUser};
+use crate::http::openapi::ErrorEnvelope;
 use crate::http::ratelimit::Bucket;
 use crate::state::AppState;
 
@@ -53,13 +54,21 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ResendRequest {
     email: String,
     source_app_url: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/resend-verification", request_body = ResendRequest,
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{success}` (also for unknown addresses)", body = Object),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_resend_verification(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -70,13 +79,24 @@ async fn post_resend_verification(
     Ok(success())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
     token: Option<String>,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/verify-email", params(TokenQuery),
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{success, user}`, or a page when HTML is accepted", content((Object = "application/json"), (String = "text/html"))),
+        (status = 302, description = "Redirect to the callback URL"),
+        (status = 401, description = "TOKEN_EXPIRED", body = ErrorEnvelope),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn get_verify_email(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -120,13 +140,21 @@ async fn get_verify_email(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ForgotRequest {
     email: String,
     redirect_to: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/forgot-password", request_body = ForgotRequest,
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{success}` (also for unknown addresses)", body = Object),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_forgot_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -137,13 +165,22 @@ async fn post_forgot_password(
     Ok(success())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ResetRequest {
     token: String,
     new_password: String,
 }
 
+#[utoipa::path(
+    post, path = "/reset-password", request_body = ResetRequest,
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{success}`", body = Object),
+        (status = 401, description = "TOKEN_EXPIRED", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -154,7 +191,7 @@ async fn post_reset_password(
     Ok(success())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChangeEmailRequest {
     new_email: String,
@@ -162,6 +199,16 @@ struct ChangeEmailRequest {
     callback_url: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/change-email", request_body = ChangeEmailRequest,
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 409, description = "EMAIL_ALREADY_REGISTERED", body = ErrorEnvelope)
+    )
+)]
 async fn post_change_email(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -172,13 +219,21 @@ async fn post_change_email(
     Ok(success())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MagicLinkRequest {
     email: String,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/magic-link/send", request_body = MagicLinkRequest,
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{success}` (also for unknown addresses)", body = Object),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_magic_link_send(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -189,6 +244,17 @@ async fn post_magic_link_send(
     Ok(success())
 }
 
+#[utoipa::path(
+    get, path = "/magic-link/verify", params(TokenQuery),
+    tag = "auth",
+    responses(
+        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 302, description = "Redirect to the callback URL"),
+        (status = 401, description = "TOKEN_EXPIRED, or TWO_FACTOR_REQUIRED with `twoFactorTicket`", body = ErrorEnvelope),
+        (status = 403, description = "EMAIL_NOT_VERIFIED or locked", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn get_magic_link_verify(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -245,3 +311,16 @@ async fn get_magic_link_verify(
         }
     }
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_resend_verification,
+    get_verify_email,
+    post_forgot_password,
+    post_reset_password,
+    post_change_email,
+    post_magic_link_send,
+    get_magic_link_verify
+))]
+pub struct Doc;

@@ -15,6 +15,7 @@ use crate::audit::ClientInfo;
 use crate::auth::token;
 use crate::error::{ApiError, Result};
 use crate::http::extract::{bearer, AppJson, AppQuery, OptionalJson};
+use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 
 /// A caller whose bearer token belongs to a live session of an admin.
@@ -68,7 +69,8 @@ pub fn router() -> Router<AppState> {
         .route("/mail-outbox", get(get_outbox))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     page: Option<u32>,
     limit: Option<u32>,
@@ -89,12 +91,30 @@ impl ListQuery {
     }
 }
 
+#[utoipa::path(
+    get, path = "/stats",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Counters", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_stats(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Value>> {
     let now = state.now();
     let s = state.db.read(move |c| stats::stats(c, now)).await?;
     Ok(Json(json!(s)))
 }
 
+#[utoipa::path(
+    get, path = "/users", params(ListQuery),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_users(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -113,6 +133,15 @@ async fn get_users(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/users/{id}", params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user in detail", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_user(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -124,6 +153,15 @@ async fn get_user(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/users/{id}/data", params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user's data summary (audited)", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_user_data(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -139,6 +177,16 @@ async fn get_user_data(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/users/{id}/data", params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope),
+        (status = 409, description = "refused for this user", body = ErrorEnvelope)
+    )
+)]
 async fn delete_user_data(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -158,6 +206,15 @@ async fn delete_user_data(
     })))
 }
 
+#[utoipa::path(
+    get, path = "/users/{id}/tier", params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{userId, tier}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_tier(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -167,11 +224,20 @@ async fn get_tier(
     Ok(Json(json!({ "userId": user.id, "tier": user.access_tier })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TierRequest {
     tier: String,
 }
 
+#[utoipa::path(
+    put, path = "/users/{id}/tier", request_body = TierRequest, params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{userId, tier, user}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn put_tier(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -189,11 +255,21 @@ async fn put_tier(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RoleRequest {
     role: String,
 }
 
+#[utoipa::path(
+    put, path = "/users/{id}/role", request_body = RoleRequest, params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{userId, role, user}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope),
+        (status = 409, description = "refused for this user", body = ErrorEnvelope)
+    )
+)]
 async fn put_role(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -211,11 +287,21 @@ async fn put_role(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LockRequest {
     reason: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/users/{id}/lock", request_body = Option<LockRequest>, params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{locked, revokedSessions}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope),
+        (status = 409, description = "refused for this user", body = ErrorEnvelope)
+    )
+)]
 async fn post_lock(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -232,6 +318,15 @@ async fn post_lock(
     Ok(Json(json!({ "locked": true, "revokedSessions": revoked })))
 }
 
+#[utoipa::path(
+    post, path = "/users/{id}/unlock", params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{locked, wasLocked}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn post_unlock(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -246,6 +341,15 @@ async fn post_unlock(
     Ok(Json(json!({ "locked": false, "wasLocked": was })))
 }
 
+#[utoipa::path(
+    delete, path = "/users/{id}/sessions", params(("id" = String, Path, description = "user id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{revokedSessions}`", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn delete_sessions(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -260,6 +364,15 @@ async fn delete_sessions(
     Ok(Json(json!({ "revokedSessions": revoked })))
 }
 
+#[utoipa::path(
+    get, path = "/spaces", params(ListQuery),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of spaces", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_spaces(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -274,6 +387,15 @@ async fn get_spaces(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/spaces/{id}", params(("id" = String, Path, description = "space id")),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The space in detail", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_space(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -282,6 +404,15 @@ async fn get_space(
     Ok(Json(state.db.read(move |c| browse::space(c, &id)).await?))
 }
 
+#[utoipa::path(
+    get, path = "/sync-changes", params(ListQuery),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of sync changes", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_sync_changes(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -300,6 +431,15 @@ async fn get_sync_changes(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/security-events", params(ListQuery),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of security events", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_events(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -318,6 +458,15 @@ async fn get_events(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/mail-outbox", params(ListQuery),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the mail outbox", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
 async fn get_outbox(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
@@ -331,3 +480,25 @@ async fn get_outbox(
             .await?,
     ))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_stats,
+    get_users,
+    get_user,
+    get_user_data,
+    delete_user_data,
+    get_tier,
+    put_tier,
+    put_role,
+    post_lock,
+    post_unlock,
+    delete_sessions,
+    get_spaces,
+    get_space,
+    get_sync_changes,
+    get_events,
+    get_outbox
+))]
+pub struct Doc;

@@ -11,6 +11,7 @@ use crate::api_keys::{self, CreatedKey, Validation};
 use crate::audit::ClientInfo;
 use crate::error::Result;
 use crate::http::extract::{AppJson, AuthUser, OptionalJson};
+use crate::http::openapi::ErrorEnvelope;
 use crate::me::require_user;
 use crate::state::AppState;
 
@@ -22,6 +23,14 @@ pub fn router() -> Router<AppState> {
         .route("/{id}", delete(delete_key))
 }
 
+#[utoipa::path(
+    get, path = "/",
+    tag = "api-keys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{apiKeys}`", body = Object)
+    )
+)]
 async fn get_keys(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -33,12 +42,21 @@ async fn get_keys(
     Ok(Json(json!({ "apiKeys": keys })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateRequest {
     name: String,
     scopes: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    post, path = "/", request_body = CreateRequest,
+    tag = "api-keys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The key, shown this once", body = crate::api_keys::CreatedKey),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn post_key(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -57,6 +75,14 @@ async fn post_key(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/{id}", params(("id" = String, Path, description = "key id")),
+    tag = "api-keys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object)
+    )
+)]
 async fn delete_key(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -71,7 +97,7 @@ async fn delete_key(
     Ok(Json(json!({ "success": true })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ValidateRequest {
     api_key: Option<String>,
@@ -80,6 +106,14 @@ struct ValidateRequest {
 
 /// Validation is a read; `last_used_at` is written only when it is over a
 /// minute old, so a busy key costs one small write a minute.
+#[utoipa::path(
+    post, path = "/validate", request_body = Option<ValidateRequest>,
+    tag = "api-keys",
+    responses(
+        (status = 200, description = "Whether the key is valid", body = crate::api_keys::Validation),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_validate(
     State(state): State<AppState>,
     client: crate::audit::ClientInfo,
@@ -113,3 +147,8 @@ async fn post_validate(
     }
     Ok(Json(answer))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_keys, post_key, delete_key, post_validate))]
+pub struct Doc;

@@ -13,6 +13,7 @@ use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
+use crate::http::openapi::ErrorEnvelope;
 use crate::http::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users::{self, store};
@@ -39,6 +40,13 @@ pub fn router() -> Router<AppState> {
         .nest("/two-factor", super::two_factor::router())
 }
 
+#[utoipa::path(
+    get, path = "/signup-status",
+    tag = "auth",
+    responses(
+        (status = 200, description = "Today's sign-up numbers", body = crate::users::SignupStatus)
+    )
+)]
 async fn get_signup_status(State(state): State<AppState>) -> Result<Json<users::SignupStatus>> {
     let limit = state.config.max_daily_signups;
     let now = state.now();
@@ -50,7 +58,7 @@ async fn get_signup_status(State(state): State<AppState>) -> Result<Json<users::
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RegisterRequest {
     email: String,
@@ -59,6 +67,15 @@ struct RegisterRequest {
     source_app_url: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/register", request_body = RegisterRequest,
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{user}`: the new account", body = Object),
+        (status = 409, description = "EMAIL_ALREADY_REGISTERED", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED or SIGNUP_LIMIT_REACHED", body = ErrorEnvelope)
+    )
+)]
 async fn post_register(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -75,7 +92,7 @@ async fn post_register(
     Ok((axum::http::StatusCode::OK, Json(json!({ "user": user }))).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LoginRequest {
     email: String,
     password: String,
@@ -87,6 +104,16 @@ pub(super) fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Re
     (headers, Json(signed)).into_response()
 }
 
+#[utoipa::path(
+    post, path = "/login", request_body = LoginRequest,
+    tag = "auth",
+    responses(
+        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 401, description = "INVALID_CREDENTIALS, or TWO_FACTOR_REQUIRED with `twoFactorTicket`", body = ErrorEnvelope),
+        (status = 403, description = "EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED or ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -97,6 +124,15 @@ async fn post_login(
     Ok(signed_in_response(&state, signed))
 }
 
+#[utoipa::path(
+    post, path = "/session-to-token",
+    tag = "auth",
+    security(("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{accessToken, refreshToken}`", body = Object),
+        (status = 401, description = "no live session", body = ErrorEnvelope)
+    )
+)]
 async fn post_session_to_token(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -109,12 +145,21 @@ async fn post_session_to_token(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/refresh", request_body = Option<RefreshRequest>,
+    tag = "auth",
+    security((), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{accessToken, refreshToken}`; rotates the session cookie", body = Object),
+        (status = 401, description = "no or an invalid refresh token", body = ErrorEnvelope)
+    )
+)]
 async fn post_refresh(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -130,11 +175,19 @@ async fn post_refresh(
     Ok((cookie, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ValidateRequest {
     token: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/validate", request_body = Option<ValidateRequest>,
+    tag = "auth",
+    responses(
+        (status = 200, description = "`{valid, payload?}`", body = Object),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_validate(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -150,6 +203,14 @@ async fn post_validate(
     })
 }
 
+#[utoipa::path(
+    post, path = "/logout", request_body = Option<RefreshRequest>,
+    tag = "auth",
+    security((), ("bearer" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{success}`; clears the session cookie", body = Object)
+    )
+)]
 async fn post_logout(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -178,10 +239,26 @@ async fn post_logout(
         .into_response())
 }
 
+#[utoipa::path(
+    get, path = "/session",
+    tag = "auth",
+    security(("bearer" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{session, user}`", body = Object)
+    )
+)]
 async fn get_session(auth: SessionAuth) -> Json<Value> {
     Json(json!({ "session": auth.session, "user": auth.user }))
 }
 
+#[utoipa::path(
+    get, path = "/sessions",
+    tag = "auth",
+    security(("bearer" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{sessions}`", body = Object)
+    )
+)]
 async fn get_sessions(State(state): State<AppState>, auth: SessionAuth) -> Result<Json<Value>> {
     let uid = auth.user.id.clone();
     let now = state.now();
@@ -199,6 +276,14 @@ async fn get_sessions(State(state): State<AppState>, auth: SessionAuth) -> Resul
     Ok(Json(json!({ "sessions": list })))
 }
 
+#[utoipa::path(
+    delete, path = "/sessions/{id}", params(("id" = String, Path, description = "session id")),
+    tag = "auth",
+    security(("bearer" = []), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object)
+    )
+)]
 async fn delete_session(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -226,6 +311,15 @@ async fn delete_session(
     Ok(Json(json!({ "success": true })))
 }
 
+#[utoipa::path(
+    get, path = "/profile",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{user}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn get_profile(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -238,7 +332,7 @@ async fn get_profile(
     Ok(Json(json!({ "user": user })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ProfileRequest {
     name: Option<String>,
     /// `null` removes the image; absent keeps it.
@@ -246,6 +340,15 @@ struct ProfileRequest {
     image: Option<Option<String>>,
 }
 
+#[utoipa::path(
+    post, path = "/profile", request_body = ProfileRequest,
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{user}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn post_profile(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -284,13 +387,22 @@ async fn post_profile(
     Ok(Json(json!({ "user": user })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ChangePasswordRequest {
     current_password: String,
     new_password: String,
 }
 
+#[utoipa::path(
+    post, path = "/change-password", request_body = ChangePasswordRequest,
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success, revokedSessions}`", body = Object),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_change_password(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -309,6 +421,14 @@ async fn post_change_password(
     Ok(Json(json!({ "success": true, "revokedSessions": revoked })))
 }
 
+#[utoipa::path(
+    get, path = "/security-events",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{events}`", body = Object)
+    )
+)]
 async fn get_security_events(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -319,3 +439,24 @@ async fn get_security_events(
         .await?;
     Ok(Json(json!({ "events": events })))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_signup_status,
+    post_register,
+    post_login,
+    post_session_to_token,
+    post_refresh,
+    post_validate,
+    post_logout,
+    get_session,
+    get_sessions,
+    delete_session,
+    get_profile,
+    post_profile,
+    post_change_password,
+    get_security_events,
+    super::me::delete_account
+))]
+pub struct Doc;

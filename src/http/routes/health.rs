@@ -9,11 +9,16 @@ use crate::clock::iso;
 use crate::state::AppState;
 
 /// `GET /health`.
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "`{status, service, timestamp}`: the process answers", body = Object)))]
 pub async fn get_health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "ok", "service": "mana-auth", "timestamp": iso(state.now()) }))
 }
 
 /// `GET /ready`: 200 when a database read succeeds, else 503.
+#[utoipa::path(get, path = "/ready", tag = "meta", responses(
+    (status = 200, description = "`{status, schemaVersion, timestamp}`: the database answers", body = Object),
+    (status = 503, description = "SERVICE_UNAVAILABLE: the database does not answer", body = crate::http::openapi::ErrorEnvelope)
+))]
 pub async fn get_ready(
     State(state): State<AppState>,
 ) -> Result<Json<Value>, crate::error::ApiError> {

@@ -18,6 +18,14 @@ pub fn router() -> Router<AppState> {
         .route("/users/{user_id}/memberships", get(get_memberships))
 }
 
+#[utoipa::path(
+    get, path = "/org/{org_id}/member/{user_id}", params(("org_id" = String, Path, description = "space id"), ("user_id" = String, Path, description = "user id")),
+    tag = "internal",
+    security(("serviceKey" = [])),
+    responses(
+        (status = 200, description = "`{isMember, role}`", body = Object)
+    )
+)]
 async fn get_member(
     State(state): State<AppState>,
     _: ServiceKey,
@@ -32,6 +40,14 @@ async fn get_member(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/users/{user_id}/memberships", params(("user_id" = String, Path, description = "user id")),
+    tag = "internal",
+    security(("serviceKey" = [])),
+    responses(
+        (status = 200, description = "`{userId, memberships}`", body = Object)
+    )
+)]
 async fn get_memberships(
     State(state): State<AppState>,
     _: ServiceKey,
@@ -47,3 +63,8 @@ async fn get_memberships(
         json!({ "userId": user_id, "memberships": memberships }),
     ))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_member, get_memberships))]
+pub struct Doc;

@@ -13,6 +13,7 @@ use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
 use crate::http::cookie;
 use crate::http::extract::{AppJson, AuthUser};
+use crate::http::openapi::ErrorEnvelope;
 use crate::me::{self, erase, Onboarding, ProfilePatch};
 use crate::state::AppState;
 use crate::{sync, users};
@@ -30,6 +31,14 @@ pub fn router() -> Router<AppState> {
         .nest("/encryption-vault", super::vault::router())
 }
 
+#[utoipa::path(
+    post, path = "/bootstrap-singletons",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{ok, bootstrapped}`", body = Object)
+    )
+)]
 async fn post_bootstrap_singletons(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -44,7 +53,7 @@ async fn post_bootstrap_singletons(
     Ok(Json(json!({ "ok": true, "bootstrapped": done })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ProfileRequest {
     name: Option<String>,
     /// `null` removes the image; absent keeps it.
@@ -52,6 +61,15 @@ struct ProfileRequest {
     image: Option<Option<String>>,
 }
 
+#[utoipa::path(
+    patch, path = "/profile", request_body = ProfileRequest,
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{user}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn patch_profile(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -70,6 +88,15 @@ async fn patch_profile(
     Ok(Json(json!({ "user": user })))
 }
 
+#[utoipa::path(
+    get, path = "/onboarding",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Onboarding state", body = crate::me::Onboarding),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn get_onboarding(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -82,6 +109,15 @@ async fn get_onboarding(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/onboarding/complete",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Onboarding state", body = crate::me::Onboarding),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn post_onboarding_complete(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -95,6 +131,15 @@ async fn post_onboarding_complete(
     ))
 }
 
+#[utoipa::path(
+    patch, path = "/onboarding/reset",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Onboarding state", body = crate::me::Onboarding),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn patch_onboarding_reset(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -108,6 +153,15 @@ async fn patch_onboarding_reset(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/data",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Summary of the caller's stored data", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn get_data(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -121,6 +175,15 @@ async fn get_data(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/data/export",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The export, as an attachment", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn get_data_export(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -154,6 +217,15 @@ fn erased_response(state: &AppState, erased: erase::Erased) -> Response {
     (cookie::clear_session(&state.config), Json(body)).into_response()
 }
 
+#[utoipa::path(
+    delete, path = "/data",
+    tag = "me",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn delete_data(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -168,13 +240,22 @@ async fn delete_data(
     Ok(erased_response(&state, erased))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct DeleteAccountRequest {
     password: String,
 }
 
 /// `DELETE /api/v1/auth/account` `{password}`: the same erase after a
 /// password check.
+#[utoipa::path(
+    delete, path = "/account", request_body = DeleteAccountRequest, tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 pub(super) async fn delete_account(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -184,3 +265,17 @@ pub(super) async fn delete_account(
     let erased = erase::erase_confirmed(&state, claims.sub, req.password, client).await?;
     Ok(erased_response(&state, erased))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_bootstrap_singletons,
+    patch_profile,
+    get_onboarding,
+    post_onboarding_complete,
+    patch_onboarding_reset,
+    get_data,
+    delete_data,
+    get_data_export
+))]
+pub struct Doc;

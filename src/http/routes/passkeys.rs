@@ -12,6 +12,7 @@ use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
 use crate::http::extract::{AppJson, AuthUser, OptionalJson};
+use crate::http::openapi::ErrorEnvelope;
 use crate::passkeys::flow;
 use crate::passkeys::store;
 use crate::state::AppState;
@@ -56,6 +57,13 @@ fn parse_credential<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
     })
 }
 
+#[utoipa::path(
+    get, path = "/capability",
+    tag = "passkeys",
+    responses(
+        (status = 200, description = "`{enabled, conditionalUIAvailable, rpId}`", body = Object)
+    )
+)]
 async fn get_capability(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "enabled": state.passkeys.enabled(),
@@ -64,6 +72,14 @@ async fn get_capability(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(
+    get, path = "/",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{passkeys}`", body = Object)
+    )
+)]
 async fn get_passkeys(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -72,6 +88,15 @@ async fn get_passkeys(
     Ok(Json(json!({ "passkeys": list })))
 }
 
+#[utoipa::path(
+    post, path = "/register/options",
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "WebAuthn creation options with `challengeId`", body = Object),
+        (status = 404, description = "PASSKEY_NOT_ENABLED or the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn post_register_options(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -83,7 +108,7 @@ async fn post_register_options(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RegisterVerifyRequest {
     challenge_id: String,
@@ -92,6 +117,16 @@ struct RegisterVerifyRequest {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/register/verify", request_body = RegisterVerifyRequest,
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{passkey}`", body = Object),
+        (status = 404, description = "PASSKEY_NOT_ENABLED or no such challenge", body = ErrorEnvelope),
+        (status = 409, description = "the credential is registered already", body = ErrorEnvelope)
+    )
+)]
 async fn post_register_verify(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -112,11 +147,20 @@ async fn post_register_verify(
     Ok(Json(json!({ "passkey": passkey })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct AuthOptionsRequest {
     email: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/authenticate/options", request_body = Option<AuthOptionsRequest>,
+    tag = "passkeys",
+    responses(
+        (status = 200, description = "WebAuthn request options with `challengeId`", body = Object),
+        (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
+    )
+)]
 async fn post_authenticate_options(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -130,7 +174,7 @@ async fn post_authenticate_options(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct AuthVerifyRequest {
     challenge_id: String,
@@ -138,6 +182,17 @@ struct AuthVerifyRequest {
     credential: Value,
 }
 
+#[utoipa::path(
+    post, path = "/authenticate/verify", request_body = AuthVerifyRequest,
+    tag = "passkeys",
+    responses(
+        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 401, description = "PASSKEY_VERIFICATION_FAILED or TWO_FACTOR_REQUIRED", body = ErrorEnvelope),
+        (status = 403, description = "EMAIL_NOT_VERIFIED or locked", body = ErrorEnvelope),
+        (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_authenticate_verify(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -150,11 +205,19 @@ async fn post_authenticate_verify(
     Ok((headers, Json(signed)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RenameRequest {
     name: Option<String>,
 }
 
+#[utoipa::path(
+    patch, path = "/{id}", request_body = RenameRequest, params(("id" = String, Path, description = "passkey id")),
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{passkey}`", body = Object)
+    )
+)]
 async fn patch_passkey(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -165,6 +228,14 @@ async fn patch_passkey(
     Ok(Json(json!({ "passkey": passkey })))
 }
 
+#[utoipa::path(
+    delete, path = "/{id}", params(("id" = String, Path, description = "passkey id")),
+    tag = "passkeys",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object)
+    )
+)]
 async fn delete_passkey(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -174,3 +245,17 @@ async fn delete_passkey(
     flow::delete(&state, claims.sub, id, client).await?;
     Ok(Json(json!({ "success": true })))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_passkeys,
+    get_capability,
+    post_register_options,
+    post_register_verify,
+    post_authenticate_options,
+    post_authenticate_verify,
+    patch_passkey,
+    delete_passkey
+))]
+pub struct Doc;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, Result};
 use crate::http::extract::{AppJson, AuthUser};
+use crate::http::openapi::ErrorEnvelope;
 use crate::me::require_user;
 use crate::settings::{self, AllSettings, Device, DevicePatch};
 use crate::state::AppState;
@@ -24,6 +25,15 @@ pub fn router() -> Router<AppState> {
         .route("/device/{device_id}", delete(delete_device))
 }
 
+#[utoipa::path(
+    get, path = "/",
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "All settings", body = crate::settings::AllSettings),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn get_settings(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -39,6 +49,15 @@ async fn get_settings(
     ))
 }
 
+#[utoipa::path(
+    patch, path = "/global", request_body(content = Object, description = "A JSON object deep-merged over the global settings"),
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{global}`", body = Object),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+    )
+)]
 async fn patch_global(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -55,6 +74,14 @@ async fn patch_global(
     Ok(Json(json!({ "global": global })))
 }
 
+#[utoipa::path(
+    patch, path = "/app/{app_id}", request_body(content = Object, description = "A JSON object deep-merged over the app override"), params(("app_id" = String, Path, description = "app id")),
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{appId, settings}`", body = Object)
+    )
+)]
 async fn patch_app(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -73,6 +100,14 @@ async fn patch_app(
     Ok(Json(json!({ "appId": id, "settings": doc })))
 }
 
+#[utoipa::path(
+    delete, path = "/app/{app_id}", params(("app_id" = String, Path, description = "app id")),
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object)
+    )
+)]
 async fn delete_app(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -88,7 +123,7 @@ async fn delete_app(
     Ok(Json(json!({ "success": true })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeviceRequest {
     device_name: Option<String>,
@@ -96,6 +131,14 @@ struct DeviceRequest {
     settings: Option<Value>,
 }
 
+#[utoipa::path(
+    patch, path = "/device/{device_id}/{app_id}", request_body = DeviceRequest, params(("device_id" = String, Path, description = "device id"), ("app_id" = String, Path, description = "app id")),
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The device", body = crate::settings::Device)
+    )
+)]
 async fn patch_device_app(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -119,6 +162,14 @@ async fn patch_device_app(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/devices",
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{devices}`", body = Object)
+    )
+)]
 async fn get_devices(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -130,6 +181,14 @@ async fn get_devices(
     Ok(Json(json!({ "devices": devices })))
 }
 
+#[utoipa::path(
+    delete, path = "/device/{device_id}", params(("device_id" = String, Path, description = "device id")),
+    tag = "settings",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object)
+    )
+)]
 async fn delete_device(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -144,3 +203,16 @@ async fn delete_device(
     }
     Ok(Json(json!({ "success": true })))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_settings,
+    patch_global,
+    patch_app,
+    delete_app,
+    patch_device_app,
+    get_devices,
+    delete_device
+))]
+pub struct Doc;

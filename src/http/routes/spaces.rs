@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
 use crate::http::extract::{AppJson, AuthUser};
+use crate::http::openapi::ErrorEnvelope;
 use crate::spaces::{
     self, FullSpace, Invitation, Member, MySpace, NewSpace, Role, Space, SpacePatch,
 };
@@ -31,7 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/{id}/members/{member_id}/role", put(put_member_role))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CreateRequest {
     name: String,
     slug: Option<String>,
@@ -41,6 +42,17 @@ struct CreateRequest {
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    post, path = "/", request_body = CreateRequest,
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new space", body = crate::spaces::Space),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 409, description = "SPACE_SLUG_TAKEN", body = ErrorEnvelope)
+    )
+)]
 async fn post_space(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -62,6 +74,14 @@ async fn post_space(
     Ok(Json(space))
 }
 
+#[utoipa::path(
+    get, path = "/",
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's spaces with roles", body = Vec<crate::spaces::MySpace>)
+    )
+)]
 async fn get_spaces(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -74,6 +94,15 @@ async fn get_spaces(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/{id}", params(("id" = String, Path, description = "space id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The space with members and invitations", body = crate::spaces::FullSpace),
+        (status = 403, description = "not a member", body = ErrorEnvelope)
+    )
+)]
 async fn get_space(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -87,7 +116,7 @@ async fn get_space(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct UpdateRequest {
     name: Option<String>,
     slug: Option<String>,
@@ -96,6 +125,16 @@ struct UpdateRequest {
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    put, path = "/{id}", request_body = UpdateRequest, params(("id" = String, Path, description = "space id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The space", body = crate::spaces::Space),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 409, description = "SPACE_SLUG_TAKEN", body = ErrorEnvelope)
+    )
+)]
 async fn put_space(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -117,6 +156,15 @@ async fn put_space(
     ))
 }
 
+#[utoipa::path(
+    delete, path = "/{id}", params(("id" = String, Path, description = "space id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{success}`", body = Object),
+        (status = 403, description = "FORBIDDEN or SPACE_PERSONAL_UNDELETABLE", body = ErrorEnvelope)
+    )
+)]
 async fn delete_space(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -131,12 +179,22 @@ async fn delete_space(
     Ok(Json(json!({ "success": true })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct InviteRequest {
     email: String,
     role: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/{id}/invite", request_body = InviteRequest, params(("id" = String, Path, description = "space id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The invitation", body = crate::spaces::Invitation),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 409, description = "already a member or invited", body = ErrorEnvelope)
+    )
+)]
 async fn post_invite(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -167,12 +225,24 @@ async fn post_invite(
     Ok(Json(invitation))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InvitationRequest {
     invitation_id: String,
 }
 
+#[utoipa::path(
+    post, path = "/accept-invitation", request_body = InvitationRequest,
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{member}`", body = Object),
+        (status = 403, description = "the invitation is for someone else", body = ErrorEnvelope),
+        (status = 404, description = "no such invitation", body = ErrorEnvelope),
+        (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope),
+        (status = 410, description = "INVITATION_EXPIRED", body = ErrorEnvelope)
+    )
+)]
 async fn post_accept_invitation(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -189,6 +259,18 @@ async fn post_accept_invitation(
     Ok(Json(json!({ "member": member })))
 }
 
+#[utoipa::path(
+    post, path = "/reject-invitation", request_body = InvitationRequest,
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{invitation}`", body = Object),
+        (status = 403, description = "the invitation is for someone else", body = ErrorEnvelope),
+        (status = 404, description = "no such invitation", body = ErrorEnvelope),
+        (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope),
+        (status = 410, description = "INVITATION_EXPIRED", body = ErrorEnvelope)
+    )
+)]
 async fn post_reject_invitation(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -205,6 +287,16 @@ async fn post_reject_invitation(
     Ok(Json(json!({ "invitation": invitation })))
 }
 
+#[utoipa::path(
+    delete, path = "/{id}/invitations/{invitation_id}", params(("id" = String, Path, description = "space id"), ("invitation_id" = String, Path, description = "invitation id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{invitation}`", body = Object),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope)
+    )
+)]
 async fn delete_invitation(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -225,6 +317,16 @@ async fn delete_invitation(
     Ok(Json(json!({ "invitation": invitation })))
 }
 
+#[utoipa::path(
+    delete, path = "/{id}/members/{member_id}", params(("id" = String, Path, description = "space id"), ("member_id" = String, Path, description = "member id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{member}`", body = Object),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 409, description = "SPACE_LAST_OWNER", body = ErrorEnvelope)
+    )
+)]
 async fn delete_member(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -237,11 +339,21 @@ async fn delete_member(
     Ok(Json(json!({ "member": member })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct RoleRequest {
     role: String,
 }
 
+#[utoipa::path(
+    put, path = "/{id}/members/{member_id}/role", request_body = RoleRequest, params(("id" = String, Path, description = "space id"), ("member_id" = String, Path, description = "member id")),
+    tag = "spaces",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The member", body = crate::spaces::Member),
+        (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
+        (status = 409, description = "SPACE_LAST_OWNER", body = ErrorEnvelope)
+    )
+)]
 async fn put_member_role(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -256,3 +368,20 @@ async fn put_member_role(
             .await?,
     ))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_space,
+    get_spaces,
+    post_accept_invitation,
+    post_reject_invitation,
+    get_space,
+    put_space,
+    delete_space,
+    post_invite,
+    delete_invitation,
+    delete_member,
+    put_member_role
+))]
+pub struct Doc;

@@ -19,13 +19,22 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/{app_id}/pull", get(get_pull))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PullQuery {
     since: Option<String>,
     collection: Option<String>,
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get, path = "/{app_id}/pull", params(("app_id" = String, Path, description = "app id"), PullQuery),
+    tag = "sync",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of changes", body = crate::sync::PullPage)
+    )
+)]
 async fn get_pull(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -58,3 +67,8 @@ async fn get_pull(
             .await?,
     ))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(get_pull))]
+pub struct Doc;

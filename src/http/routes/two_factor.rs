@@ -18,6 +18,7 @@ use crate::auth::token;
 use crate::auth::two_factor::{self, totp, Enrollment, Proof};
 use crate::error::{ApiError, Result};
 use crate::http::extract::{bearer, AppJson, AuthUser};
+use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/auth/two-factor`.
@@ -30,18 +31,29 @@ pub fn router() -> Router<AppState> {
         .route("/disable", post(post_disable))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct PasswordRequest {
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CodeRequest {
     code: String,
     #[serde(default, alias = "twoFactorTicket")]
     ticket: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/enable", request_body = PasswordRequest,
+    tag = "two-factor",
+    security(("bearer" = [])),
+    responses(
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 200, description = "The pending secret and backup codes", body = crate::auth::two_factor::Enrollment),
+        (status = 409, description = "already enabled", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_enable(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -52,6 +64,18 @@ async fn post_enable(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/verify-totp", request_body = CodeRequest,
+    tag = "two-factor",
+    security((), ("bearer" = [])),
+    responses(
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 200, description = "With a ticket: signed in as `/login`; else `{success, enabled, confirmed}`", body = Object),
+        (status = 401, description = "TWO_FACTOR_FAILED, or no credential", body = ErrorEnvelope),
+        (status = 409, description = "nothing to confirm", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_verify_totp(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -72,6 +96,15 @@ async fn post_verify_totp(
     Ok(Json(json!({ "success": true, "enabled": true, "confirmed": enabled_now })).into_response())
 }
 
+#[utoipa::path(
+    post, path = "/verify-backup-code", request_body = CodeRequest,
+    tag = "two-factor",
+    responses(
+        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 401, description = "TWO_FACTOR_FAILED", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_verify_backup_code(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -85,6 +118,17 @@ async fn post_verify_backup_code(
     Ok(super::auth::signed_in_response(&state, signed))
 }
 
+#[utoipa::path(
+    post, path = "/generate-backup-codes", request_body = PasswordRequest,
+    tag = "two-factor",
+    security(("bearer" = [])),
+    responses(
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 200, description = "`{backupCodes}`", body = Object),
+        (status = 409, description = "two-factor is off", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_generate_backup_codes(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
@@ -94,6 +138,17 @@ async fn post_generate_backup_codes(
     Ok(Json(json!({ "backupCodes": codes })))
 }
 
+#[utoipa::path(
+    post, path = "/disable", request_body = PasswordRequest,
+    tag = "two-factor",
+    security(("bearer" = [])),
+    responses(
+        (status = 404, description = "the user is gone", body = ErrorEnvelope),
+        (status = 200, description = "`{success}`", body = Object),
+        (status = 409, description = "two-factor is off", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+    )
+)]
 async fn post_disable(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -103,3 +158,14 @@ async fn post_disable(
     two_factor::disable(&state, claims.sub, req.password, client).await?;
     Ok(Json(json!({ "success": true })))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_enable,
+    post_verify_totp,
+    post_verify_backup_code,
+    post_generate_backup_codes,
+    post_disable
+))]
+pub struct Doc;

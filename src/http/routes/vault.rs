@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::audit::ClientInfo;
 use crate::error::Result;
 use crate::http::extract::{AppJson, AuthUser};
+use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 use crate::vault::{self, Action, KeyResponse, Status};
 
@@ -27,6 +28,17 @@ pub fn router() -> Router<AppState> {
         .route("/zero-knowledge", post(post_zero_knowledge))
 }
 
+#[utoipa::path(
+    get, path = "/status",
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Vault status", body = crate::vault::Status),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn get_status(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -38,6 +50,17 @@ async fn get_status(
     Ok(Json(s.await?))
 }
 
+#[utoipa::path(
+    post, path = "/init",
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The key", body = crate::vault::KeyResponse),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn post_init(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -47,6 +70,17 @@ async fn post_init(
     Ok(Json(r.await?))
 }
 
+#[utoipa::path(
+    get, path = "/key",
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The key", body = crate::vault::KeyResponse),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn get_key(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -58,6 +92,17 @@ async fn get_key(
     Ok(Json(r.await?))
 }
 
+#[utoipa::path(
+    post, path = "/rotate",
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The key", body = crate::vault::KeyResponse),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn post_rotate(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -67,13 +112,24 @@ async fn post_rotate(
     Ok(Json(r.await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RecoveryRequest {
     recovery_wrapped_mk: String,
     recovery_iv: String,
 }
 
+#[utoipa::path(
+    post, path = "/recovery-wrap", request_body = RecoveryRequest,
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Vault status", body = crate::vault::Status),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn post_recovery_wrap(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -92,6 +148,17 @@ async fn post_recovery_wrap(
     Ok(Json(r.await?))
 }
 
+#[utoipa::path(
+    delete, path = "/recovery-wrap",
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Vault status", body = crate::vault::Status),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn delete_recovery_wrap(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -107,13 +174,24 @@ async fn delete_recovery_wrap(
     Ok(Json(r.await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ZeroKnowledgeRequest {
     enabled: bool,
     master_key: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/zero-knowledge", request_body = ZeroKnowledgeRequest,
+    tag = "vault",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Vault status", body = crate::vault::Status),
+        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
+        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
+    )
+)]
 async fn post_zero_knowledge(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -130,3 +208,16 @@ async fn post_zero_knowledge(
     });
     Ok(Json(r.await?))
 }
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    get_status,
+    post_init,
+    get_key,
+    post_rotate,
+    post_recovery_wrap,
+    delete_recovery_wrap,
+    post_zero_knowledge
+))]
+pub struct Doc;

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// `GET /api/auth/jwks`, `/.well-known/jwks.json`, `/api/v1/auth/jwks`.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses((status = 200, description = "The public signing keys (JWKS)", body = Object)))]
 pub async fn get_jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CACHE_CONTROL, "public, max-age=300")],
@@ -17,6 +18,7 @@ pub async fn get_jwks(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// `GET /.well-known/openid-configuration`.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "meta", responses((status = 200, description = "OpenID discovery document", body = Object)))]
 pub async fn get_openid_configuration(State(state): State<AppState>) -> impl IntoResponse {
     let issuer = state.tokens.issuer().to_owned();
     Json(json!({
