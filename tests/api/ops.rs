@@ -54,3 +54,62 @@ async fn metrics_count_requests_by_route_template() {
     assert!(!text.contains(&personal));
     assert!(!text.contains(PASSWORD));
 }
+
+/// The argon2 work of a request, read from the server's own metrics.
+async fn hashes(t: &TestServer) -> u64 {
+    let text = t
+        .client
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mana_argon2_queue_wait_seconds_count "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unknown_emails_cost_the_same_hashing_as_known_ones() {
+    // No wall clock: the server's own count of argon2 runs shows that a login
+    // for an address without an account does the same work as a wrong
+    // password for one that exists.
+    let t = TestServer::start().await;
+    t.register("known@example.com").await;
+    let before = hashes(&t).await;
+    t.login("known@example.com", "wrong-password")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    let known = hashes(&t).await - before;
+    t.login("unknown@example.com", "wrong-password")
+        .await
+        .assert_error(401, "INVALID_CREDENTIALS");
+    let unknown = hashes(&t).await - before - known;
+    assert_eq!(known, 1);
+    assert_eq!(unknown, 1);
+    // forgot-password answers alike and writes once either way.
+    let writes = |t: &TestServer| {
+        t.count(
+            "SELECT count(*) FROM security_events WHERE event_type = 'PASSWORD_RESET_REQUESTED'",
+        )
+    };
+    let a = t
+        .post(
+            "/api/v1/auth/forgot-password",
+            json!({ "email": "known@example.com" }),
+        )
+        .await;
+    let b = t
+        .post(
+            "/api/v1/auth/forgot-password",
+            json!({ "email": "unknown@example.com" }),
+        )
+        .await;
+    assert_eq!((a.status, &a.body), (b.status, &b.body));
+    assert_eq!(writes(&t), 2);
+}
