@@ -77,7 +77,11 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     .with_metrics(metrics.clone());
     let mail = email::Mailer::new(&config).map_err(StartError)?;
     let passkeys = passkeys::Passkeys::new(&config);
-    let limits = http::ratelimit::Limits::new(config.rate_limit_auth, config.rate_limit_validate);
+    let limits = http::ratelimit::Limits::new(
+        config.rate_limit_auth,
+        config.rate_limit_validate,
+        passkeys::OPTIONS_PER_MINUTE,
+    );
     Ok(AppState {
         config: Arc::new(config),
         db: db.with_metrics(metrics.clone()),

@@ -19,6 +19,8 @@ pub enum Bucket {
     Auth,
     /// Token and API-key validation.
     Validate,
+    /// Passkey sign-in options (`authenticate/options`).
+    PasskeyOptions,
 }
 
 /// Start and count of the current window of one (bucket, address).
@@ -28,15 +30,17 @@ type Windows = HashMap<(Bucket, IpAddr), (DateTime<Utc>, u32)>;
 pub struct Limits {
     auth: u32,
     validate: u32,
+    passkey_options: u32,
     windows: Mutex<Windows>,
 }
 
 impl Limits {
     /// Limits per IP and minute.
-    pub fn new(auth: u32, validate: u32) -> Self {
+    pub fn new(auth: u32, validate: u32, passkey_options: u32) -> Self {
         Self {
             auth,
             validate,
+            passkey_options,
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -47,6 +51,7 @@ impl Limits {
         let limit = match bucket {
             Bucket::Auth => self.auth,
             Bucket::Validate => self.validate,
+            Bucket::PasskeyOptions => self.passkey_options,
         };
         let Some(ip) = ip.filter(|_| limit > 0) else {
             return Ok(());
@@ -141,7 +146,7 @@ mod tests {
 
     #[test]
     fn windows_reset_after_a_minute() {
-        let l = Limits::new(2, 0);
+        let l = Limits::new(2, 0, 0);
         let t = Utc::now();
         let a = Some(ip("1.1.1.1"));
         assert!(l.check(Bucket::Auth, a, t).is_ok());

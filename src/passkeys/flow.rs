@@ -97,8 +97,7 @@ pub async fn auth_options(
     email: Option<String>,
     client: &ClientInfo,
 ) -> Result<(String, RequestChallengeResponse)> {
-    let ip = client.ip.clone().unwrap_or_else(|| "-".into());
-    state.passkeys.check_options_rate(&ip, state.now())?;
+    state.limit(crate::http::ratelimit::Bucket::PasskeyOptions, client)?;
     let for_user = match email
         .as_deref()
         .map(users::normalize_email)

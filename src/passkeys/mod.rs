@@ -23,7 +23,8 @@ use crate::error::{ApiError, ErrorCode, Result};
 
 /// How long a ceremony may take.
 pub const CEREMONY_TTL: Duration = Duration::minutes(5);
-/// `authenticate/options` calls per IP and minute.
+/// `authenticate/options` calls per IP and minute (enforced by
+/// `http::ratelimit` in its own bucket).
 pub const OPTIONS_PER_MINUTE: u32 = 30;
 /// Failed verifications of one credential that block it.
 pub const MAX_FAILURES: usize = 5;
@@ -62,7 +63,6 @@ pub struct Passkeys {
     webauthn: Option<Webauthn>,
     rp_id: String,
     ceremonies: Mutex<HashMap<String, Ceremony>>,
-    options_hits: Mutex<HashMap<String, (DateTime<Utc>, u32)>>,
     failures: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
 }
 
@@ -137,7 +137,6 @@ impl Passkeys {
             webauthn,
             rp_id,
             ceremonies: Mutex::new(HashMap::new()),
-            options_hits: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -242,23 +241,6 @@ impl Passkeys {
                 tracing::info!(error = %e, "passkey registration refused");
                 failed("the passkey could not be verified")
             })
-    }
-
-    /// Counts an `authenticate/options` call of `ip`; RATE_LIMITED when over.
-    pub fn check_options_rate(&self, ip: &str, now: DateTime<Utc>) -> Result<()> {
-        let mut hits = lock(&self.options_hits);
-        hits.retain(|_, (start, _)| now - *start < Duration::minutes(1));
-        let entry = hits.entry(ip.to_owned()).or_insert((now, 0));
-        entry.1 += 1;
-        if entry.1 > OPTIONS_PER_MINUTE {
-            let wait = (entry.0 + Duration::minutes(1) - now).num_seconds().max(1) as u64;
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "too many passkey requests; slow down",
-            )
-            .with_retry_after(wait));
-        }
-        Ok(())
     }
 
     /// Starts a sign-in: discoverable when `for_user` is None, else limited
