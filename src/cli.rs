@@ -256,6 +256,7 @@ fn serve(config: Config) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let stop = shutdown_signal();
         tracing::info!(config = ?config, "starting");
         let base = config.base_url();
         let db_path = config.database_path();
@@ -274,7 +275,6 @@ fn serve(config: Config) -> ExitCode {
             server.addr
         );
         announce_admin(&server.state, &base).await;
-        let stop = shutdown_signal();
         tokio::select! {
             () = stop => {
                 tracing::info!("shutdown signal received; finishing in-flight requests");
@@ -299,23 +299,32 @@ async fn announce_admin(state: &crate::state::AppState, base: &str) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGINT/SIGTERM handlers now (before the server starts, so a
+/// signal that arrives during start-up is not the default "die at once") and
+/// returns a future that resolves on the first signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt()).ok();
+        let term = signal(SignalKind::terminate()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(int) => {},
+                () = wait(term) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
