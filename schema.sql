@@ -40,7 +40,9 @@ CREATE TABLE sessions (
     updated_at    TEXT NOT NULL,
     expires_at    TEXT NOT NULL,
     ip            TEXT,
-    user_agent    TEXT
+    user_agent    TEXT,
+    -- The session's active space (Better Auth's activeOrganizationId).
+    active_space_id TEXT REFERENCES spaces (id) ON DELETE SET NULL
 ) STRICT;
 CREATE INDEX sessions_user ON sessions (user_id);
 CREATE INDEX sessions_expires ON sessions (expires_at);
@@ -109,6 +111,13 @@ CREATE TABLE space_members (
     UNIQUE (space_id, user_id)
 ) STRICT;
 CREATE INDEX space_members_user ON space_members (user_id);
+
+-- A removed membership is no longer anyone's active space.
+CREATE TRIGGER space_members_clear_active AFTER DELETE ON space_members
+BEGIN
+    UPDATE sessions SET active_space_id = NULL
+     WHERE user_id = OLD.user_id AND active_space_id = OLD.space_id;
+END;
 
 CREATE TABLE space_invitations (
     id         TEXT PRIMARY KEY,

@@ -26,9 +26,12 @@ pub struct Session {
     pub expires_at: String,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    /// The active space of this session (Better Auth's name for it).
+    pub active_organization_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, user_id, created_at, updated_at, expires_at, ip, user_agent";
+const COLUMNS: &str =
+    "id, user_id, created_at, updated_at, expires_at, ip, user_agent, active_space_id";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
     Ok(Session {
@@ -39,6 +42,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         expires_at: r.get(4)?,
         ip_address: r.get(5)?,
         user_agent: r.get(6)?,
+        active_organization_id: r.get(7)?,
     })
 }
 
@@ -55,7 +59,8 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Creates a session; returns it and its token (shown once).
+/// Creates a session; returns it and its token (shown once). The user's
+/// personal space starts as the session's active space.
 pub fn create(
     conn: &Connection,
     user_id: &str,
@@ -71,10 +76,14 @@ pub fn create(
         expires_at: iso(now + SESSION_TTL),
         ip_address: client.ip.clone(),
         user_agent: client.user_agent.clone(),
+        active_organization_id: conn
+            .prepare_cached("SELECT id FROM spaces WHERE personal_of = ?1")?
+            .query_row([user_id], |r| r.get(0))
+            .optional()?,
     };
     conn.prepare_cached(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, updated_at, expires_at, ip, user_agent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO sessions (id, user_id, token_hash, created_at, updated_at, expires_at, ip, user_agent, active_space_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         session.id,
@@ -84,7 +93,8 @@ pub fn create(
         session.updated_at,
         session.expires_at,
         session.ip_address,
-        session.user_agent
+        session.user_agent,
+        session.active_organization_id
     ])?;
     Ok((session, token))
 }
@@ -105,6 +115,14 @@ pub fn by_id(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<S
         .prepare_cached(&sql)?
         .query_row(params![id, iso(now)], from_row)
         .optional()?)
+}
+
+/// Sets (or clears) the active space of a session. The caller checks
+/// membership.
+pub fn set_active_space(conn: &Connection, id: &str, space_id: Option<&str>) -> Result<()> {
+    conn.prepare_cached("UPDATE sessions SET active_space_id = ?2 WHERE id = ?1")?
+        .execute(params![id, space_id])?;
+    Ok(())
 }
 
 /// True when the session should be extended on this use.

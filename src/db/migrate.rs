@@ -16,6 +16,7 @@ pub const STEPS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_admin.sql")),
     (6, include_str!("../../migrations/0006_two_factor.sql")),
     (7, include_str!("../../migrations/0007_passkeys.sql")),
+    (8, include_str!("../../migrations/0008_active_space.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -81,6 +81,7 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(axum::middleware::from_fn_with_state(timeout_secs, request_timeout))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -96,6 +97,34 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Requests with more header fields than this are refused with 431.
+pub const MAX_HEADERS: usize = 100;
+/// Requests whose header names and values sum to more than this are
+/// refused with 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// hyper's own hard limits, above ours so that ours answer first.
+pub(crate) const HYPER_MAX_HEADERS: usize = 1024;
+pub(crate) const HYPER_MAX_BUF: usize = 256 * 1024;
+
+/// Refuses header floods in the error envelope.
+async fn limit_headers(req: Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!(
+                "at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers are accepted"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Ends a request that takes longer than REQUEST_TIMEOUT_SECS (a client

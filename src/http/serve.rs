@@ -55,6 +55,10 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .keep_alive(true)
+            // hyper answers a bare 431 beyond these; below them the header
+            // limit middleware answers in the error envelope.
+            .max_headers(super::HYPER_MAX_HEADERS)
+            .max_buf_size(super::HYPER_MAX_BUF)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
