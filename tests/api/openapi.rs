@@ -239,9 +239,103 @@ fn request_counts(metrics: &str) -> (u64, u64) {
     (total, server_errors)
 }
 
+/// Operations that can end the fuzzing admin's session, account or admin
+/// role (schemathesis follows links from `GET /api/v1/admin/users` to the
+/// admin's own id). They run in a second phase, so that the first reaches
+/// every other operation signed in.
+const DESTRUCTIVE: [&str; 8] = [
+    "POST /api/v1/auth/logout",
+    "DELETE /api/v1/admin/users/{id}/sessions",
+    "POST /api/v1/admin/users/{id}/lock",
+    "PUT /api/v1/admin/users/{id}/role",
+    "DELETE /api/v1/admin/users/{id}/data",
+    "DELETE /api/v1/auth/account",
+    "DELETE /api/v1/me/data",
+    "POST /api/auth/sign-out",
+];
+
+/// `(method, route) → statuses` from `mana_http_requests_total`.
+fn statuses_by_route(metrics: &str) -> std::collections::BTreeMap<(String, String), Vec<u16>> {
+    let mut out: std::collections::BTreeMap<(String, String), Vec<u16>> = Default::default();
+    for line in metrics.lines() {
+        let Some(rest) = line.strip_prefix("mana_http_requests_total{") else {
+            continue;
+        };
+        let field = |name: &str| {
+            let start = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            let end = start + rest[start..].find('"').unwrap();
+            rest[start..end].to_owned()
+        };
+        out.entry((field("method"), field("route")))
+            .or_default()
+            .push(field("status").parse().unwrap());
+    }
+    out
+}
+
+/// One schemathesis run with a filter; returns whether it passed, after
+/// printing its output.
+async fn run_schemathesis(
+    t: &TestServer,
+    access: &str,
+    phase: &str,
+    filter: Vec<String>,
+    deadline: Instant,
+) -> bool {
+    let examples = std::env::var("SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "12".to_owned());
+    let report = t.dir.path().join(format!("report-{phase}"));
+    let log = t.dir.path().join(format!("schemathesis-{phase}.out"));
+    let err_log = t.dir.path().join(format!("schemathesis-{phase}.err"));
+    let mut cmd = Command::new("schemathesis");
+    cmd.args(["run", &t.url("/api/openapi.json")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", &examples])
+        .args(["--phases", "examples,coverage,fuzzing"])
+        // One worker: with two, hypothesis (on CPython 3.11) sometimes fails
+        // inside its own AST cache ("AST constructor recursion depth mismatch").
+        .args(["--workers", "1"])
+        .args(["--request-timeout", "10"])
+        .args(["--seed", "8"])
+        .args(["--max-redirects", "0"])
+        .args(["--suppress-health-check", "all"])
+        .args(filter)
+        .args(["--header", &format!("Authorization: Bearer {access}")])
+        .args(["--header", &format!("X-Service-Key: {SERVICE_KEY}")])
+        .args(["--report-dir", report.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", "")
+        // Files, not pipes: a long report must not fill a pipe nobody reads.
+        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err_log).unwrap()));
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("schemathesis did not start");
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = std::fs::read_to_string(&log).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_log).unwrap_or_default();
+    println!("--- schemathesis phase {phase} ---\n{stdout}\n{stderr}");
+    output.status.success()
+}
+
 /// The property-based run: every operation with generated valid and invalid
-/// input, as a signed-in admin. Bounded by examples per operation and a hard
-/// deadline.
+/// input, as a signed-in admin — first everything that keeps the session,
+/// then the operations that end it. Bounded by examples per operation and a
+/// hard deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let version = schemathesis().unwrap_or_else(|| {
@@ -262,55 +356,57 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     t.db()
         .execute("UPDATE users SET role = 'admin' WHERE id = ?1", [&admin.id])
         .unwrap();
-    let examples = std::env::var("SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "12".to_owned());
-    let report = t.dir.path().join("report");
-    let log = t.dir.path().join("schemathesis.out");
-    let err_log = t.dir.path().join("schemathesis.err");
-    let mut cmd = Command::new("schemathesis");
-    cmd.args(["run", &t.url("/api/openapi.json")])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-        ])
-        .args(["--max-examples", &examples])
-        .args(["--phases", "examples,coverage,fuzzing"])
-        // One worker: with two, hypothesis (on CPython 3.11) sometimes fails
-        // inside its own AST cache ("AST constructor recursion depth mismatch").
-        .args(["--workers", "1"])
-        .args(["--request-timeout", "10"])
-        .args(["--seed", "8"])
-        .args(["--max-redirects", "0"])
-        .args(["--suppress-health-check", "all"])
-        .args(["--header", &format!("Authorization: Bearer {}", admin.access)])
-        .args(["--header", &format!("X-Service-Key: {SERVICE_KEY}")])
-        .args(["--report-dir", report.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .env("SCHEMATHESIS_HOOKS", "")
-        // Files, not pipes: a long report must not fill a pipe nobody reads.
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&err_log).unwrap()));
     let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        let mut child = cmd.spawn().expect("schemathesis did not start");
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let deadline = started + Duration::from_secs(420);
+    let keep: Vec<String> = DESTRUCTIVE
+        .iter()
+        .flat_map(|name| ["--exclude-name".to_owned(), (*name).to_owned()])
+        .collect();
+    let first = run_schemathesis(&t, &admin.access, "signed-in", keep, deadline).await;
+
+    // The session outlived the first phase: protected operations were
+    // reached signed in, not only refused with 401.
+    let metrics = t.get("/metrics").await.body;
+    let seen = statuses_by_route(metrics.as_str().unwrap());
+    for (method, route) in [
+        ("GET", "/api/v1/auth/session"),
+        ("GET", "/api/v1/admin/stats"),
+        ("GET", "/api/v1/admin/users"),
+        ("GET", "/api/v1/me/data"),
+        ("GET", "/api/v1/gilden"),
+    ] {
+        let statuses = seen
+            .get(&(method.to_owned(), route.to_owned()))
+            .unwrap_or_else(|| panic!("{method} {route} was never called"));
+        assert!(
+            statuses.iter().any(|s| (200..300).contains(s)),
+            "{method} {route} never answered 2xx: {statuses:?}"
+        );
+    }
+    let after = t.get_auth("/api/v1/auth/session", &admin.access).await;
+    if after.status != 200 {
+        let db = t.db();
+        let mut stmt = db
+            .prepare("SELECT event_type || ' ' || coalesce(metadata, '') FROM security_events WHERE user_id = ?1 ORDER BY created_at")
+            .unwrap();
+        let events: Vec<String> = stmt
+            .query_map([&admin.id], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        panic!(
+            "the admin's session did not survive: {} {}\nevents: {events:#?}",
+            after.status, after.body
+        );
+    }
+
+    let only: Vec<String> = DESTRUCTIVE
+        .iter()
+        .flat_map(|name| ["--include-name".to_owned(), (*name).to_owned()])
+        .collect();
+    let second = run_schemathesis(&t, &admin.access, "destructive", only, deadline).await;
     let elapsed = started.elapsed();
-    let stdout = std::fs::read_to_string(&log).unwrap_or_default();
-    let stderr = std::fs::read_to_string(&err_log).unwrap_or_default();
-    println!("{stdout}\n{stderr}");
+
     let metrics = t.get("/metrics").await.body;
     let (requests, server_errors) = request_counts(metrics.as_str().unwrap());
     println!(
@@ -318,15 +414,15 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
          {server_errors} with 5xx, in {:.0} s",
         elapsed.as_secs_f64()
     );
-    assert!(
-        elapsed < Duration::from_secs(300),
-        "the run hit its deadline"
-    );
+    assert!(Instant::now() < deadline, "the run hit its deadline");
     assert_eq!(server_errors, 0, "5xx answers during the run");
     assert!(requests > 500, "only {requests} requests reached handlers");
     assert!(
-        output.status.success(),
-        "schemathesis reported failures (exit {:?})",
-        output.status.code()
+        first,
+        "schemathesis reported failures in the signed-in phase"
+    );
+    assert!(
+        second,
+        "schemathesis reported failures in the destructive phase"
     );
 }
