@@ -221,10 +221,10 @@ struct Envelope<'a> {
     extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.code.status();
-        if status.is_server_error() {
+impl ApiError {
+    /// Logs a server-side error with its cause (never sent to the client).
+    pub fn log_if_internal(&self) {
+        if self.code.status().is_server_error() {
             match &self.source {
                 Some(source) => {
                     tracing::error!(code = self.code.as_str(), error = %source, "request failed")
@@ -232,6 +232,13 @@ impl IntoResponse for ApiError {
                 None => tracing::error!(code = self.code.as_str(), "request failed"),
             }
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        self.log_if_internal();
         let body = Envelope {
             error: self.code.as_str(),
             message: &self.message,

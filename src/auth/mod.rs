@@ -39,6 +39,8 @@ pub struct Registration {
     pub email: String,
     pub password: String,
     pub name: Option<String>,
+    /// Profile image URL.
+    pub image: Option<String>,
     /// Where the verification link leads after verifying (allowed origins only).
     pub source_app_url: Option<String>,
 }
@@ -48,6 +50,7 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
     let email = users::normalize_email(&reg.email)?;
     password::check_strength(&reg.password)?;
     let name = users::check_name(reg.name.as_deref().unwrap_or(""))?;
+    let image = reg.image.as_deref().map(users::check_image).transpose()?;
     let callback = lifecycle::check_callback(state, reg.source_app_url.as_deref())?;
     let hash = state.hasher.hash(reg.password).await?;
     let limit = state.config.max_daily_signups;
@@ -57,7 +60,11 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
         .write(move |tx| {
             let now = st.clock.now();
             users::enforce_signup_limit(tx, limit, now)?;
-            let user = signup::insert_account(tx, email, name, &hash, &client, now)?;
+            let mut user = signup::insert_account(tx, email, name, &hash, &client, now)?;
+            if let Some(image) = image {
+                store::update_profile(tx, &user.id, &user.name, Some(&image), &iso(now))?;
+                user.image = Some(image);
+            }
             lifecycle::queue_verification(tx, &st, &user, callback.as_deref(), &client)?;
             Ok(user)
         })

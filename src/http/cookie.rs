@@ -9,13 +9,22 @@ use crate::auth::session::SESSION_TTL;
 use crate::config::Config;
 
 fn build(config: &Config, value: &str, max_age: i64) -> String {
+    build_named(config, SESSION_COOKIE, value, Some(max_age))
+}
+
+/// A cookie with the session cookie's attributes; without `max_age` it is a
+/// browser-session cookie.
+fn build_named(config: &Config, name: &str, value: &str, max_age: Option<i64>) -> String {
     let secure = config.secure_cookies() || config.cookie_domain.is_some();
     let name = if secure {
-        format!("__Secure-{SESSION_COOKIE}")
+        format!("__Secure-{name}")
     } else {
-        SESSION_COOKIE.to_owned()
+        name.to_owned()
     };
-    let mut cookie = format!("{name}={value}; Path=/; HttpOnly; Max-Age={max_age}");
+    let mut cookie = format!("{name}={value}; Path=/; HttpOnly");
+    if let Some(max_age) = max_age {
+        cookie.push_str(&format!("; Max-Age={max_age}"));
+    }
     match &config.cookie_domain {
         Some(domain) => {
             cookie.push_str("; Domain=");
@@ -36,6 +45,29 @@ pub fn set_session(config: &Config, token: &str) -> HeaderMap {
     if let Ok(v) = HeaderValue::from_str(&build(config, token, SESSION_TTL.num_seconds())) {
         headers.insert(SET_COOKIE, v);
     }
+    headers
+}
+
+/// Appends a `Set-Cookie` for `name` (session-cookie attributes).
+pub fn append(
+    headers: &mut HeaderMap,
+    config: &Config,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) {
+    if let Ok(v) = HeaderValue::from_str(&build_named(config, name, value, max_age)) {
+        headers.append(SET_COOKIE, v);
+    }
+}
+
+/// Headers that set the session cookie; with `remember` false it lasts
+/// only as long as the browser session (the session itself still expires
+/// after its TTL).
+pub fn set_session_remember(config: &Config, token: &str, remember: bool) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let max_age = remember.then(|| SESSION_TTL.num_seconds());
+    append(&mut headers, config, SESSION_COOKIE, token, max_age);
     headers
 }
 

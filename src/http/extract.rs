@@ -38,7 +38,7 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-async fn read_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -150,7 +150,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
     }
 }
 
-fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+pub(crate) fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{query}")
             .parse()
@@ -205,16 +205,27 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The session token from the session cookie, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of a cookie by name (also under its `__Secure-` name).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let secure = format!("__Secure-{name}");
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE || *name == format!("__Secure-{SESSION_COOKIE}"))
+        .find(|(n, _)| *n == name || *n == secure)
         .map(|(_, value)| value.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The session token from the session cookie, if any. A value in the
+/// framework's signed form `token.signature` yields its token part (our
+/// tokens are base64url and never contain a dot; the token itself is the
+/// secret, stored only as a hash, so the signature adds nothing).
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+        .and_then(|v| v.split('.').next().map(str::to_owned))
         .filter(|v| !v.is_empty())
 }
 

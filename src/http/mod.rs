@@ -36,17 +36,18 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let cors = cors(&state);
     let timeout_secs = state.config.request_timeout_secs.max(1);
+    let origin_state = state.clone();
     Router::new()
         .route("/health", get(routes::health::get_health))
         .route("/ready", get(routes::health::get_ready))
         .route("/metrics", get(metrics::get_metrics))
         .route("/api/openapi.json", get(openapi::get_openapi))
-        .route("/api/auth/jwks", get(routes::wellknown::get_jwks))
         .route("/.well-known/jwks.json", get(routes::wellknown::get_jwks))
         .route(
             "/.well-known/openid-configuration",
             get(routes::wellknown::get_openid_configuration),
         )
+        .nest("/api/auth", routes::better_auth::router())
         .nest("/api/v1/auth/passkeys", routes::passkeys::router())
         .nest("/api/v1/auth", routes::auth::router())
         .nest("/api/v1/gilden", routes::spaces::router())
@@ -82,6 +83,10 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(timeout_secs, request_timeout))
         .layer(axum::middleware::from_fn(limit_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            origin_state,
+            routes::better_auth::origin_check,
+        ))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

@@ -86,6 +86,7 @@ async fn post_register(
         email: req.email,
         password: req.password,
         name: req.name,
+        image: None,
         source_app_url: req.source_app_url,
     };
     let user = auth::register(&state, reg, client).await?;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod better_auth;
 pub mod health;
 pub mod internal;
 pub mod me;

@@ -1,0 +1,411 @@
+//! `/api/auth/*`: the Better Auth-compatible surface the existing Mana
+//! clients call (SPEC §12, `docs/COMPAT.md`): cookie sessions, the
+//! organization routes with an active organization per session, two-factor,
+//! magic links and passkeys. Every handler is a thin adapter over the same
+//! domain functions as `/api/v1`; only paths, shapes, cookies and error
+//! codes follow the framework.
+
+pub mod magic_link;
+pub mod organization;
+pub mod passkey;
+pub mod session;
+pub mod two_factor;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::auth::{self, Session};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::extract::{bearer, session_cookie};
+use crate::state::AppState;
+use crate::users::User;
+
+/// Routes under `/api/auth`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(session::router())
+        .route("/jwks", get(super::wellknown::get_jwks))
+        .nest("/organization", organization::router())
+        .nest("/two-factor", two_factor::router())
+        .nest("/magic-link", magic_link::router())
+        .nest("/passkey", passkey::router())
+}
+
+/// The framework's error body: `{code, message}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BaErrorBody {
+    /// Upper-snake error code, e.g. `INVALID_EMAIL_OR_PASSWORD`.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// An error answered in the framework's shape.
+#[derive(Debug)]
+pub struct BaError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u64>,
+    /// Set for internal errors, logged and never sent.
+    pub source: Option<ApiError>,
+}
+
+pub type BaResult<T> = std::result::Result<T, BaError>;
+
+impl BaError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            source: None,
+        }
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+    pub fn invalid_email() -> Self {
+        Self::bad_request("INVALID_EMAIL", "Invalid email")
+    }
+}
+
+/// The framework code and message for one of ours; the message stays ours
+/// where the framework has no fixed text.
+fn map(e: &ApiError) -> (StatusCode, &'static str, String) {
+    use ErrorCode::*;
+    let fixed = |status, code, msg: &str| (status, code, msg.to_owned());
+    match e.code {
+        InvalidCredentials => fixed(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_EMAIL_OR_PASSWORD",
+            "Invalid email or password",
+        ),
+        EmailNotVerified => fixed(
+            StatusCode::FORBIDDEN,
+            "EMAIL_NOT_VERIFIED",
+            "Email not verified",
+        ),
+        EmailAlreadyRegistered => fixed(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
+            "User already exists. Use another email.",
+        ),
+        WeakPassword if e.message.contains("at most") => fixed(
+            StatusCode::BAD_REQUEST,
+            "PASSWORD_TOO_LONG",
+            "Password too long",
+        ),
+        WeakPassword => fixed(
+            StatusCode::BAD_REQUEST,
+            "PASSWORD_TOO_SHORT",
+            "Password too short",
+        ),
+        Unauthorized | TokenExpired => {
+            fixed(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
+        }
+        TokenInvalid => fixed(StatusCode::BAD_REQUEST, "INVALID_TOKEN", "Invalid token"),
+        Validation => (
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            e.message.clone(),
+        ),
+        RateLimited => fixed(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests. Please try again later.",
+        ),
+        other => (other.status(), other.as_str(), e.message.clone()),
+    }
+}
+
+impl From<ApiError> for BaError {
+    fn from(e: ApiError) -> Self {
+        let (status, code, message) = map(&e);
+        let internal = status.is_server_error();
+        Self {
+            status,
+            code,
+            message: if internal {
+                "internal error".to_owned()
+            } else {
+                message
+            },
+            retry_after: e.retry_after,
+            source: internal.then_some(e),
+        }
+    }
+}
+
+impl IntoResponse for BaError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            source.log_if_internal();
+        }
+        let mut response = (
+            self.status,
+            Json(BaErrorBody {
+                code: self.code.to_owned(),
+                message: self.message,
+            }),
+        )
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, v.clone());
+                response.headers_mut().insert("x-retry-after", v);
+            }
+        }
+        response
+    }
+}
+
+/// A caller with a live session: the session cookie (as the framework
+/// reads it), or `Authorization: Bearer` with an access token or a session
+/// token.
+pub struct BaAuth {
+    pub session: Session,
+    pub user: User,
+    /// The session token, when the caller presented it (cookie or bearer).
+    pub token: Option<String>,
+}
+
+impl BaAuth {
+    /// `{session, user}` as get-session answers it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "session": session_json(&self.session, self.token.as_deref()),
+            "user": self.user,
+        })
+    }
+}
+
+/// The framework's session object.
+pub fn session_json(session: &Session, token: Option<&str>) -> Value {
+    json!({
+        "id": session.id,
+        "token": token,
+        "userId": session.user_id,
+        "expiresAt": session.expires_at,
+        "createdAt": session.created_at,
+        "updatedAt": session.updated_at,
+        "ipAddress": session.ip_address,
+        "userAgent": session.user_agent,
+        "activeOrganizationId": session.active_organization_id,
+    })
+}
+
+/// Resolves the caller's session, if any.
+pub async fn optional_auth(state: &AppState, headers: &HeaderMap) -> BaResult<Option<BaAuth>> {
+    if let Some(token) = session_cookie(headers) {
+        return match auth::resolve(state, token.clone()).await {
+            Ok((session, user)) => Ok(Some(BaAuth {
+                session,
+                user,
+                token: Some(token),
+            })),
+            Err(e) if e.code == ErrorCode::TokenExpired => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+    }
+    if let Some(given) = bearer(headers) {
+        let found = match state.tokens.verify(given, state.now()) {
+            Ok(claims) => auth::resolve_sid(state, claims.sid)
+                .await
+                .map(|(s, u)| (s, u, None)),
+            Err(_) => auth::resolve(state, given.to_owned())
+                .await
+                .map(|(s, u)| (s, u, Some(given.to_owned()))),
+        };
+        return match found {
+            Ok((session, user, token)) => Ok(Some(BaAuth {
+                session,
+                user,
+                token,
+            })),
+            Err(e) if e.code == ErrorCode::TokenExpired => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+    }
+    Ok(None)
+}
+
+impl FromRequestParts<AppState> for BaAuth {
+    type Rejection = BaError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        optional_auth(state, &parts.headers)
+            .await?
+            .ok_or_else(BaError::unauthorized)
+    }
+}
+
+/// The origin of a URL (`scheme://host[:port]`), lower-cased.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    if host.is_empty() || !(scheme == "http" || scheme == "https") {
+        return None;
+    }
+    Some(format!("{scheme}://{host}").to_ascii_lowercase())
+}
+
+/// Whether an `Origin`/`Referer` value names an allowed origin.
+pub fn origin_allowed(state: &AppState, value: &str) -> bool {
+    let Some(origin) = origin_of(value) else {
+        return false;
+    };
+    state
+        .config
+        .allowed_origins()
+        .iter()
+        .filter_map(|o| origin_of(o))
+        .any(|o| o == origin)
+}
+
+/// The framework's CSRF defence for `/api/auth/*`: a state-changing request
+/// that carries cookies must come from an allowed origin (`Origin`, else
+/// `Referer`); a missing or `null` origin is refused. A cross-site form
+/// navigation to a sign-in or sign-up route is refused even without
+/// cookies.
+pub async fn origin_check(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !req.uri().path().starts_with("/api/auth/")
+        || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+    {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let path = req.uri().path();
+    let first_login = path.starts_with("/api/auth/sign-in/")
+        || path.starts_with("/api/auth/sign-up/")
+        || path == "/api/auth/magic-link/send-magic-link";
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let fetch_mode = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok());
+    if first_login && fetch_site == Some("cross-site") && fetch_mode == Some("navigate") {
+        return BaError::forbidden(
+            "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+            "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+        )
+        .into_response();
+    }
+    let uses_cookies = headers.contains_key(header::COOKIE);
+    // Sign-in and sign-up also check an origin the browser did send, with
+    // or without cookies (the framework's first-login CSRF defence).
+    let fetch_metadata = first_login
+        && (fetch_site.is_some() || fetch_mode.is_some() || headers.contains_key(header::ORIGIN));
+    if uses_cookies || fetch_metadata {
+        let origin = headers
+            .get(header::ORIGIN)
+            .or_else(|| headers.get(header::REFERER))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if origin.is_empty() || origin == "null" {
+            return BaError::forbidden("MISSING_OR_NULL_ORIGIN", "Missing or null Origin")
+                .into_response();
+        }
+        if !origin_allowed(&state, origin) {
+            return BaError::forbidden("INVALID_ORIGIN", "Invalid origin").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// A callback URL the framework would accept: relative, or on an allowed
+/// origin; refused with 403 INVALID_CALLBACK_URL otherwise.
+pub fn check_callback(state: &AppState, url: Option<&str>) -> BaResult<Option<String>> {
+    match url {
+        None => Ok(None),
+        Some(u) if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') => {
+            Ok(Some(u.to_owned()))
+        }
+        Some(u) if origin_allowed(state, u) => Ok(Some(u.to_owned())),
+        Some(_) => Err(BaError::forbidden(
+            "INVALID_CALLBACK_URL",
+            "Invalid callbackURL",
+        )),
+    }
+}
+
+/// Documentation-only: the framework's error body in OpenAPI.
+pub type ErrorBody = BaErrorBody;
+
+/// A JSON object body whose rejection is the framework's error.
+pub struct BaJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for BaJson<T> {
+    type Rejection = BaError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        // Like the framework, HTML forms may post url-encoded fields.
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if form {
+            let bytes = crate::http::extract::read_body(req, state.config.max_body_bytes).await?;
+            let text = std::str::from_utf8(&bytes)
+                .map_err(|_| BaError::bad_request("VALIDATION_ERROR", "the form is not UTF-8"))?;
+            return Ok(BaJson(crate::http::extract::serde_urlencoded_from_str(
+                text,
+            )?));
+        }
+        crate::http::extract::AppJson::<T>::from_request(req, state)
+            .await
+            .map(|j| BaJson(j.0))
+            .map_err(BaError::from)
+    }
+}
+
+/// A JSON object body that may be absent.
+pub struct BaOptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for BaOptionalJson<T> {
+    type Rejection = BaError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        crate::http::extract::OptionalJson::<T>::from_request(req, state)
+            .await
+            .map(|j| BaOptionalJson(j.0))
+            .map_err(BaError::from)
+    }
+}
+
+/// A query string whose rejection is the framework's error.
+pub struct BaQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequestParts<AppState> for BaQuery<T> {
+    type Rejection = BaError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        crate::http::extract::AppQuery::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| BaQuery(q.0))
+            .map_err(BaError::from)
+    }
+}

@@ -1,0 +1,259 @@
+//! Cookie sessions: `sign-up/email`, `sign-in/email`, `get-session`,
+//! `token`, `sign-out`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{check_callback, BaAuth, BaError, BaJson, BaResult};
+use crate::audit::ClientInfo;
+use crate::auth::{self, two_factor, Registration, SignedIn};
+use crate::error::ErrorCode;
+use crate::http::cookie;
+use crate::http::ratelimit::Bucket;
+use crate::state::AppState;
+use crate::users;
+
+/// Name of the cookie that carries a pending second-factor sign-in.
+pub const TWO_FACTOR_COOKIE: &str = "mana.two_factor";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sign-up/email", post(post_sign_up_email))
+        .route("/sign-in/email", post(post_sign_in_email))
+        .route("/get-session", get(get_session))
+        .route("/token", get(get_token))
+        .route("/sign-out", post(post_sign_out))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_sign_up_email,
+    post_sign_in_email,
+    get_session,
+    get_token,
+    post_sign_out
+))]
+pub struct Doc;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignUpBody {
+    name: String,
+    email: String,
+    password: String,
+    image: Option<String>,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+}
+
+/// The cookies and body of a completed sign-in: the session cookie (a
+/// browser-session cookie when `remember` is false) and a cleared
+/// two-factor cookie.
+pub(crate) fn signed_in_cookies(state: &AppState, signed: &SignedIn, remember: bool) -> HeaderMap {
+    let mut headers = cookie::set_session_remember(&state.config, &signed.refresh_token, remember);
+    cookie::append(&mut headers, &state.config, TWO_FACTOR_COOKIE, "", Some(0));
+    headers
+}
+
+#[utoipa::path(
+    post, path = "/sign-up/email", request_body = SignUpBody,
+    tag = "better-auth",
+    responses(
+        (status = 200, description = "`{token, user}`; `token` is null (and no cookie is set) while the email address must still be verified", body = Object),
+        (status = 400, description = "INVALID_EMAIL, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_CALLBACK_URL, INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
+        (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", body = super::BaErrorBody),
+        (status = 429, description = "RATE_LIMITED, SIGNUP_LIMIT_REACHED", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_sign_up_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    BaJson(body): BaJson<SignUpBody>,
+) -> BaResult<Response> {
+    state.limit(Bucket::Auth, &client)?;
+    users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
+    let callback = check_callback(&state, body.callback_url.as_deref())?;
+    let reg = Registration {
+        email: body.email,
+        password: body.password,
+        name: Some(body.name),
+        image: body.image,
+        source_app_url: callback,
+    };
+    let user = auth::register(&state, reg, client.clone()).await?;
+    if state.config.require_email_verification {
+        return Ok(Json(json!({ "token": null, "user": user })).into_response());
+    }
+    let signed = auth::start_session(&state, user, client, None).await?;
+    let headers = signed_in_cookies(&state, &signed, body.remember_me != Some(false));
+    Ok((
+        headers,
+        Json(json!({ "token": signed.refresh_token, "user": signed.user })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignInBody {
+    email: String,
+    password: String,
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+    remember_me: Option<bool>,
+}
+
+/// The answer of a first factor that needs a second: the pending sign-in
+/// rides in the two-factor cookie, the session cookie is cleared.
+pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str) -> Response {
+    let mut headers = cookie::clear_session(&state.config);
+    cookie::append(
+        &mut headers,
+        &state.config,
+        TWO_FACTOR_COOKIE,
+        ticket,
+        Some(two_factor::TICKET_TTL.num_seconds()),
+    );
+    (
+        headers,
+        Json(json!({ "twoFactorRedirect": true, "twoFactorMethods": ["totp"] })),
+    )
+        .into_response()
+}
+
+/// The ticket inside a TWO_FACTOR_REQUIRED error, if it is one.
+pub(crate) fn ticket_of(e: &crate::error::ApiError) -> Option<String> {
+    if e.code != ErrorCode::TwoFactorRequired {
+        return None;
+    }
+    e.extra
+        .as_ref()?
+        .get("twoFactorTicket")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[utoipa::path(
+    post, path = "/sign-in/email", request_body = SignInBody,
+    tag = "better-auth",
+    responses(
+        (status = 200, description = "`{redirect, token, url?, user}` with the session cookie; or `{twoFactorRedirect: true, twoFactorMethods}` with the two-factor cookie", body = Object),
+        (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = super::BaErrorBody),
+        (status = 403, description = "EMAIL_NOT_VERIFIED, INVALID_CALLBACK_URL, INVALID_ORIGIN", body = super::BaErrorBody),
+        (status = 429, description = "RATE_LIMITED, ACCOUNT_LOCKED", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_sign_in_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    BaJson(body): BaJson<SignInBody>,
+) -> BaResult<Response> {
+    state.limit(Bucket::Auth, &client)?;
+    users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
+    let callback = check_callback(&state, body.callback_url.as_deref())?;
+    let signed = match auth::login(&state, &body.email, body.password, client).await {
+        Ok(signed) => signed,
+        Err(e) => match ticket_of(&e) {
+            Some(ticket) => return Ok(two_factor_redirect(&state, &ticket)),
+            None => return Err(e.into()),
+        },
+    };
+    let mut headers = signed_in_cookies(&state, &signed, body.remember_me != Some(false));
+    let mut out = json!({
+        "redirect": callback.is_some(),
+        "token": signed.refresh_token,
+        "user": signed.user,
+    });
+    if let Some(url) = callback {
+        if let Ok(v) = HeaderValue::from_str(&url) {
+            headers.insert(header::LOCATION, v);
+        }
+        out["url"] = json!(url);
+    }
+    Ok((headers, Json(out)).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/get-session",
+    tag = "better-auth",
+    security((), ("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{session, user}`, or `null` without a live session", body = Object)
+    )
+)]
+pub(crate) async fn get_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> BaResult<Response> {
+    let Some(found) = super::optional_auth(&state, &headers).await? else {
+        return Ok(Json(Value::Null).into_response());
+    };
+    // Extend at most once a day, like every other use of the session; the
+    // cookie is re-sent with the new lifetime.
+    let Some(token) = found.token.clone() else {
+        return Ok(Json(found.to_json()).into_response());
+    };
+    let signed = auth::refresh(&state, token).await?;
+    let extended = signed.session.expires_at != found.session.expires_at;
+    let body = BaAuth {
+        session: signed.session,
+        user: signed.user,
+        token: found.token,
+    }
+    .to_json();
+    if extended && crate::http::extract::session_cookie(&headers).is_some() {
+        let cookies = cookie::set_session(&state.config, &signed.refresh_token);
+        return Ok((cookies, Json(body)).into_response());
+    }
+    Ok(Json(body).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/token",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{token}`: an EdDSA access token (JWT) for the session", body = Object)
+    )
+)]
+pub(crate) async fn get_token(State(state): State<AppState>, auth: BaAuth) -> BaResult<Response> {
+    let token = state
+        .tokens
+        .issue(&auth.user, &auth.session.id, state.now())?;
+    let mut response = Json(json!({ "token": token })).into_response();
+    if let Ok(v) = HeaderValue::from_str(&token) {
+        response.headers_mut().insert("set-auth-jwt", v);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(
+    post, path = "/sign-out",
+    tag = "better-auth",
+    security((), ("sessionCookie" = [])),
+    responses(
+        (status = 200, description = "`{success: true}`; the session is revoked and its cookie cleared", body = Object)
+    )
+)]
+pub(crate) async fn post_sign_out(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+) -> BaResult<Response> {
+    if let Some(token) = crate::http::extract::session_cookie(&headers) {
+        if let Ok((session, _)) = auth::resolve(&state, token).await {
+            auth::logout(&state, session, client).await?;
+        }
+    }
+    let mut cookies = cookie::clear_session(&state.config);
+    cookie::append(&mut cookies, &state.config, TWO_FACTOR_COOKIE, "", Some(0));
+    Ok((cookies, Json(json!({ "success": true }))).into_response())
+}
