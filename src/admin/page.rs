@@ -22,17 +22,45 @@ use crate::state::AppState;
 #[folder = "static/admin/"]
 struct Assets;
 
+/// The sign-in page of `/login` (`static/login/`), served the same way.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static/login/"]
+struct LoginAssets;
+
 /// The Content-Security-Policy of every admin page answer.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// `/admin`, `/admin/` and `/admin/<asset>`.
+/// `/admin`, `/admin/` and `/admin/<asset>`; `/login` and `/login/<asset>`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(get_index))
         .route("/admin/", get(get_index))
         .route("/admin/{*path}", get(get_asset))
+        .route("/login", get(get_login))
+        .route("/login/{*path}", get(get_login_asset))
+}
+
+/// `GET /login`: the minimal sign-in form for OIDC-style flows. It posts to
+/// `/api/auth/sign-in/email` and follows `callbackURL` (allowed origins only).
+#[utoipa::path(get, path = "/login", tag = "better-auth", params(
+    ("callbackURL" = Option<String>, Query, description = "where to go after signing in (an allowed origin or a path)")
+), responses(
+    (status = 200, description = "The sign-in page", body = String, content_type = "text/html"),
+    (status = 304, description = "Not modified (If-None-Match)")
+))]
+pub(crate) async fn get_login(headers: HeaderMap) -> Response {
+    serve_from::<LoginAssets>("index.html", &headers, "login page asset")
+}
+
+#[utoipa::path(get, path = "/login/{path}", tag = "better-auth", params(("path" = String, Path, description = "an embedded asset name")), responses(
+    (status = 200, description = "The asset", content((String = "text/javascript"), (String = "text/css"), (String = "text/html"))),
+    (status = 304, description = "Not modified (If-None-Match)"),
+    (status = 404, description = "NOT_FOUND: no such asset", body = crate::http::openapi::ErrorEnvelope)
+))]
+pub(crate) async fn get_login_asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    serve_from::<LoginAssets>(&path, &headers, "login page asset")
 }
 
 /// `GET /admin`: the page itself.
@@ -76,10 +104,14 @@ pub fn total_bytes() -> usize {
 }
 
 fn serve(path: &str, headers: &HeaderMap) -> Response {
+    serve_from::<Assets>(path, headers, "admin asset")
+}
+
+fn serve_from<A: rust_embed::RustEmbed>(path: &str, headers: &HeaderMap, what: &str) -> Response {
     // Names are matched exactly against the embedded set; nothing is read
     // from the file system, so `..` or absolute paths simply do not match.
-    let Some(file) = Assets::get(path) else {
-        return ApiError::not_found("admin asset").into_response();
+    let Some(file) = A::get(path) else {
+        return ApiError::not_found(what).into_response();
     };
     let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
     let fresh = headers

@@ -175,6 +175,10 @@ fn cors(state: &AppState) -> CorsLayer {
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .expose_headers([REQUEST_ID, axum::http::header::RETRY_AFTER])
+        .expose_headers([
+            REQUEST_ID,
+            axum::http::header::RETRY_AFTER,
+            HeaderName::from_static("set-auth-jwt"),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -55,9 +55,13 @@ pub struct ErrorEnvelope {
         get_openapi,
         crate::admin::page::get_index,
         crate::admin::page::get_asset,
+        crate::admin::page::get_login,
+        crate::admin::page::get_login_asset,
     ),
-    components(schemas(ErrorEnvelope)),
+    components(schemas(ErrorEnvelope, routes::better_auth::BaErrorBody)),
     nest(
+        (path = "/api/auth", api = routes::better_auth::session::Doc),
+        (path = "/api/auth/organization", api = routes::better_auth::organization::Doc),
         (path = "/api/v1/auth/passkeys", api = routes::passkeys::Doc),
         (path = "/api/v1/auth", api = routes::auth::Doc),
         (path = "/api/v1/auth", api = routes::account::Doc),
@@ -170,14 +174,24 @@ impl Modify for Security {
 /// Adds the error answers an operation can give from its shape.
 struct Errors;
 
-fn envelope(description: &str) -> RefOr<utoipa::openapi::Response> {
+/// The error body of a path: the framework's `{code, message}` under
+/// `/api/auth/`, the envelope everywhere else.
+fn error_schema(path: &str) -> &'static str {
+    if path.starts_with("/api/auth/") {
+        "BaErrorBody"
+    } else {
+        "ErrorEnvelope"
+    }
+}
+
+fn envelope(schema: &str, description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(
         ResponseBuilder::new()
             .description(description)
             .content(
                 "application/json",
                 utoipa::openapi::ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .schema(Some(Ref::from_schema_name(schema)))
                     .build(),
             )
             .build(),
@@ -201,7 +215,7 @@ fn add_errors(path: &str, op: &mut Operation) {
         op.responses
             .responses
             .entry(status.to_owned())
-            .or_insert_with(|| envelope(text));
+            .or_insert_with(|| envelope(error_schema(path), text));
     };
     if has_body || has_query || has_path_param {
         add("400", "VALIDATION: a malformed body, field or parameter");
@@ -216,7 +230,8 @@ fn add_errors(path: &str, op: &mut Operation) {
     if needs_credential {
         add("401", "UNAUTHORIZED / TOKEN_EXPIRED: no valid credential");
     }
-    if path.starts_with("/api/v1/") || path.starts_with("/sync/") {
+    if path.starts_with("/api/v1/") || path.starts_with("/sync/") || path.starts_with("/api/auth/")
+    {
         add("503", "SERVICE_UNAVAILABLE: the database is busy; retry");
     }
 }
@@ -230,6 +245,24 @@ impl Modify for Errors {
         for (path, item) in api.paths.paths.iter_mut() {
             for op in operations(item) {
                 add_errors(path, op);
+            }
+            // The Origin check of the Better Auth surface refuses
+            // cookie-carrying writes from foreign or missing origins.
+            if path.starts_with("/api/auth/") {
+                let writes = [
+                    item.post.as_mut(),
+                    item.put.as_mut(),
+                    item.patch.as_mut(),
+                    item.delete.as_mut(),
+                ];
+                for op in writes.into_iter().flatten() {
+                    op.responses.responses.entry("403".to_owned()).or_insert_with(|| {
+                        envelope(
+                            "BaErrorBody",
+                            "INVALID_ORIGIN / MISSING_OR_NULL_ORIGIN: a cookie-carrying write from a foreign or missing Origin",
+                        )
+                    });
+                }
             }
         }
     }

@@ -38,3 +38,21 @@ pub fn queue_invitation(
     email::enqueue(tx, "invitation", None, &invitation.email, mail, now)?;
     Ok(())
 }
+
+/// Invites (see `spaces::invite`) and queues the invitation mail, in the
+/// caller's transaction: what both the v1 and the Better Auth door do.
+#[allow(clippy::too_many_arguments)]
+pub fn invite_and_mail(
+    tx: &Connection,
+    config: &Config,
+    space_id: &str,
+    actor: &str,
+    email: &str,
+    role: super::Role,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Invitation> {
+    let (space, invitation) = super::invite(tx, space_id, actor, email, role, now)?;
+    queue_invitation(tx, config, &space, &invitation, actor, client, now)?;
+    Ok(invitation)
+}

@@ -77,3 +77,45 @@ async fn admin_page_works_in_headless_chromium() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_page_signs_in_and_follows_an_allowed_callback() {
+    let root = repo();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
+        "playwright-core is not installed: run `npm ci --prefix tests/browser`"
+    );
+    let t = TestServer::start().await;
+    let a = t.account("login.page@example.com").await;
+    let script = root.join("tests/browser/login.mjs");
+    let artifacts = root.join("target/browser-artifacts");
+    let base = t.base.clone();
+    let email = a.email.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args([&base, &email, PASSWORD, "http://app.mana.test"])
+            .env("ARTIFACTS_DIR", &artifacts)
+            .env("CHROMIUM", chromium)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // The sign-in through the page opened a session.
+    assert!(
+        t.count(&format!(
+            "SELECT count(*) FROM sessions WHERE user_id = '{}'",
+            a.id
+        )) >= 2
+    );
+}

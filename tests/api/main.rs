@@ -10,6 +10,7 @@ mod admin_actions;
 mod admin_browser;
 mod admin_cli;
 mod api_keys;
+mod better_auth;
 mod bootstrap;
 mod browser;
 mod crash;

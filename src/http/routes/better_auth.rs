@@ -325,7 +325,17 @@ pub async fn origin_check(
             return BaError::forbidden("MISSING_OR_NULL_ORIGIN", "Missing or null Origin")
                 .into_response();
         }
-        if !origin_allowed(&state, origin) {
+        // Same-origin pages (the server's own `/login`) pass too: a browser
+        // never lets a page claim another page's origin.
+        let same_origin = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .zip(origin_of(origin))
+            .is_some_and(|(host, o)| {
+                o.split_once("://")
+                    .is_some_and(|(_, h)| h.eq_ignore_ascii_case(host))
+            });
+        if !same_origin && !origin_allowed(&state, origin) {
             return BaError::forbidden("INVALID_ORIGIN", "Invalid origin").into_response();
         }
     }

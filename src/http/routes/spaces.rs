@@ -207,18 +207,16 @@ async fn post_invite(
     let invitation = state
         .db
         .write(move |tx| {
-            let now = st.clock.now();
-            let (space, invitation) = spaces::invite(tx, &id, &claims.sub, &req.email, role, now)?;
-            spaces::mail::queue_invitation(
+            spaces::mail::invite_and_mail(
                 tx,
                 &st.config,
-                &space,
-                &invitation,
+                &id,
                 &claims.sub,
+                &req.email,
+                role,
                 &client,
-                now,
-            )?;
-            Ok(invitation)
+                st.clock.now(),
+            )
         })
         .await?;
     state.mail.wake();

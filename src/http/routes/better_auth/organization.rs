@@ -1,9 +1,1171 @@
-//! placeholder
+//! `/api/auth/organization/*`: spaces through the framework's organization
+//! routes, with the active organization kept on the session. The rules are
+//! those of `crate::spaces` (the `/api/v1/gilden` door); this module maps
+//! inputs, shapes and error codes.
+//!
+//! Like the framework, organization objects carry `metadata` as sent on
+//! create/update and as a JSON string everywhere else (it stores metadata
+//! as text); members in create, accept, remove and role answers come without
+//! their `user`.
 
-use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::Connection;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
 
+use super::{BaAuth, BaError, BaJson, BaQuery, BaResult};
+use crate::audit::ClientInfo;
+use crate::auth::session;
+use crate::error::{ApiError, ErrorCode};
+use crate::spaces::{self, store, Invitation, Member, NewSpace, Role, Space, SpacePatch};
 use crate::state::AppState;
+use crate::users;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/create", post(post_create))
+        .route("/list", get(get_list))
+        .route("/set-active", post(post_set_active))
+        .route("/get-active-member", get(get_active_member))
+        .route("/get-active-member-role", get(get_active_member_role))
+        .route("/list-members", get(get_list_members))
+        .route("/invite-member", post(post_invite_member))
+        .route("/list-invitations", get(get_list_invitations))
+        .route("/get-invitation", get(get_invitation))
+        .route("/accept-invitation", post(post_accept_invitation))
+        .route("/reject-invitation", post(post_reject_invitation))
+        .route("/cancel-invitation", post(post_cancel_invitation))
+        .route("/remove-member", post(post_remove_member))
+        .route("/update-member-role", post(post_update_member_role))
+        .route("/get-full-organization", get(get_full_organization))
+        .route("/update", post(post_update))
+        .route("/delete", post(post_delete))
+        .route("/leave", post(post_leave))
+        .route("/check-slug", post(post_check_slug))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_create,
+    get_list,
+    post_set_active,
+    get_active_member,
+    get_active_member_role,
+    get_list_members,
+    post_invite_member,
+    get_list_invitations,
+    get_invitation,
+    post_accept_invitation,
+    post_reject_invitation,
+    post_cancel_invitation,
+    post_remove_member,
+    post_update_member_role,
+    get_full_organization,
+    post_update,
+    post_delete,
+    post_leave,
+    post_check_slug
+))]
+pub struct Doc;
+
+fn bad(code: &'static str, message: &str) -> BaError {
+    BaError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+fn forbidden(code: &'static str, message: &str) -> BaError {
+    BaError::new(StatusCode::FORBIDDEN, code, message)
+}
+
+fn no_active() -> BaError {
+    bad("NO_ACTIVE_ORGANIZATION", "No active organization")
+}
+
+fn org_not_found() -> BaError {
+    bad("ORGANIZATION_NOT_FOUND", "Organization not found")
+}
+
+fn not_a_member() -> BaError {
+    forbidden(
+        "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+        "User is not a member of the organization",
+    )
+}
+
+fn member_not_found() -> BaError {
+    bad("MEMBER_NOT_FOUND", "Member not found")
+}
+
+fn invitation_not_found() -> BaError {
+    bad("INVITATION_NOT_FOUND", "Invitation not found")
+}
+
+fn not_recipient() -> BaError {
+    forbidden(
+        "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION",
+        "You are not the recipient of the invitation",
+    )
+}
+
+fn slug_taken() -> BaError {
+    bad(
+        "ORGANIZATION_SLUG_ALREADY_TAKEN",
+        "Organization slug already taken",
+    )
+}
+
+fn role_not_found(role: &str) -> BaError {
+    bad("ROLE_NOT_FOUND", &format!("ROLE_NOT_FOUND: {role}"))
+}
+
+/// The organization object; `metadata` as an object or, as the framework
+/// reads it back from storage, as a JSON string.
+fn org_json(space: &Space, metadata_as_text: bool) -> Value {
+    let metadata = match (&space.metadata, metadata_as_text) {
+        (Value::Null, _) => Value::Null,
+        (m, true) => Value::String(m.to_string()),
+        (m, false) => m.clone(),
+    };
+    json!({
+        "id": space.id,
+        "name": space.name,
+        "slug": space.slug,
+        "logo": space.logo,
+        "createdAt": space.created_at,
+        "metadata": metadata,
+    })
+}
+
+/// A member without its `user`.
+fn bare_member(m: &Member) -> Value {
+    json!({
+        "id": m.id,
+        "organizationId": m.organization_id,
+        "userId": m.user_id,
+        "role": m.role,
+        "createdAt": m.created_at,
+    })
+}
+
+/// A role as the framework takes it: a string, or a list of one.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(crate) enum RoleInput {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RoleInput {
+    fn parse(&self) -> BaResult<Role> {
+        let text = match self {
+            RoleInput::One(s) => s.clone(),
+            RoleInput::Many(v) => v.join(","),
+        };
+        Role::parse(&text).map_err(|_| role_not_found(&text))
+    }
+}
+
+/// `Some(None)` for an explicit `null`, `None` when absent.
+fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The organization a request names, else the session's active one.
+fn target(auth: &BaAuth, given: Option<String>) -> BaResult<String> {
+    given
+        .or_else(|| auth.session.active_organization_id.clone())
+        .ok_or_else(no_active)
+}
+
+/// The caller's role in a space that exists: unknown → 400 ORGANIZATION_NOT_FOUND,
+/// not a member → `not_member`.
+fn role_in(
+    conn: &Connection,
+    space_id: &str,
+    user_id: &str,
+    not_member: fn() -> BaError,
+) -> Result<Result<(Space, Role), BaError>, ApiError> {
+    let Some(space) = store::space(conn, space_id)? else {
+        return Ok(Err(org_not_found()));
+    };
+    Ok(match store::role_of(conn, space_id, user_id)? {
+        Some(role) => Ok((space, role)),
+        None => Err(not_member()),
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CreateBody {
+    name: String,
+    slug: String,
+    logo: Option<String>,
+    metadata: Option<Value>,
+    keep_current_active_organization: Option<bool>,
+}
+
+#[utoipa::path(
+    post, path = "/create", request_body = CreateBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The organization with `members: [owner]`; it becomes the session's active organization unless `keepCurrentActiveOrganization`", body = Object),
+        (status = 400, description = "ORGANIZATION_ALREADY_EXISTS, VALIDATION_ERROR, SPACE_METADATA_INVALID", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_create(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    auth: BaAuth,
+    BaJson(body): BaJson<CreateBody>,
+) -> BaResult<Json<Value>> {
+    if body.name.trim().is_empty() {
+        return Err(bad(
+            "VALIDATION_ERROR",
+            "[body.name] Too small: expected string to have >=1 characters",
+        ));
+    }
+    // Spaces are typed (SPEC §6); an organization created without a type
+    // is a team.
+    let metadata = match body.metadata {
+        Some(Value::Object(mut m)) => {
+            m.entry("type").or_insert_with(|| json!("team"));
+            Value::Object(m)
+        }
+        None | Some(Value::Null) => json!({ "type": "team" }),
+        Some(other) => other,
+    };
+    let input = NewSpace {
+        name: body.name,
+        slug: Some(body.slug),
+        logo: body.logo,
+        kind: None,
+        metadata: Some(metadata),
+    };
+    let keep = body.keep_current_active_organization == Some(true);
+    let user_id = auth.user.id.clone();
+    let session_id = auth.session.id.clone();
+    let clock = state.clock.clone();
+    let (space, members) = state
+        .db
+        .write(move |tx| {
+            let space = spaces::create(tx, &user_id, input, &client, clock.now())?;
+            if !keep {
+                session::set_active_space(tx, &session_id, Some(&space.id))?;
+            }
+            Ok((space.clone(), store::members(tx, &space.id)?))
+        })
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::SpaceSlugTaken => {
+                bad("ORGANIZATION_ALREADY_EXISTS", "Organization already exists")
+            }
+            _ => e.into(),
+        })?;
+    let mut out = org_json(&space, false);
+    out["members"] = members.iter().map(bare_member).collect();
+    Ok(Json(out))
+}
+
+#[utoipa::path(
+    get, path = "/list",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller's organizations (metadata as text)", body = Vec<Object>))
+)]
+pub(crate) async fn get_list(State(state): State<AppState>, auth: BaAuth) -> BaResult<Json<Value>> {
+    let user_id = auth.user.id.clone();
+    let spaces = state
+        .db
+        .read(move |c| store::spaces_of(c, &user_id))
+        .await?;
+    Ok(Json(
+        spaces.iter().map(|s| org_json(&s.space, true)).collect(),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SetActiveBody {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    organization_id: Option<Option<String>>,
+    organization_slug: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/set-active", request_body = SetActiveBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The now active organization, or `null` (`organizationId: null` clears it)", body = serde_json::Value),
+        (status = 400, description = "ORGANIZATION_NOT_FOUND (by slug)", body = super::BaErrorBody),
+        (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_set_active(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<SetActiveBody>,
+) -> BaResult<Json<Value>> {
+    enum Want {
+        Clear,
+        Id(String),
+        Slug(String),
+        Current,
+    }
+    let want = match (body.organization_id, body.organization_slug) {
+        (Some(Some(id)), _) => Want::Id(id),
+        (_, Some(slug)) => Want::Slug(slug),
+        (Some(None), None) => Want::Clear,
+        (None, None) => Want::Current,
+    };
+    let want = match want {
+        Want::Current => match auth.session.active_organization_id.clone() {
+            Some(id) => Want::Id(id),
+            None => return Ok(Json(Value::Null)),
+        },
+        w => w,
+    };
+    let user_id = auth.user.id.clone();
+    let session_id = auth.session.id.clone();
+    let answer = state
+        .db
+        .write(move |tx| {
+            let space_id = match want {
+                Want::Clear | Want::Current => {
+                    session::set_active_space(tx, &session_id, None)?;
+                    return Ok(Ok(None));
+                }
+                Want::Id(id) => id,
+                Want::Slug(slug) => {
+                    let found: Option<String> = tx
+                        .prepare_cached("SELECT id FROM spaces WHERE slug = ?1")?
+                        .query_row([&slug], |r| r.get(0))
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(e),
+                        })?;
+                    match found {
+                        Some(id) => id,
+                        None => return Ok(Err(org_not_found())),
+                    }
+                }
+            };
+            if store::role_of(tx, &space_id, &user_id)?.is_none() {
+                return Ok(Err(not_a_member()));
+            }
+            let Some(space) = store::space(tx, &space_id)? else {
+                return Ok(Err(not_a_member()));
+            };
+            session::set_active_space(tx, &session_id, Some(&space.id))?;
+            Ok(Ok(Some(space)))
+        })
+        .await??;
+    Ok(Json(
+        answer.map_or(Value::Null, |space| org_json(&space, true)),
+    ))
+}
+
+/// The caller's membership in the active organization.
+async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
+    let space_id = target(auth, None)?;
+    let user_id = auth.user.id.clone();
+    state
+        .db
+        .read(move |c| {
+            let sql = format!(
+                "SELECT {} FROM space_members m JOIN users u ON u.id = m.user_id \
+                 WHERE m.space_id = ?1 AND m.user_id = ?2",
+                spaces::model::MEMBER_COLUMNS
+            );
+            c.prepare_cached(&sql)?
+                .query_row([&space_id, &user_id], Member::from_row)
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e.into()),
+                })
+        })
+        .await?
+        .ok_or_else(member_not_found)
+}
+
+#[utoipa::path(
+    get, path = "/get-active-member",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's member object (with `user`) in the active organization", body = Object),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_active_member(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Member>> {
+    Ok(Json(active_member(&state, &auth).await?))
+}
+
+#[utoipa::path(
+    get, path = "/get-active-member-role",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{role}` in the active organization", body = Object),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_active_member_role(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Value>> {
+    let member = active_member(&state, &auth).await?;
+    Ok(Json(json!({ "role": member.role })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListMembersQuery {
+    organization_id: Option<String>,
+    organization_slug: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// Resolves an organization named by id or slug (or the active one).
+fn named(
+    conn: &Connection,
+    auth_active: Option<String>,
+    id: Option<String>,
+    slug: Option<String>,
+) -> Result<Result<String, BaError>, ApiError> {
+    if let Some(id) = id {
+        return Ok(Ok(id));
+    }
+    if let Some(slug) = slug {
+        let found: Option<String> = conn
+            .prepare_cached("SELECT id FROM spaces WHERE slug = ?1")?
+            .query_row([&slug], |r| r.get(0))
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        return Ok(found.ok_or_else(org_not_found));
+    }
+    Ok(auth_active.ok_or_else(no_active))
+}
+
+#[utoipa::path(
+    get, path = "/list-members", params(ListMembersQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{members, total}` (members with `user`)", body = Object),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_list_members(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<ListMembersQuery>,
+) -> BaResult<Json<Value>> {
+    let active = auth.session.active_organization_id.clone();
+    let user_id = auth.user.id.clone();
+    let (members, total) = state
+        .db
+        .read(move |c| {
+            let space_id = match named(c, active, q.organization_id, q.organization_slug)? {
+                Ok(id) => id,
+                Err(e) => return Ok(Err(e)),
+            };
+            if store::role_of(c, &space_id, &user_id)?.is_none() {
+                return Ok(Err(forbidden(
+                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
+                    "You are not a member of this organization",
+                )));
+            }
+            let all = store::members(c, &space_id)?;
+            let total = all.len();
+            let offset = q.offset.unwrap_or(0) as usize;
+            let limit = q.limit.map_or(usize::MAX, |l| l as usize);
+            let page: Vec<Member> = all.into_iter().skip(offset).take(limit).collect();
+            Ok(Ok((page, total)))
+        })
+        .await??;
+    Ok(Json(json!({ "members": members, "total": total })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InviteBody {
+    email: String,
+    #[schema(value_type = String)]
+    role: RoleInput,
+    organization_id: Option<String>,
+    resend: Option<bool>,
+}
+
+#[utoipa::path(
+    post, path = "/invite-member", request_body = InviteBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The pending invitation; the invitation mail is queued", body = crate::spaces::Invitation),
+        (status = 400, description = "INVALID_EMAIL, ROLE_NOT_FOUND, MEMBER_NOT_FOUND, USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION, USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION, NO_ACTIVE_ORGANIZATION", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_invite_member(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    auth: BaAuth,
+    BaJson(body): BaJson<InviteBody>,
+) -> BaResult<Json<Invitation>> {
+    let email = users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
+    let role = body.role.parse()?;
+    let space_id = target(&auth, body.organization_id)?;
+    let resend = body.resend == Some(true);
+    let actor = auth.user.id.clone();
+    let st = state.clone();
+    let invitation = state
+        .db
+        .write(move |tx| {
+            let (space, actor_role) = match role_in(tx, &space_id, &actor, member_not_found)? {
+                Ok(found) => found,
+                Err(e) => return Ok(Err(e)),
+            };
+            let not_allowed = || {
+                forbidden(
+                    "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
+                    "You are not allowed to invite users to this organization",
+                )
+            };
+            if actor_role < Role::Admin
+                || (role == Role::Owner && actor_role != Role::Owner)
+                || space.kind() == "personal"
+            {
+                return Ok(Err(not_allowed()));
+            }
+            if store::email_is_member(tx, &space_id, &email)? {
+                return Ok(Err(bad(
+                    "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+                    "User is already a member of this organization",
+                )));
+            }
+            let pending = store::invitations(tx, &space_id)?
+                .into_iter()
+                .any(|i| i.status == "pending" && i.email == email);
+            if pending && !resend {
+                return Ok(Err(bad(
+                    "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                    "User is already invited to this organization",
+                )));
+            }
+            let invitation = spaces::mail::invite_and_mail(
+                tx,
+                &st.config,
+                &space_id,
+                &actor,
+                &email,
+                role,
+                &client,
+                st.clock.now(),
+            )?;
+            Ok(Ok(invitation))
+        })
+        .await??;
+    state.mail.wake();
+    Ok(Json(invitation))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrgQuery {
+    organization_id: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/list-invitations", params(OrgQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every invitation of the organization", body = Vec<crate::spaces::Invitation>),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_list_invitations(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<OrgQuery>,
+) -> BaResult<Json<Vec<Invitation>>> {
+    let space_id = target(&auth, q.organization_id)?;
+    let user_id = auth.user.id.clone();
+    let invitations = state
+        .db
+        .read(move |c| {
+            match role_in(c, &space_id, &user_id, || {
+                forbidden(
+                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
+                    "You are not a member of this organization",
+                )
+            })? {
+                Ok(_) => Ok(Ok(store::invitations(c, &space_id)?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await??;
+    Ok(Json(invitations))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InvitationQuery {
+    id: String,
+}
+
+#[utoipa::path(
+    get, path = "/get-invitation", params(InvitationQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A pending invitation addressed to the caller, with `organizationName`, `organizationSlug`, `inviterEmail`", body = Object),
+        (status = 400, description = "INVITATION_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<InvitationQuery>,
+) -> BaResult<Json<Value>> {
+    let email = auth.user.email.clone();
+    let now = state.now();
+    let out = state
+        .db
+        .read(move |c| {
+            let Some(inv) = store::invitation(c, &q.id)? else {
+                return Ok(Err(invitation_not_found()));
+            };
+            let open = inv.status == "pending"
+                && crate::clock::parse_iso(&inv.expires_at).is_some_and(|t| t > now);
+            if !open {
+                return Ok(Err(invitation_not_found()));
+            }
+            if !inv.email.eq_ignore_ascii_case(&email) {
+                return Ok(Err(not_recipient()));
+            }
+            let Some(space) = store::space(c, &inv.organization_id)? else {
+                return Ok(Err(invitation_not_found()));
+            };
+            let inviter_email = match &inv.inviter_id {
+                Some(id) => users::store::by_id(c, id)?.map(|u| u.email),
+                None => None,
+            };
+            let mut out = serde_json::to_value(&inv).map_err(ApiError::internal)?;
+            out["organizationName"] = json!(space.name);
+            out["organizationSlug"] = json!(space.slug);
+            out["inviterEmail"] = json!(inviter_email);
+            Ok(Ok(out))
+        })
+        .await??;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvitationBody {
+    invitation_id: String,
+}
+
+/// Maps the invitation errors of `spaces::{accept, reject}`.
+fn invitation_error(e: ApiError) -> BaError {
+    match e.code {
+        ErrorCode::NotFound | ErrorCode::InvitationNotPending | ErrorCode::InvitationExpired => {
+            invitation_not_found()
+        }
+        ErrorCode::Forbidden => not_recipient(),
+        _ => e.into(),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/accept-invitation", request_body = InvitationBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{invitation, member}`; the organization becomes the session's active one", body = Object),
+        (status = 400, description = "INVITATION_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_accept_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<InvitationBody>,
+) -> BaResult<Json<Value>> {
+    let user = auth.user.clone();
+    let session_id = auth.session.id.clone();
+    let clock = state.clock.clone();
+    let (invitation, member) = state
+        .db
+        .write(move |tx| {
+            let member = spaces::accept(tx, &body.invitation_id, &user, clock.now())?;
+            session::set_active_space(tx, &session_id, Some(&member.organization_id))?;
+            let invitation = store::invitation(tx, &body.invitation_id)?
+                .ok_or_else(|| ApiError::internal("invitation vanished"))?;
+            Ok((invitation, member))
+        })
+        .await
+        .map_err(invitation_error)?;
+    Ok(Json(
+        json!({ "invitation": invitation, "member": bare_member(&member) }),
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/reject-invitation", request_body = InvitationBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{invitation, member: null}`", body = Object),
+        (status = 400, description = "INVITATION_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_reject_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<InvitationBody>,
+) -> BaResult<Json<Value>> {
+    let user = auth.user.clone();
+    let clock = state.clock.clone();
+    let invitation = state
+        .db
+        .write(move |tx| spaces::reject(tx, &body.invitation_id, &user, clock.now()))
+        .await
+        .map_err(invitation_error)?;
+    Ok(Json(json!({ "invitation": invitation, "member": null })))
+}
+
+#[utoipa::path(
+    post, path = "/cancel-invitation", request_body = InvitationBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The canceled invitation", body = crate::spaces::Invitation),
+        (status = 400, description = "INVITATION_NOT_FOUND, MEMBER_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_cancel_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<InvitationBody>,
+) -> BaResult<Json<Invitation>> {
+    let user_id = auth.user.id.clone();
+    let clock = state.clock.clone();
+    let invitation = state
+        .db
+        .write(move |tx| {
+            let Some(inv) = store::invitation(tx, &body.invitation_id)? else {
+                return Ok(Err(invitation_not_found()));
+            };
+            let Some(role) = store::role_of(tx, &inv.organization_id, &user_id)? else {
+                return Ok(Err(member_not_found()));
+            };
+            if role < Role::Admin {
+                return Ok(Err(forbidden(
+                    "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+                    "You are not allowed to cancel this invitation",
+                )));
+            }
+            if inv.status != "pending" {
+                return Ok(Err(invitation_not_found()));
+            }
+            Ok(Ok(spaces::cancel(
+                tx,
+                &body.invitation_id,
+                &user_id,
+                clock.now(),
+            )?))
+        })
+        .await??;
+    Ok(Json(invitation))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RemoveMemberBody {
+    member_id_or_email: String,
+    organization_id: Option<String>,
+}
+
+/// Maps the membership errors of `spaces::{remove_member, change_role}`.
+fn membership_error(
+    not_allowed: (&'static str, &'static str),
+    last_owner: &'static str,
+) -> impl Fn(ApiError) -> BaError {
+    move |e: ApiError| match e.code {
+        ErrorCode::NotFound => member_not_found(),
+        ErrorCode::Forbidden => forbidden(not_allowed.0, not_allowed.1),
+        ErrorCode::SpaceLastOwner => bad(last_owner, &last_owner_message(last_owner)),
+        _ => e.into(),
+    }
+}
+
+fn last_owner_message(code: &str) -> String {
+    match code {
+        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER" => {
+            "You cannot leave the organization as the only owner".to_owned()
+        }
+        _ => "You cannot leave the organization without an owner".to_owned(),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/remove-member", request_body = RemoveMemberBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{member}`: the removed membership", body = Object),
+        (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER, NO_ACTIVE_ORGANIZATION", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_remove_member(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<RemoveMemberBody>,
+) -> BaResult<Json<Value>> {
+    let space_id = target(&auth, body.organization_id)?;
+    let actor = auth.user.id.clone();
+    let member = state
+        .db
+        .write(move |tx| {
+            let key = body.member_id_or_email;
+            let member_id = if key.contains('@') {
+                let email = key.trim().to_lowercase();
+                store::members(tx, &space_id)?
+                    .into_iter()
+                    .find(|m| m.user.email == email)
+                    .map(|m| m.id)
+            } else {
+                store::member(tx, &space_id, &key)?.map(|m| m.id)
+            };
+            let member_id = member_id.ok_or_else(|| ApiError::not_found("member"))?;
+            spaces::remove_member(tx, &space_id, &actor, &member_id)
+        })
+        .await
+        .map_err(membership_error(
+            (
+                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+                "You are not allowed to delete this member",
+            ),
+            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+        ))?;
+    Ok(Json(json!({ "member": bare_member(&member) })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateRoleBody {
+    member_id: String,
+    #[schema(value_type = String)]
+    role: RoleInput,
+    organization_id: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/update-member-role", request_body = UpdateRoleBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The member with its new role (without `user`)", body = Object),
+        (status = 400, description = "MEMBER_NOT_FOUND, ROLE_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_update_member_role(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<UpdateRoleBody>,
+) -> BaResult<Json<Value>> {
+    let role = body.role.parse()?;
+    let space_id = target(&auth, body.organization_id)?;
+    let actor = auth.user.id.clone();
+    let member = state
+        .db
+        .write(move |tx| {
+            if store::role_of(tx, &space_id, &actor)?.is_none()
+                || store::member(tx, &space_id, &body.member_id)?.is_none()
+            {
+                return Err(ApiError::not_found("member"));
+            }
+            spaces::change_role(tx, &space_id, &actor, &body.member_id, role)
+        })
+        .await
+        .map_err(membership_error(
+            (
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                "You are not allowed to update this member",
+            ),
+            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+        ))?;
+    Ok(Json(bare_member(&member)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FullQuery {
+    organization_id: Option<String>,
+    organization_slug: Option<String>,
+    members_limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/get-full-organization", params(FullQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The organization (metadata as text) with `members` (with `user`) and `invitations`; `null` without a named or active organization", body = serde_json::Value),
+        (status = 400, description = "ORGANIZATION_NOT_FOUND", body = super::BaErrorBody),
+        (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_full_organization(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<FullQuery>,
+) -> BaResult<Json<Value>> {
+    let active = auth.session.active_organization_id.clone();
+    let user_id = auth.user.id.clone();
+    let out = state
+        .db
+        .read(move |c| {
+            let space_id = match named(c, active, q.organization_id, q.organization_slug)? {
+                Ok(id) => id,
+                Err(e) if e.code == "NO_ACTIVE_ORGANIZATION" => return Ok(Ok(Value::Null)),
+                Err(e) => return Ok(Err(e)),
+            };
+            let space = match role_in(c, &space_id, &user_id, not_a_member)? {
+                Ok((space, _)) => space,
+                Err(e) => return Ok(Err(e)),
+            };
+            let limit = q.members_limit.map_or(usize::MAX, |l| l as usize);
+            let members: Vec<Member> = store::members(c, &space_id)?
+                .into_iter()
+                .take(limit)
+                .collect();
+            let mut out = org_json(&space, true);
+            out["members"] = serde_json::to_value(members).map_err(ApiError::internal)?;
+            out["invitations"] = serde_json::to_value(store::invitations(c, &space_id)?)
+                .map_err(ApiError::internal)?;
+            Ok(Ok(out))
+        })
+        .await??;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateData {
+    name: Option<String>,
+    slug: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    logo: Option<Option<String>>,
+    metadata: Option<Value>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateBody {
+    data: UpdateData,
+    organization_id: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/update", request_body = UpdateBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated organization (metadata as an object)", body = Object),
+        (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN, USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION, NO_ACTIVE_ORGANIZATION, SPACE_METADATA_INVALID", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_update(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<UpdateBody>,
+) -> BaResult<Json<Value>> {
+    let space_id = target(&auth, body.organization_id)?;
+    let actor = auth.user.id.clone();
+    let clock = state.clock.clone();
+    let patch = SpacePatch {
+        name: body.data.name,
+        slug: body.data.slug,
+        logo: body.data.logo,
+        metadata: body.data.metadata,
+    };
+    let space = state
+        .db
+        .write(move |tx| {
+            if store::role_of(tx, &space_id, &actor)?.is_none() {
+                return Ok(Err(bad(
+                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                    "User is not a member of the organization",
+                )));
+            }
+            Ok(Ok(spaces::update(
+                tx,
+                &space_id,
+                &actor,
+                patch,
+                clock.now(),
+            )?))
+        })
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::SpaceSlugTaken => slug_taken(),
+            ErrorCode::Forbidden => forbidden(
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
+                "You are not allowed to update this organization",
+            ),
+            _ => e.into(),
+        })??;
+    Ok(Json(org_json(&space, false)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrgIdBody {
+    organization_id: String,
+}
+
+#[utoipa::path(
+    post, path = "/delete", request_body = OrgIdBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The deleted organization (metadata as text); sessions that had it active have none", body = Object),
+        (status = 400, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = super::BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION, SPACE_PERSONAL_UNDELETABLE", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_delete(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    auth: BaAuth,
+    BaJson(body): BaJson<OrgIdBody>,
+) -> BaResult<Json<Value>> {
+    let actor = auth.user.id.clone();
+    let clock = state.clock.clone();
+    let space = state
+        .db
+        .write(move |tx| {
+            let id = body.organization_id;
+            let Some(space) = store::space(tx, &id)? else {
+                return Ok(Err(bad(
+                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                    "User is not a member of the organization",
+                )));
+            };
+            if store::role_of(tx, &id, &actor)?.is_none() {
+                return Ok(Err(bad(
+                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                    "User is not a member of the organization",
+                )));
+            }
+            spaces::delete(tx, &id, &actor, &client, clock.now())?;
+            Ok(Ok(space))
+        })
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::Forbidden => forbidden(
+                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
+                "You are not allowed to delete this organization",
+            ),
+            _ => e.into(),
+        })??;
+    Ok(Json(org_json(&space, true)))
+}
+
+#[utoipa::path(
+    post, path = "/leave", request_body = OrgIdBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's former membership (with `user`)", body = crate::spaces::Member),
+        (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_leave(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<OrgIdBody>,
+) -> BaResult<Json<Member>> {
+    let actor = auth.user.id.clone();
+    let member = state
+        .db
+        .write(move |tx| {
+            let id = body.organization_id;
+            let mine = store::members(tx, &id)?
+                .into_iter()
+                .find(|m| m.user_id == actor)
+                .ok_or_else(|| ApiError::not_found("member"))?;
+            spaces::remove_member(tx, &id, &actor, &mine.id)
+        })
+        .await
+        .map_err(membership_error(
+            (
+                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+                "You are not allowed to delete this member",
+            ),
+            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+        ))?;
+    Ok(Json(member))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct SlugBody {
+    slug: String,
+}
+
+#[utoipa::path(
+    post, path = "/check-slug", request_body = SlugBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{status: true}`: the slug is free", body = Object),
+        (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_check_slug(
+    State(state): State<AppState>,
+    _auth: BaAuth,
+    BaJson(body): BaJson<SlugBody>,
+) -> BaResult<Json<Value>> {
+    let taken = state
+        .db
+        .read(move |c| {
+            Ok(c.prepare_cached("SELECT 1 FROM spaces WHERE slug = ?1")?
+                .exists([&body.slug])?)
+        })
+        .await?;
+    if taken {
+        return Err(slug_taken());
+    }
+    Ok(Json(json!({ "status": true })))
 }

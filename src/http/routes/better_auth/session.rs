@@ -78,7 +78,9 @@ pub(crate) async fn post_sign_up_email(
     BaJson(body): BaJson<SignUpBody>,
 ) -> BaResult<Response> {
     state.limit(Bucket::Auth, &client)?;
-    users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
+    users::normalize_email(&body.email).map_err(|_| {
+        BaError::bad_request("VALIDATION_ERROR", "[body.email] Invalid email address")
+    })?;
     let callback = check_callback(&state, body.callback_url.as_deref())?;
     let reg = Registration {
         email: body.email,
@@ -186,7 +188,7 @@ pub(crate) async fn post_sign_in_email(
     tag = "better-auth",
     security((), ("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{session, user}`, or `null` without a live session", body = Object)
+        (status = 200, description = "`{session, user}`, or `null` without a live session", body = serde_json::Value)
     )
 )]
 pub(crate) async fn get_session(
@@ -194,26 +196,45 @@ pub(crate) async fn get_session(
     headers: HeaderMap,
 ) -> BaResult<Response> {
     let Some(found) = super::optional_auth(&state, &headers).await? else {
-        return Ok(Json(Value::Null).into_response());
+        return Ok(no_store(Json(Value::Null).into_response()));
     };
     // Extend at most once a day, like every other use of the session; the
     // cookie is re-sent with the new lifetime.
-    let Some(token) = found.token.clone() else {
-        return Ok(Json(found.to_json()).into_response());
+    let (body, cookies) = match found.token.clone() {
+        Some(token) => {
+            let signed = auth::refresh(&state, token).await?;
+            let extended = signed.session.expires_at != found.session.expires_at;
+            let cookies = (extended && crate::http::extract::session_cookie(&headers).is_some())
+                .then(|| cookie::set_session(&state.config, &signed.refresh_token));
+            let auth = BaAuth {
+                session: signed.session,
+                user: signed.user,
+                token: found.token,
+            };
+            (auth, cookies)
+        }
+        None => (found, None),
     };
-    let signed = auth::refresh(&state, token).await?;
-    let extended = signed.session.expires_at != found.session.expires_at;
-    let body = BaAuth {
-        session: signed.session,
-        user: signed.user,
-        token: found.token,
+    // Like the framework's jwt plugin: an access token rides along.
+    let jwt = state
+        .tokens
+        .issue(&body.user, &body.session.id, state.now())?;
+    let mut response = Json(body.to_json()).into_response();
+    if let Some(cookies) = cookies {
+        response.headers_mut().extend(cookies);
     }
-    .to_json();
-    if extended && crate::http::extract::session_cookie(&headers).is_some() {
-        let cookies = cookie::set_session(&state.config, &signed.refresh_token);
-        return Ok((cookies, Json(body)).into_response());
+    if let Ok(v) = HeaderValue::from_str(&jwt) {
+        // (CORS exposes it to browser clients.)
+        response.headers_mut().insert("set-auth-jwt", v);
     }
-    Ok(Json(body).into_response())
+    Ok(no_store(response))
+}
+
+fn no_store(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }
 
 #[utoipa::path(
