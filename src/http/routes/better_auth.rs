@@ -54,7 +54,7 @@ pub struct BaError {
     pub message: String,
     pub retry_after: Option<u64>,
     /// Set for internal errors, logged and never sent.
-    pub source: Option<ApiError>,
+    pub source: Option<Box<ApiError>>,
 }
 
 pub type BaResult<T> = std::result::Result<T, BaError>;
@@ -145,7 +145,7 @@ impl From<ApiError> for BaError {
                 message
             },
             retry_after: e.retry_after,
-            source: internal.then_some(e),
+            source: internal.then(|| Box::new(e)),
         }
     }
 }
