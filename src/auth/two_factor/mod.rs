@@ -13,6 +13,9 @@
 //!   account.
 //! * Replay: the newest accepted time step is stored; a code of that step or
 //!   an earlier one is refused.
+//! * Signed in, a TOTP code (`verify_signed_in`) or a backup code
+//!   (`verify_backup_signed_in`) can be checked again (step-up); wrong codes
+//!   count as failures there too.
 //!
 //! Domain functions are synchronous over the write transaction; a refusal
 //! that must still commit (the failure record) comes back as the inner
@@ -58,6 +61,19 @@ pub enum Proof {
 
 fn failed(message: &str) -> ApiError {
     ApiError::new(ErrorCode::TwoFactorFailed, message)
+}
+
+/// The refusals of `finish` that concern the ticket, not the code.
+const TICKET_UNKNOWN: &str = "unknown or used ticket; sign in again";
+const TICKET_EXPIRED: &str = "ticket expired; sign in again";
+const TICKET_NOT_ENABLED: &str = "two-factor authentication is not enabled";
+
+/// Whether a `finish_login` refusal is about the ticket (unknown, used,
+/// expired, or 2FA off meanwhile) rather than a wrong code: adapters that
+/// carry the ticket in a cookie answer these differently.
+pub fn is_ticket_refusal(e: &ApiError) -> bool {
+    e.code == ErrorCode::TwoFactorFailed
+        && [TICKET_UNKNOWN, TICKET_EXPIRED, TICKET_NOT_ENABLED].contains(&e.message.as_str())
 }
 
 fn not_enabled() -> ApiError {
@@ -176,6 +192,31 @@ pub fn verify_signed_in(
     Ok(Ok(confirmed))
 }
 
+/// A signed-in user's backup code (step-up): with 2FA on, consumes the code;
+/// a wrong or used one counts as a credential failure, like a wrong TOTP
+/// code.
+pub fn verify_backup_signed_in(
+    tx: &Connection,
+    user_id: &str,
+    code: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Verdict<()>> {
+    let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
+    if !user.two_factor_enabled {
+        return Err(not_enabled());
+    }
+    if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
+        return Err(locked_error(secs));
+    }
+    let hash = totp::hash_backup_code(&user.id, code);
+    if !store::use_backup_code(tx, &user.id, &hash, &iso(now))? {
+        let message = "wrong or already used backup code";
+        return Ok(Err(refuse(tx, &user, client, now, message)?));
+    }
+    Ok(Ok(()))
+}
+
 /// Stores a new ticket for a user whose password was right; returns it.
 pub fn issue_ticket_tx(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<String> {
     let ticket = session::new_token();
@@ -193,15 +234,15 @@ pub fn finish(
     now: DateTime<Utc>,
 ) -> Result<Verdict<User>> {
     let Some((user_id, expires_at)) = store::ticket(tx, ticket)? else {
-        return Ok(Err(failed("unknown or used ticket; sign in again")));
+        return Ok(Err(failed(TICKET_UNKNOWN)));
     };
     if parse_iso(&expires_at).is_none_or(|t| t <= now) {
         store::delete_ticket(tx, ticket)?;
-        return Ok(Err(failed("ticket expired; sign in again")));
+        return Ok(Err(failed(TICKET_EXPIRED)));
     }
     let user = match users::by_id(tx, &user_id)? {
         Some(user) if user.two_factor_enabled => user,
-        _ => return Ok(Err(failed("two-factor authentication is not enabled"))),
+        _ => return Ok(Err(failed(TICKET_NOT_ENABLED))),
     };
     if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
         return Ok(Err(locked_error(secs)));
@@ -295,6 +336,39 @@ fn hash_codes(user_id: &str, codes: &[String]) -> Vec<String> {
 
 /// `POST /two-factor/enable`: a pending secret, its URI and backup codes.
 pub async fn enable(state: &AppState, user_id: String, password: String) -> Result<Enrollment> {
+    enable_with_issuer(state, user_id, password, None).await
+}
+
+/// Longest issuer label a caller may choose for the otpauth URI.
+pub const MAX_ISSUER: usize = 64;
+
+/// The issuer label of the otpauth URI: the caller's, if it is a sensible
+/// label, else the product name.
+fn issuer_label(state: &AppState, issuer: Option<&str>) -> Result<String> {
+    match issuer.map(str::trim) {
+        None => Ok(state.config.mail_product_name.clone()),
+        Some(i)
+            if !i.is_empty()
+                && i.chars().count() <= MAX_ISSUER
+                && !i.chars().any(char::is_control) =>
+        {
+            Ok(i.to_owned())
+        }
+        Some(_) => Err(ApiError::validation(format!(
+            "issuer must be 1..{MAX_ISSUER} characters"
+        ))),
+    }
+}
+
+/// `enable` with the issuer label of the otpauth URI chosen by the caller
+/// (the product name when None).
+pub async fn enable_with_issuer(
+    state: &AppState,
+    user_id: String,
+    password: String,
+    issuer: Option<&str>,
+) -> Result<Enrollment> {
+    let issuer = issuer_label(state, issuer)?;
     let uid = user_id.clone();
     let user = state
         .db
@@ -311,7 +385,7 @@ pub async fn enable(state: &AppState, user_id: String, password: String) -> Resu
     let secret = totp::new_secret();
     let codes = totp::new_backup_codes();
     let hashes = hash_codes(&user_id, &codes);
-    let totp_uri = totp::otpauth_uri(&state.config.mail_product_name, &user.email, &secret);
+    let totp_uri = totp::otpauth_uri(&issuer, &user.email, &secret);
     let clock = state.clock.clone();
     state
         .db
@@ -336,6 +410,38 @@ pub async fn verify_totp_signed_in(
         .db
         .write(move |tx| verify_signed_in(tx, &user_id, &code, &client, clock.now()))
         .await?
+}
+
+/// A signed-in user's backup code (step-up), consumed.
+pub async fn verify_backup_code_signed_in(
+    state: &AppState,
+    user_id: String,
+    code: String,
+    client: ClientInfo,
+) -> Result<()> {
+    let code = totp::parse_backup_code(&code)?;
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |tx| verify_backup_signed_in(tx, &user_id, &code, &client, clock.now()))
+        .await?
+}
+
+/// The otpauth URI of the stored secret (pending or confirmed), after the
+/// password; 409 when there is no secret.
+pub async fn totp_uri(state: &AppState, user_id: String, password: String) -> Result<String> {
+    check_password(state, &user_id, password).await?;
+    let (user, row) = state
+        .db
+        .read(move |c| Ok((users::by_id(c, &user_id)?, store::secret(c, &user_id)?)))
+        .await?;
+    let user = user.ok_or_else(|| ApiError::not_found("user"))?;
+    let row = row.ok_or_else(not_enabled)?;
+    Ok(totp::otpauth_uri(
+        &state.config.mail_product_name,
+        &user.email,
+        &row.secret,
+    ))
 }
 
 /// A ticket for a user whose password was right (called by `auth::login`).
