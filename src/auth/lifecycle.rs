@@ -326,7 +326,32 @@ pub async fn send_magic_link(
     client: ClientInfo,
 ) -> Result<()> {
     let callback = check_callback(state, callback.as_deref())?;
-    let back = callback.clone();
+    let params = callback
+        .iter()
+        .map(|cb| ("callbackURL", cb.clone()))
+        .collect();
+    send_magic_link_via(
+        state,
+        email_addr,
+        callback,
+        "/api/v1/auth/magic-link/verify",
+        params,
+        client,
+    )
+    .await
+}
+
+/// `send_magic_link` with the link pointing at `verify_path` (a route of
+/// this server that verifies it) with `params` after the token; `callback`
+/// (already checked) is stored with the token.
+pub async fn send_magic_link_via(
+    state: &AppState,
+    email_addr: &str,
+    callback: Option<String>,
+    verify_path: &'static str,
+    params: Vec<(&'static str, String)>,
+    client: ClientInfo,
+) -> Result<()> {
     mail_if_known(
         state,
         email_addr,
@@ -336,12 +361,12 @@ pub async fn send_magic_link(
         client,
         move |st, user, token, lang| {
             let mut link = with_param(
-                &format!("{}/api/v1/auth/magic-link/verify", st.config.base_url()),
+                &format!("{}{verify_path}", st.config.base_url()),
                 "token",
                 token,
             );
-            if let Some(cb) = &back {
-                link = with_param(&link, "callbackURL", cb);
+            for (key, value) in &params {
+                link = with_param(&link, key, value);
             }
             (
                 "magic_link",
