@@ -148,14 +148,14 @@ pub async fn auth_verify(
     let outcome = match stored {
         None => Err(ApiError::new(
             ErrorCode::PasskeyVerificationFailed,
-            "this passkey is not registered",
+            super::refusal::NOT_REGISTERED,
         )),
         Some((row_id, user_id, passkey)) => {
             let wrong_user = matches!(&ceremony.expected, Expected::User(u) if *u != user_id);
             if wrong_user {
                 Err(ApiError::new(
                     ErrorCode::PasskeyVerificationFailed,
-                    "this passkey belongs to another account",
+                    super::refusal::OTHER_ACCOUNT,
                 ))
             } else {
                 state

@@ -70,6 +70,26 @@ fn host_of(url: &str) -> Option<String> {
     Url::parse(url).ok()?.host_str().map(str::to_owned)
 }
 
+/// The messages of the PASSKEY_VERIFICATION_FAILED refusals, so an adapter
+/// (the Better Auth routes) can tell them apart.
+pub mod refusal {
+    /// No such ceremony: unknown, used or expired.
+    pub const UNKNOWN_CHALLENGE: &str =
+        "this passkey challenge is unknown, used or expired; start again";
+    /// A registration finished against a sign-in ceremony.
+    pub const NOT_REGISTRATION: &str = "this challenge is not a registration";
+    /// A sign-in finished against a registration ceremony.
+    pub const NOT_SIGN_IN: &str = "this challenge is not a sign-in";
+    /// A registration ceremony finished by another user.
+    pub const OTHER_SESSION: &str = "this challenge belongs to another session";
+    /// The authenticator's answer did not verify.
+    pub const NOT_VERIFIED: &str = "the passkey could not be verified";
+    /// A sign-in with a credential nobody registered.
+    pub const NOT_REGISTERED: &str = "this passkey is not registered";
+    /// A sign-in for one account answered with another's credential.
+    pub const OTHER_ACCOUNT: &str = "this passkey belongs to another account";
+}
+
 fn failed(message: &str) -> ApiError {
     ApiError::new(ErrorCode::PasskeyVerificationFailed, message)
 }
@@ -174,9 +194,7 @@ impl Passkeys {
         let ceremony = lock(&self.ceremonies).remove(id);
         match ceremony {
             Some(c) if c.expires_at > now => Ok(c.state),
-            _ => Err(failed(
-                "this passkey challenge is unknown, used or expired; start again",
-            )),
+            _ => Err(failed(refusal::UNKNOWN_CHALLENGE)),
         }
     }
 
@@ -230,16 +248,16 @@ impl Passkeys {
             state,
         } = self.take(challenge_id, now)?
         else {
-            return Err(failed("this challenge is not a registration"));
+            return Err(failed(refusal::NOT_REGISTRATION));
         };
         if owner != user_id {
-            return Err(failed("this challenge belongs to another session"));
+            return Err(failed(refusal::OTHER_SESSION));
         }
         self.webauthn()?
             .finish_passkey_registration(credential, &state)
             .map_err(|e| {
                 tracing::info!(error = %e, "passkey registration refused");
-                failed("the passkey could not be verified")
+                failed(refusal::NOT_VERIFIED)
             })
     }
 
@@ -297,7 +315,7 @@ impl Passkeys {
     /// The ceremony a verification belongs to, consumed.
     pub fn auth_take(&self, challenge_id: &str, now: DateTime<Utc>) -> Result<AuthCeremony> {
         match self.take(challenge_id, now)? {
-            State::Register { .. } => Err(failed("this challenge is not a sign-in")),
+            State::Register { .. } => Err(failed(refusal::NOT_SIGN_IN)),
             State::Discoverable(state) => Ok(AuthCeremony {
                 expected: Expected::Anyone,
                 state: AuthState::Discoverable(state),
@@ -328,7 +346,7 @@ impl Passkeys {
         }
         .map_err(|e| {
             tracing::info!(error = %e, "passkey assertion refused");
-            failed("the passkey could not be verified")
+            failed(refusal::NOT_VERIFIED)
         })?;
         stored.update_credential(&result);
         Ok(stored)
