@@ -1,9 +1,348 @@
-//! placeholder
+//! `/api/auth/two-factor/*`: TOTP and backup codes over `auth::two_factor`.
+//!
+//! As in the framework, `enable` stores a pending secret and 2FA turns on
+//! with the first `verify-totp` of the signed-in user. `verify-totp` and
+//! `verify-backup-code` finish a pending sign-in when the two-factor cookie
+//! (it carries our 5-minute ticket) is present; without it they check the
+//! code for the signed-in user. Our rules stay: the account lockout counts
+//! wrong codes, a TOTP code is accepted once (replay refusal), and there are
+//! no trusted devices (`trustDevice` is accepted and ignored).
 
-use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
+use super::session::{signed_in_cookies, TWO_FACTOR_COOKIE};
+use super::{optional_auth, BaAuth, BaError, BaJson, BaResult};
+use crate::audit::ClientInfo;
+use crate::auth::two_factor::{self, totp, Proof};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::cookie;
+use crate::http::extract;
 use crate::state::AppState;
+use crate::users::store as users;
 
+/// Routes under `/api/auth/two-factor`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/enable", post(post_enable))
+        .route("/disable", post(post_disable))
+        .route("/get-totp-uri", post(post_get_totp_uri))
+        .route("/verify-totp", post(post_verify_totp))
+        .route("/verify-backup-code", post(post_verify_backup_code))
+        .route("/generate-backup-codes", post(post_generate_backup_codes))
+}
+
+/// The OpenAPI operations of this module (see `http::openapi`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    post_enable,
+    post_disable,
+    post_get_totp_uri,
+    post_verify_totp,
+    post_verify_backup_code,
+    post_generate_backup_codes
+))]
+pub struct Doc;
+
+/// Which route a refusal is answered for: the framework names "not
+/// enabled" and "wrong code" differently per route.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Enable,
+    Disable,
+    TotpUri,
+    Totp,
+    Backup,
+    BackupCodes,
+}
+
+fn invalid_two_factor_cookie() -> BaError {
+    BaError::new(
+        StatusCode::UNAUTHORIZED,
+        "INVALID_TWO_FACTOR_COOKIE",
+        "Invalid two factor cookie",
+    )
+}
+
+/// One of our refusals in the framework's words.
+fn refusal(e: ApiError, route: Route) -> BaError {
+    let wrong_code = || match route {
+        Route::Backup => BaError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_BACKUP_CODE",
+            "Invalid backup code",
+        ),
+        _ => BaError::new(StatusCode::UNAUTHORIZED, "INVALID_CODE", "Invalid code"),
+    };
+    match e.code {
+        ErrorCode::InvalidCredentials => {
+            BaError::bad_request("INVALID_PASSWORD", "Invalid password")
+        }
+        ErrorCode::Conflict => match route {
+            Route::Enable => {
+                BaError::bad_request("TOTP_ALREADY_ENABLED", "TOTP is already enabled")
+            }
+            Route::Totp | Route::TotpUri => {
+                BaError::bad_request("TOTP_NOT_ENABLED", "TOTP not enabled")
+            }
+            Route::Backup => {
+                BaError::bad_request("BACKUP_CODES_NOT_ENABLED", "Backup codes aren't enabled")
+            }
+            Route::Disable | Route::BackupCodes => {
+                BaError::bad_request("TWO_FACTOR_NOT_ENABLED", "Two factor isn't enabled")
+            }
+        },
+        ErrorCode::TwoFactorFailed if two_factor::is_ticket_refusal(&e) => {
+            invalid_two_factor_cookie()
+        }
+        ErrorCode::TwoFactorFailed => wrong_code(),
+        // A code that cannot be one (`parse_code`) is a wrong code here.
+        ErrorCode::Validation if matches!(route, Route::Totp | Route::Backup) => wrong_code(),
+        ErrorCode::AccountLocked => {
+            let mut out = BaError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "ACCOUNT_TEMPORARILY_LOCKED",
+                "Too many failed verification attempts. Your account is temporarily locked. Please try again later.",
+            );
+            out.retry_after = e.retry_after;
+            out
+        }
+        _ => e.into(),
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct EnableBody {
+    password: String,
+    /// Issuer label of the otpauth URI (default: the product name).
+    issuer: Option<String>,
+    /// Only `totp`; `otp` (mailed codes) is not offered.
+    method: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/enable", request_body = EnableBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{method: \"totp\", totpURI, backupCodes}`; 2FA turns on with the first verify-totp", body = Object),
+        (status = 400, description = "INVALID_PASSWORD, TOTP_ALREADY_ENABLED, OTP_NOT_CONFIGURED, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_enable(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<EnableBody>,
+) -> BaResult<Json<Value>> {
+    match body.method.as_deref() {
+        None | Some("totp") => {}
+        Some("otp") => {
+            return Err(BaError::bad_request(
+                "OTP_NOT_CONFIGURED",
+                "OTP is not available",
+            ))
+        }
+        Some(_) => {
+            return Err(BaError::bad_request(
+                "VALIDATION_ERROR",
+                "[body.method] Invalid option: expected one of \"otp\"|\"totp\"",
+            ))
+        }
+    }
+    let enrollment =
+        two_factor::enable_with_issuer(&state, auth.user.id, body.password, body.issuer.as_deref())
+            .await
+            .map_err(|e| refusal(e, Route::Enable))?;
+    Ok(Json(json!({
+        "method": "totp",
+        "totpURI": enrollment.totp_uri,
+        "backupCodes": enrollment.backup_codes,
+    })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct PasswordBody {
+    password: String,
+}
+
+#[utoipa::path(
+    post, path = "/disable", request_body = PasswordBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{status: true}`; secret, backup codes and pending sign-ins are deleted", body = Object),
+        (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_disable(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    auth: BaAuth,
+    BaJson(body): BaJson<PasswordBody>,
+) -> BaResult<Json<Value>> {
+    two_factor::disable(&state, auth.user.id, body.password, client)
+        .await
+        .map_err(|e| refusal(e, Route::Disable))?;
+    Ok(Json(json!({ "status": true })))
+}
+
+#[utoipa::path(
+    post, path = "/get-totp-uri", request_body = PasswordBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{totpURI}` of the stored secret (pending or confirmed)", body = Object),
+        (status = 400, description = "INVALID_PASSWORD, TOTP_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_get_totp_uri(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<PasswordBody>,
+) -> BaResult<Json<Value>> {
+    let uri = two_factor::totp_uri(&state, auth.user.id, body.password)
+        .await
+        .map_err(|e| refusal(e, Route::TotpUri))?;
+    Ok(Json(json!({ "totpURI": uri })))
+}
+
+#[utoipa::path(
+    post, path = "/generate-backup-codes", request_body = PasswordBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{status: true, backupCodes}`; the old codes are void", body = Object),
+        (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_generate_backup_codes(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<PasswordBody>,
+) -> BaResult<Json<Value>> {
+    let codes = two_factor::regenerate_backup_codes(&state, auth.user.id, body.password)
+        .await
+        .map_err(|e| refusal(e, Route::BackupCodes))?;
+    Ok(Json(json!({ "status": true, "backupCodes": codes })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CodeBody {
+    code: String,
+    /// Accepted and ignored: there are no trusted devices.
+    #[allow(dead_code)]
+    trust_device: Option<bool>,
+    /// Accepted and ignored (verify-backup-code): a pending sign-in always
+    /// ends with a session.
+    #[allow(dead_code)]
+    disable_session: Option<bool>,
+}
+
+#[utoipa::path(
+    post, path = "/verify-totp", request_body = CodeBody,
+    tag = "better-auth",
+    security((), ("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{token, user}`. With the `mana.two_factor` cookie: the pending sign-in is finished, the session cookie set and the two-factor cookie cleared. Signed in without it: the code is checked (the first one turns 2FA on), `token` is the caller's session token", body = Object),
+        (status = 400, description = "TOTP_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, or the account is locked by an administrator", body = super::BaErrorBody),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED (the account lockout)", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_verify_totp(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    BaJson(body): BaJson<CodeBody>,
+) -> BaResult<Response> {
+    verify(&state, client, &headers, Route::Totp, body.code).await
+}
+
+#[utoipa::path(
+    post, path = "/verify-backup-code", request_body = CodeBody,
+    tag = "better-auth",
+    security((), ("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{token, user}`, as verify-totp; the code is used up", body = Object),
+        (status = 400, description = "BACKUP_CODES_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
+        (status = 401, description = "INVALID_BACKUP_CODE, INVALID_TWO_FACTOR_COOKIE", body = super::BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, or the account is locked by an administrator", body = super::BaErrorBody),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED (the account lockout)", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn post_verify_backup_code(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    BaJson(body): BaJson<CodeBody>,
+) -> BaResult<Response> {
+    verify(&state, client, &headers, Route::Backup, body.code).await
+}
+
+/// verify-totp and verify-backup-code: a pending sign-in (the two-factor
+/// cookie) first, else the signed-in user.
+async fn verify(
+    state: &AppState,
+    client: ClientInfo,
+    headers: &HeaderMap,
+    route: Route,
+    code: String,
+) -> BaResult<Response> {
+    if let Some(ticket) = extract::cookie(headers, TWO_FACTOR_COOKIE) {
+        let proof = match route {
+            Route::Backup => totp::parse_backup_code(&code).map(Proof::Backup),
+            _ => totp::parse_code(&code).map(Proof::Totp),
+        }
+        .map_err(|e| refusal(e, route))?;
+        let signed = match two_factor::finish_login(state, ticket, proof, client).await {
+            Ok(signed) => signed,
+            Err(e) if two_factor::is_ticket_refusal(&e) => {
+                // The ticket is gone for good: drop its cookie too.
+                let mut response = invalid_two_factor_cookie().into_response();
+                let mut clear = HeaderMap::new();
+                cookie::append(&mut clear, &state.config, TWO_FACTOR_COOKIE, "", Some(0));
+                response.headers_mut().extend(clear);
+                return Ok(response);
+            }
+            Err(e) => return Err(refusal(e, route)),
+        };
+        let cookies = signed_in_cookies(state, &signed, true);
+        let body = json!({ "token": signed.refresh_token, "user": signed.user });
+        return Ok((cookies, Json(body)).into_response());
+    }
+    let Some(auth) = optional_auth(state, headers).await? else {
+        return Err(invalid_two_factor_cookie());
+    };
+    let user_id = auth.user.id.clone();
+    match route {
+        Route::Backup => {
+            two_factor::verify_backup_code_signed_in(state, user_id.clone(), code, client).await
+        }
+        _ => two_factor::verify_totp_signed_in(state, user_id.clone(), code, client)
+            .await
+            .map(|_| ()),
+    }
+    .map_err(|e| refusal(e, route))?;
+    // The user as it is now (`twoFactorEnabled` turns true on enrolment).
+    let user = state
+        .db
+        .read(move |c| users::by_id(c, &user_id))
+        .await?
+        .ok_or_else(BaError::unauthorized)?;
+    Ok(Json(json!({ "token": auth.token, "user": user })).into_response())
 }
