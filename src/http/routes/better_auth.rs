@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/jwks", get(super::wellknown::get_jwks))
         .nest("/organization", organization::router())
         .nest("/two-factor", two_factor::router())
-        .nest("/magic-link", magic_link::router())
+        .merge(magic_link::router())
         .nest("/passkey", passkey::router())
 }
 
