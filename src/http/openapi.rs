@@ -68,6 +68,7 @@ pub struct ErrorEnvelope {
         (path = "/api/v1/auth/two-factor", api = routes::two_factor::Doc),
         (path = "/api/auth/two-factor", api = routes::better_auth::two_factor::Doc),
         (path = "/api/auth", api = routes::better_auth::magic_link::Doc),
+        (path = "/api/auth/passkey", api = routes::better_auth::passkey::Doc),
         (path = "/api/v1/gilden", api = routes::spaces::Doc),
         (path = "/api/v1/me", api = routes::me::Doc),
         (path = "/api/v1/me/encryption-vault", api = routes::vault::Doc),
