@@ -11,6 +11,7 @@ mod admin_browser;
 mod admin_cli;
 mod api_keys;
 mod better_auth;
+mod better_auth_plugins;
 mod bootstrap;
 mod browser;
 mod crash;
