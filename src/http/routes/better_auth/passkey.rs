@@ -398,7 +398,7 @@ async fn unreadable_assertion(state: &AppState, challenge: &str, response: &Valu
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The caller's passkey objects (`[]` if none)", body = Object),
+        (status = 200, description = "The caller's passkey objects (`[]` if none)", body = serde_json::Value),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody)
     )
 )]
