@@ -129,10 +129,18 @@ impl Modify for Aliases {
             ),
             ("/.well-known/jwks.json", "/api/v1/auth/jwks", "get_jwks_v1"),
             ("/admin", "/admin/", "get_index_slash"),
+            (
+                "/api/auth/sign-in/magic-link",
+                "/api/auth/magic-link/send-magic-link",
+                "post_send_magic_link",
+            ),
         ];
         for (from, to, id) in copies {
             if let Some(mut item) = api.paths.paths.get(from).cloned() {
-                if let Some(op) = item.get.as_mut() {
+                for op in [item.get.as_mut(), item.post.as_mut()]
+                    .into_iter()
+                    .flatten()
+                {
                     op.operation_id = Some(id.to_owned());
                 }
                 api.paths.paths.insert(to.to_owned(), item);

@@ -588,6 +588,25 @@ async fn magic_link_send_and_verify() {
     // revoked).
     assert_eq!(session(&b).await["user"]["id"], user["id"]);
 
+    // The name the Mana clients use, /magic-link/send-magic-link, is the
+    // same route.
+    let r = m
+        .post(
+            "/api/auth/magic-link/send-magic-link",
+            json!({ "email": "alice@example.com", "callbackURL": "/inbox" }),
+        )
+        .await;
+    assert_eq!(r.body, json!({ "status": true }));
+    let alias_link = next_link(&sink, &mut seen, "alice@example.com").await;
+    assert!(
+        alias_link.starts_with("http://mana.test/api/auth/magic-link/verify?token="),
+        "{alias_link}"
+    );
+    assert!(
+        alias_link.ends_with("&callbackURL=%2Finbox"),
+        "{alias_link}"
+    );
+
     // A used link, a bad token: back to the error callback with the code.
     let x = Browser::new(&t);
     let r = visit(&x, &path_of(&link)).await;

@@ -312,6 +312,9 @@ async fn run_schemathesis(
         .args(filter)
         .args(["--header", &format!("Authorization: Bearer {access}")])
         .args(["--header", &format!("X-Service-Key: {SERVICE_KEY}")])
+        // The app's origin, so cookie-carrying writes to /api/auth pass the
+        // Origin check and reach their handlers.
+        .args(["--header", "Origin: http://app.mana.test"])
         .args(["--report-dir", report.to_str().unwrap()])
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_HOOKS", "")

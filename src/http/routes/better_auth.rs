@@ -300,7 +300,7 @@ pub async fn origin_check(
     let path = req.uri().path();
     let first_login = path.starts_with("/api/auth/sign-in/")
         || path.starts_with("/api/auth/sign-up/")
-        || path == "/api/auth/magic-link/send-magic-link";
+        || path == "/api/auth/magic-link/send-magic-link"; // alias of sign-in/magic-link
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let fetch_mode = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok());
     if first_login && fetch_site == Some("cross-site") && fetch_mode == Some("navigate") {

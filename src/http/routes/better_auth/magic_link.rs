@@ -28,10 +28,13 @@ use crate::users;
 /// The route the mailed links open.
 const VERIFY_PATH: &str = "/api/auth/magic-link/verify";
 
-/// Routes merged into `/api/auth` (the send route lives under `/sign-in`).
+/// Routes merged into `/api/auth` (the send route lives under `/sign-in`;
+/// `/magic-link/send-magic-link`, the name the Mana clients were written
+/// against, is the same handler).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sign-in/magic-link", post(post_sign_in_magic_link))
+        .route("/magic-link/send-magic-link", post(post_sign_in_magic_link))
         .route("/magic-link/verify", get(get_magic_link_verify))
 }
 
