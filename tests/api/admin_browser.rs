@@ -12,10 +12,14 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_page_works_in_headless_chromium() {
+/// Runs `tests/browser/<script>` with node against headless Chromium;
+/// returns its stdout after asserting success.
+pub(crate) async fn run_browser_script(
+    script: &str,
+    args: Vec<String>,
+    env: Vec<(&str, String)>,
+) -> String {
     let root = repo();
-    let script = root.join("tests/browser/admin.mjs");
     assert!(
         root.join("tests/browser/node_modules/playwright-core").is_dir(),
         "playwright-core is not installed: run `npm ci --prefix tests/browser` (CI does this in .ci/run)"
@@ -25,7 +29,34 @@ async fn admin_page_works_in_headless_chromium() {
         std::path::Path::new(&chromium).exists(),
         "no Chromium at {chromium}: install the Debian package `chromium` (CI does this in .ci/run)"
     );
+    let script = root.join("tests/browser").join(script);
+    let artifacts = root.join("target/browser-artifacts");
+    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args(args)
+            .envs(env)
+            .env("ARTIFACTS_DIR", &artifacts)
+            .env("CHROMIUM", chromium)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("browser run took {:?}\n{stdout}", started.elapsed());
+    assert!(
+        out.status.success(),
+        "browser run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_works_in_headless_chromium() {
     let t = TestServer::start().await;
     let a = admin(&t, "admin@example.com").await;
     let bob = t.account("bob.builder@example.com").await;
@@ -36,31 +67,16 @@ async fn admin_page_works_in_headless_chromium() {
     t.add_member(team["id"].as_str().unwrap(), &bob, &a, "member")
         .await;
 
-    let artifacts = root.join("target/browser-artifacts");
-    let base = t.base.clone();
-    let email = a.email.clone();
-    let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .args([&base, &email, PASSWORD])
-            .env("EXPECT_TOTAL_USERS", "6")
-            .env("EXPECT_NEW_USERS_7D", "6")
-            .env("SEARCH_EMAIL", "bob.builder@example.com")
-            .env("ARTIFACTS_DIR", &artifacts)
-            .env("CHROMIUM", chromium)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("cannot run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("browser run took {:?}\n{stdout}", started.elapsed());
-    assert!(
-        out.status.success(),
-        "browser run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    run_browser_script(
+        "admin.mjs",
+        vec![t.base.clone(), a.email.clone(), PASSWORD.to_owned()],
+        vec![
+            ("EXPECT_TOTAL_USERS", "6".to_owned()),
+            ("EXPECT_NEW_USERS_7D", "6".to_owned()),
+            ("SEARCH_EMAIL", "bob.builder@example.com".to_owned()),
+        ],
+    )
+    .await;
 
     // The tier change made in the browser is stored.
     let tier: String = t
@@ -80,37 +96,19 @@ async fn admin_page_works_in_headless_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_page_signs_in_and_follows_an_allowed_callback() {
-    let root = repo();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        root.join("tests/browser/node_modules/playwright-core")
-            .is_dir(),
-        "playwright-core is not installed: run `npm ci --prefix tests/browser`"
-    );
     let t = TestServer::start().await;
     let a = t.account("login.page@example.com").await;
-    let script = root.join("tests/browser/login.mjs");
-    let artifacts = root.join("target/browser-artifacts");
-    let base = t.base.clone();
-    let email = a.email.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            .args([&base, &email, PASSWORD, "http://app.mana.test"])
-            .env("ARTIFACTS_DIR", &artifacts)
-            .env("CHROMIUM", chromium)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("cannot run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    run_browser_script(
+        "login.mjs",
+        vec![
+            t.base.clone(),
+            a.email.clone(),
+            PASSWORD.to_owned(),
+            "http://app.mana.test".to_owned(),
+        ],
+        vec![],
+    )
+    .await;
     // The sign-in through the page opened a session.
     assert!(
         t.count(&format!(

@@ -7,7 +7,7 @@
 
 use chrono::Duration;
 use serde_json::{json, Value};
-use totp_rs::{Algorithm, Secret, TOTP};
+use totp_rs::{Algorithm, TOTP};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_rs::prelude::{
@@ -106,15 +106,7 @@ fn tf(p: &str) -> String {
     format!("{TF}{p}")
 }
 
-/// The secret of an otpauth URI, decoded by totp-rs.
-fn secret_of(uri: &str) -> Vec<u8> {
-    let query = uri.split_once('?').unwrap().1;
-    let b32 = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("secret="))
-        .unwrap();
-    Secret::Encoded(b32.to_owned()).to_bytes().unwrap()
-}
+use crate::two_factor::secret_of;
 
 /// The current code, by totp-rs.
 fn code(t: &TestServer, secret: &[u8]) -> String {

@@ -22,7 +22,7 @@ fn path(p: &str) -> String {
 }
 
 /// The secret of an otpauth URI, decoded by totp-rs.
-fn secret_of(uri: &str) -> Vec<u8> {
+pub(crate) fn secret_of(uri: &str) -> Vec<u8> {
     let query = uri.split_once('?').unwrap().1;
     let b32 = query
         .split('&')

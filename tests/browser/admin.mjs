@@ -2,7 +2,7 @@
 // error, page error or CSP violation.
 // Usage: node admin.mjs <baseUrl> <adminEmail> <password>
 // Env: EXPECT_TOTAL_USERS, EXPECT_NEW_USERS_7D, SEARCH_EMAIL, ARTIFACTS_DIR.
-import { chromium } from 'playwright-core';
+import { launch, watchedContext } from './launch.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,20 +17,10 @@ const searchEmail = process.env.SEARCH_EMAIL;
 const problems = [];
 const step = (m) => console.log('step:', m);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 let failed = false;
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI);
-    });
-  });
+  const context = await watchedContext(browser, { viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(10000);
   page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });

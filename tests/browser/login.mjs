@@ -3,7 +3,7 @@
 // callbackURL (answered by a stub of the app), and the session cookie works.
 // Fails on any console error, page error or CSP violation.
 // Usage: node login.mjs <baseUrl> <email> <password> <appOrigin>
-import { chromium } from 'playwright-core';
+import { launch, watchedContext } from './launch.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,20 +17,10 @@ mkdirSync(artifacts, { recursive: true });
 const problems = [];
 const step = (m) => console.log('step:', m);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 let failed = false;
 try {
-  const context = await browser.newContext();
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI);
-    });
-  });
+  const context = await watchedContext(browser);
   // The app the callback leads to: a stub page (no network here).
   await context.route(appOrigin + '/**', (route) =>
     route.fulfill({ status: 200, contentType: 'text/html', body: '<p id="app">app</p>' }));
