@@ -55,6 +55,16 @@ fn pragmas(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
     ))
 }
 
+/// fsyncs a newly created database file and the directory entry naming it.
+fn sync_new_file(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
+
 impl Db {
     /// Opens (creating if needed) the file, applies pragmas and migrations.
     pub fn open(path: &Path, sync: Synchronous) -> std::result::Result<Self, OpenError> {
@@ -63,7 +73,21 @@ impl Db {
                 .map_err(|e| OpenError(format!("cannot create {}: {e}", dir.display())))?;
         }
         let fail = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
+        // A new file is created without SQLite's per-step fsyncs (the WAL
+        // switch alone is a rollback-journal commit with four of them, the
+        // schema another): the header is made durable by one fsync of the
+        // file and its directory below, the schema by the WAL fsync of the
+        // first commit at the configured level (the signing key, written
+        // right after start-up). A crash before that leaves a file without
+        // a schema version, which the next start completes. ≈40 ms of
+        // exec → healthy on a fresh data dir.
+        let fresh = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
         let mut writer = Connection::open(path).map_err(fail)?;
+        if fresh {
+            writer
+                .execute_batch("PRAGMA synchronous = OFF;")
+                .map_err(fail)?;
+        }
         let mode: String = writer
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(fail)?;
@@ -73,8 +97,18 @@ impl Db {
                 path.display()
             )));
         }
-        pragmas(&writer, sync).map_err(fail)?;
-        migrate::migrate(&mut writer).map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
+        if fresh {
+            sync_new_file(path)
+                .map_err(|e| OpenError(format!("{}: cannot sync: {e}", path.display())))?;
+            writer.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+            migrate::migrate(&mut writer)
+                .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
+            pragmas(&writer, sync).map_err(fail)?;
+        } else {
+            pragmas(&writer, sync).map_err(fail)?;
+            migrate::migrate(&mut writer)
+                .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
+        }
 
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
