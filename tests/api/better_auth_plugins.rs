@@ -440,6 +440,40 @@ async fn two_factor_enrolment_sign_in_backup_codes_and_disable() {
 }
 
 #[tokio::test]
+async fn remember_me_false_is_kept_across_the_second_factor() {
+    let t = TestServer::start().await;
+    let b = Browser::new(&t);
+    sign_up(&b, "forget@example.com", "Forget").await;
+    let (secret, _) = enroll(&t, &b).await;
+    let c = Browser::new(&t);
+    let r = c
+        .post(
+            "/api/auth/sign-in/email",
+            json!({ "email": "forget@example.com", "password": PASSWORD, "rememberMe": false }),
+        )
+        .await;
+    assert_eq!(r.body["twoFactorRedirect"], true, "{}", r.body);
+    assert!(jar(&c, "mana.dont_remember").is_some());
+    next_step(&t);
+    let r = c
+        .post(&tf("/verify-totp"), json!({ "code": code(&t, &secret) }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let session = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("mana.session_token="))
+        .unwrap();
+    assert!(!session.contains("Max-Age"), "{session}");
+    // Signing out forgets the choice as well.
+    let out = c.post("/api/auth/sign-out", json!({})).await;
+    assert_eq!(out.status, 200);
+    assert!(jar(&c, "mana.dont_remember").is_none());
+}
+
+#[tokio::test]
 async fn two_factor_wrong_codes_lock_the_account() {
     let t = TestServer::start().await;
     let b = Browser::new(&t);

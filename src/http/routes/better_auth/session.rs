@@ -21,6 +21,10 @@ use crate::users;
 /// Name of the cookie that carries a pending second-factor sign-in.
 pub const TWO_FACTOR_COOKIE: &str = "mana.two_factor";
 
+/// Set (for the browser session) by a sign-in with `rememberMe: false`, so
+/// that the second step of a two-factor sign-in keeps that choice.
+pub const DONT_REMEMBER_COOKIE: &str = "mana.dont_remember";
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sign-up/email", post(post_sign_up_email))
@@ -58,7 +62,22 @@ pub(crate) struct SignUpBody {
 pub(crate) fn signed_in_cookies(state: &AppState, signed: &SignedIn, remember: bool) -> HeaderMap {
     let mut headers = cookie::set_session_remember(&state.config, &signed.refresh_token, remember);
     cookie::append(&mut headers, &state.config, TWO_FACTOR_COOKIE, "", Some(0));
+    if !remember {
+        cookie::append(
+            &mut headers,
+            &state.config,
+            DONT_REMEMBER_COOKIE,
+            "true",
+            None,
+        );
+    }
     headers
+}
+
+/// Whether a request's sign-in asked to be remembered (no
+/// `mana.dont_remember` cookie).
+pub(crate) fn remembered(headers: &HeaderMap) -> bool {
+    crate::http::extract::cookie(headers, DONT_REMEMBER_COOKIE).is_none()
 }
 
 #[utoipa::path(
@@ -115,6 +134,16 @@ pub(crate) struct SignInBody {
 /// The answer of a first factor that needs a second: the pending sign-in
 /// rides in the two-factor cookie, the session cookie is cleared.
 pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str) -> Response {
+    two_factor_redirect_remember(state, ticket, true)
+}
+
+/// `two_factor_redirect` that also records `rememberMe: false` for the
+/// second step.
+pub(crate) fn two_factor_redirect_remember(
+    state: &AppState,
+    ticket: &str,
+    remember: bool,
+) -> Response {
     let mut headers = cookie::clear_session(&state.config);
     cookie::append(
         &mut headers,
@@ -123,6 +152,15 @@ pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str) -> Response {
         ticket,
         Some(two_factor::TICKET_TTL.num_seconds()),
     );
+    if !remember {
+        cookie::append(
+            &mut headers,
+            &state.config,
+            DONT_REMEMBER_COOKIE,
+            "true",
+            None,
+        );
+    }
     (
         headers,
         Json(json!({ "twoFactorRedirect": true, "twoFactorMethods": ["totp"] })),
@@ -164,7 +202,10 @@ pub(crate) async fn post_sign_in_email(
     let signed = match auth::login(&state, &body.email, body.password, client).await {
         Ok(signed) => signed,
         Err(e) => match ticket_of(&e) {
-            Some(ticket) => return Ok(two_factor_redirect(&state, &ticket)),
+            Some(ticket) => {
+                let remember = body.remember_me != Some(false);
+                return Ok(two_factor_redirect_remember(&state, &ticket, remember));
+            }
             None => return Err(e.into()),
         },
     };
@@ -276,5 +317,12 @@ pub(crate) async fn post_sign_out(
     }
     let mut cookies = cookie::clear_session(&state.config);
     cookie::append(&mut cookies, &state.config, TWO_FACTOR_COOKIE, "", Some(0));
+    cookie::append(
+        &mut cookies,
+        &state.config,
+        DONT_REMEMBER_COOKIE,
+        "",
+        Some(0),
+    );
     Ok((cookies, Json(json!({ "success": true }))).into_response())
 }

@@ -321,7 +321,7 @@ async fn verify(
             }
             Err(e) => return Err(refusal(e, route)),
         };
-        let cookies = signed_in_cookies(state, &signed, true);
+        let cookies = signed_in_cookies(state, &signed, super::session::remembered(headers));
         let body = json!({ "token": signed.refresh_token, "user": signed.user });
         return Ok((cookies, Json(body)).into_response());
     }
