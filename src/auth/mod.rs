@@ -258,15 +258,7 @@ pub async fn resolve_sid(state: &AppState, sid: String) -> Result<(Session, User
 pub async fn refresh(state: &AppState, token: String) -> Result<SignedIn> {
     let (mut session, user) = resolve(state, token.clone()).await?;
     let now = state.clock.now();
-    if session::due_for_extension(&session, now) {
-        let id = session.id.clone();
-        state
-            .db
-            .write(move |tx| session::extend(tx, &id, now))
-            .await?;
-        session.updated_at = iso(now);
-        session.expires_at = iso(now + session::SESSION_TTL);
-    }
+    extend_if_due(state, &mut session, now).await?;
     let access_token = state.tokens.issue(&user, &session.id, now)?;
     Ok(SignedIn {
         user,
@@ -274,6 +266,25 @@ pub async fn refresh(state: &AppState, token: String) -> Result<SignedIn> {
         refresh_token: token,
         session,
     })
+}
+
+/// Extends a session on use, at most once a day; returns whether it did.
+pub async fn extend_if_due(
+    state: &AppState,
+    session: &mut Session,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool> {
+    if !session::due_for_extension(session, now) {
+        return Ok(false);
+    }
+    let id = session.id.clone();
+    state
+        .db
+        .write(move |tx| session::extend(tx, &id, now))
+        .await?;
+    session.updated_at = iso(now);
+    session.expires_at = iso(now + session::SESSION_TTL);
+    Ok(true)
 }
 
 /// Revokes a session.

@@ -109,7 +109,9 @@ pub fn with_param(url: &str, key: &str, value: &str) -> String {
 }
 
 /// The origin (`scheme://host[:port]`) of an absolute http(s) URL, or None.
-fn origin_of(url: &str) -> Option<String> {
+/// The origin (`scheme://host[:port]`, lower-cased) of an http(s) URL;
+/// `None` for other schemes, empty hosts and credentials in the URL.
+pub(crate) fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
@@ -135,17 +137,24 @@ pub fn allowed_redirect(config: &Config, url: &str) -> Result<String> {
     if url.starts_with('/') && !url.starts_with("//") {
         return Ok(format!("{}{url}", config.app_url()));
     }
-    let origin = origin_of(url).ok_or_else(refused)?;
-    let allowed = config
-        .allowed_origins()
-        .iter()
-        .filter_map(|o| origin_of(o))
-        .any(|o| o == origin);
-    if allowed {
+    if origin_is_allowed(config, url) {
         Ok(url.to_owned())
     } else {
         Err(refused())
     }
+}
+
+/// Whether an absolute URL (or an `Origin` header value) is on one of the
+/// allowed origins (CORS_ORIGINS, APP_URL, BASE_URL).
+pub fn origin_is_allowed(config: &Config, url: &str) -> bool {
+    let Some(origin) = origin_of(url) else {
+        return false;
+    };
+    config
+        .allowed_origins()
+        .iter()
+        .filter_map(|o| origin_of(o))
+        .any(|o| o == origin)
 }
 
 #[cfg(test)]

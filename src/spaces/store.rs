@@ -133,6 +133,26 @@ pub fn member(conn: &Connection, space_id: &str, member_id: &str) -> Result<Opti
         .optional()?)
 }
 
+/// A user's membership in a space.
+pub fn member_of_user(conn: &Connection, space_id: &str, user_id: &str) -> Result<Option<Member>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM space_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.space_id = ?1 AND m.user_id = ?2"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([space_id, user_id], Member::from_row)
+        .optional()?)
+}
+
+/// The id of the space with this slug.
+pub fn id_by_slug(conn: &Connection, slug: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM spaces WHERE slug = ?1")?
+        .query_row([slug], |r| r.get(0))
+        .optional()?)
+}
+
 /// Number of owners of a space.
 pub fn owner_count(conn: &Connection, space_id: &str) -> Result<u32> {
     Ok(conn

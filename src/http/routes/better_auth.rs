@@ -258,29 +258,6 @@ impl FromRequestParts<AppState> for BaAuth {
     }
 }
 
-/// The origin of a URL (`scheme://host[:port]`), lower-cased.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    if host.is_empty() || !(scheme == "http" || scheme == "https") {
-        return None;
-    }
-    Some(format!("{scheme}://{host}").to_ascii_lowercase())
-}
-
-/// Whether an `Origin`/`Referer` value names an allowed origin.
-pub fn origin_allowed(state: &AppState, value: &str) -> bool {
-    let Some(origin) = origin_of(value) else {
-        return false;
-    };
-    state
-        .config
-        .allowed_origins()
-        .iter()
-        .filter_map(|o| origin_of(o))
-        .any(|o| o == origin)
-}
-
 /// The framework's CSRF defence for `/api/auth/*`: a state-changing request
 /// that carries cookies must come from an allowed origin (`Origin`, else
 /// `Referer`); a missing or `null` origin is refused. A cross-site form
@@ -330,12 +307,12 @@ pub async fn origin_check(
         let same_origin = headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .zip(origin_of(origin))
+            .zip(crate::email::origin_of(origin))
             .is_some_and(|(host, o)| {
                 o.split_once("://")
                     .is_some_and(|(_, h)| h.eq_ignore_ascii_case(host))
             });
-        if !same_origin && !origin_allowed(&state, origin) {
+        if !same_origin && !crate::email::origin_is_allowed(&state.config, origin) {
             return BaError::forbidden("INVALID_ORIGIN", "Invalid origin").into_response();
         }
     }
@@ -350,16 +327,13 @@ pub fn check_callback(state: &AppState, url: Option<&str>) -> BaResult<Option<St
         Some(u) if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') => {
             Ok(Some(u.to_owned()))
         }
-        Some(u) if origin_allowed(state, u) => Ok(Some(u.to_owned())),
+        Some(u) if crate::email::origin_is_allowed(&state.config, u) => Ok(Some(u.to_owned())),
         Some(_) => Err(BaError::forbidden(
             "INVALID_CALLBACK_URL",
             "Invalid callbackURL",
         )),
     }
 }
-
-/// Documentation-only: the framework's error body in OpenAPI.
-pub type ErrorBody = BaErrorBody;
 
 /// A JSON object body whose rejection is the framework's error.
 pub struct BaJson<T>(pub T);
@@ -385,20 +359,6 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for Ba
         crate::http::extract::AppJson::<T>::from_request(req, state)
             .await
             .map(|j| BaJson(j.0))
-            .map_err(BaError::from)
-    }
-}
-
-/// A JSON object body that may be absent.
-pub struct BaOptionalJson<T>(pub Option<T>);
-
-impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<AppState> for BaOptionalJson<T> {
-    type Rejection = BaError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        crate::http::extract::OptionalJson::<T>::from_request(req, state)
-            .await
-            .map(|j| BaOptionalJson(j.0))
             .map_err(BaError::from)
     }
 }

@@ -250,7 +250,7 @@ pub(crate) async fn get_magic_link_verify(
                 // A mailbox is one factor: the pending sign-in rides in the
                 // two-factor cookie, as after sign-in/email.
                 if success.is_none() {
-                    return Ok(super::session::two_factor_redirect(&state, &ticket));
+                    return Ok(super::session::two_factor_redirect(&state, &ticket, true));
                 }
                 let mut cookies = cookie::clear_session(&state.config);
                 cookie::append(

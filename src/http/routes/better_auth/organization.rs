@@ -341,20 +341,10 @@ pub(crate) async fn post_set_active(
                     return Ok(Ok(None));
                 }
                 Want::Id(id) => id,
-                Want::Slug(slug) => {
-                    let found: Option<String> = tx
-                        .prepare_cached("SELECT id FROM spaces WHERE slug = ?1")?
-                        .query_row([&slug], |r| r.get(0))
-                        .map(Some)
-                        .or_else(|e| match e {
-                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                            e => Err(e),
-                        })?;
-                    match found {
-                        Some(id) => id,
-                        None => return Ok(Err(org_not_found())),
-                    }
-                }
+                Want::Slug(slug) => match store::id_by_slug(tx, &slug)? {
+                    Some(id) => id,
+                    None => return Ok(Err(org_not_found())),
+                },
             };
             if store::role_of(tx, &space_id, &user_id)?.is_none() {
                 return Ok(Err(not_a_member()));
@@ -377,20 +367,7 @@ async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
     let user_id = auth.user.id.clone();
     state
         .db
-        .read(move |c| {
-            let sql = format!(
-                "SELECT {} FROM space_members m JOIN users u ON u.id = m.user_id \
-                 WHERE m.space_id = ?1 AND m.user_id = ?2",
-                spaces::model::MEMBER_COLUMNS
-            );
-            c.prepare_cached(&sql)?
-                .query_row([&space_id, &user_id], Member::from_row)
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e.into()),
-                })
-        })
+        .read(move |c| store::member_of_user(c, &space_id, &user_id))
         .await?
         .ok_or_else(member_not_found)
 }
@@ -449,15 +426,7 @@ fn named(
         return Ok(Ok(id));
     }
     if let Some(slug) = slug {
-        let found: Option<String> = conn
-            .prepare_cached("SELECT id FROM spaces WHERE slug = ?1")?
-            .query_row([&slug], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })?;
-        return Ok(found.ok_or_else(org_not_found));
+        return Ok(store::id_by_slug(conn, &slug)?.ok_or_else(org_not_found));
     }
     Ok(auth_active.ok_or_else(no_active))
 }
@@ -810,27 +779,28 @@ pub(crate) struct RemoveMemberBody {
     organization_id: Option<String>,
 }
 
-/// Maps the membership errors of `spaces::{remove_member, change_role}`.
+/// Maps the membership errors of `spaces::{remove_member, change_role}`:
+/// `not_allowed` and `last_owner` are the framework's (code, message).
 fn membership_error(
     not_allowed: (&'static str, &'static str),
-    last_owner: &'static str,
+    last_owner: (&'static str, &'static str),
 ) -> impl Fn(ApiError) -> BaError {
     move |e: ApiError| match e.code {
         ErrorCode::NotFound => member_not_found(),
         ErrorCode::Forbidden => forbidden(not_allowed.0, not_allowed.1),
-        ErrorCode::SpaceLastOwner => bad(last_owner, &last_owner_message(last_owner)),
+        ErrorCode::SpaceLastOwner => bad(last_owner.0, last_owner.1),
         _ => e.into(),
     }
 }
 
-fn last_owner_message(code: &str) -> String {
-    match code {
-        "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER" => {
-            "You cannot leave the organization as the only owner".to_owned()
-        }
-        _ => "You cannot leave the organization without an owner".to_owned(),
-    }
-}
+const NOT_ALLOWED_TO_DELETE_MEMBER: (&str, &str) = (
+    "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+    "You are not allowed to delete this member",
+);
+const ONLY_OWNER_CANNOT_LEAVE: (&str, &str) = (
+    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+    "You cannot leave the organization as the only owner",
+);
 
 #[utoipa::path(
     post, path = "/remove-member", request_body = RemoveMemberBody,
@@ -867,11 +837,8 @@ pub(crate) async fn post_remove_member(
         })
         .await
         .map_err(membership_error(
-            (
-                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
-                "You are not allowed to delete this member",
-            ),
-            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+            NOT_ALLOWED_TO_DELETE_MEMBER,
+            ONLY_OWNER_CANNOT_LEAVE,
         ))?;
     Ok(Json(json!({ "member": bare_member(&member) })))
 }
@@ -919,7 +886,10 @@ pub(crate) async fn post_update_member_role(
                 "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
                 "You are not allowed to update this member",
             ),
-            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+            (
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+                "You cannot leave the organization without an owner",
+            ),
         ))?;
     Ok(Json(bare_member(&member)))
 }
@@ -1121,19 +1091,14 @@ pub(crate) async fn post_leave(
         .db
         .write(move |tx| {
             let id = body.organization_id;
-            let mine = store::members(tx, &id)?
-                .into_iter()
-                .find(|m| m.user_id == actor)
+            let mine = store::member_of_user(tx, &id, &actor)?
                 .ok_or_else(|| ApiError::not_found("member"))?;
             spaces::remove_member(tx, &id, &actor, &mine.id)
         })
         .await
         .map_err(membership_error(
-            (
-                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
-                "You are not allowed to delete this member",
-            ),
-            "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+            NOT_ALLOWED_TO_DELETE_MEMBER,
+            ONLY_OWNER_CANNOT_LEAVE,
         ))?;
     Ok(Json(member))
 }
@@ -1159,12 +1124,9 @@ pub(crate) async fn post_check_slug(
 ) -> BaResult<Json<Value>> {
     let taken = state
         .db
-        .read(move |c| {
-            Ok(c.prepare_cached("SELECT 1 FROM spaces WHERE slug = ?1")?
-                .exists([&body.slug])?)
-        })
+        .read(move |c| store::id_by_slug(c, &body.slug))
         .await?;
-    if taken {
+    if taken.is_some() {
         return Err(slug_taken());
     }
     Ok(Json(json!({ "status": true })))

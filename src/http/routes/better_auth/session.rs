@@ -132,18 +132,9 @@ pub(crate) struct SignInBody {
 }
 
 /// The answer of a first factor that needs a second: the pending sign-in
-/// rides in the two-factor cookie, the session cookie is cleared.
-pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str) -> Response {
-    two_factor_redirect_remember(state, ticket, true)
-}
-
-/// `two_factor_redirect` that also records `rememberMe: false` for the
-/// second step.
-pub(crate) fn two_factor_redirect_remember(
-    state: &AppState,
-    ticket: &str,
-    remember: bool,
-) -> Response {
+/// rides in the two-factor cookie, the session cookie is cleared, and
+/// `remember: false` is kept for the second step in `mana.dont_remember`.
+pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str, remember: bool) -> Response {
     let mut headers = cookie::clear_session(&state.config);
     cookie::append(
         &mut headers,
@@ -204,7 +195,7 @@ pub(crate) async fn post_sign_in_email(
         Err(e) => match ticket_of(&e) {
             Some(ticket) => {
                 let remember = body.remember_me != Some(false);
-                return Ok(two_factor_redirect_remember(&state, &ticket, remember));
+                return Ok(two_factor_redirect(&state, &ticket, remember));
             }
             None => return Err(e.into()),
         },
@@ -236,31 +227,23 @@ pub(crate) async fn get_session(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> BaResult<Response> {
-    let Some(found) = super::optional_auth(&state, &headers).await? else {
+    let Some(mut found) = super::optional_auth(&state, &headers).await? else {
         return Ok(no_store(Json(Value::Null).into_response()));
     };
-    // Extend at most once a day, like every other use of the session; the
-    // cookie is re-sent with the new lifetime.
-    let (body, cookies) = match found.token.clone() {
-        Some(token) => {
-            let signed = auth::refresh(&state, token).await?;
-            let extended = signed.session.expires_at != found.session.expires_at;
-            let cookies = (extended && crate::http::extract::session_cookie(&headers).is_some())
-                .then(|| cookie::set_session(&state.config, &signed.refresh_token));
-            let auth = BaAuth {
-                session: signed.session,
-                user: signed.user,
-                token: found.token,
-            };
-            (auth, cookies)
+    // Extend at most once a day, like every other use of the session; a
+    // cookie session gets its cookie re-sent with the new lifetime.
+    let extended = auth::extend_if_due(&state, &mut found.session, state.now()).await?;
+    let cookies = match (&found.token, extended) {
+        (Some(token), true) if crate::http::extract::session_cookie(&headers).is_some() => {
+            Some(cookie::set_session(&state.config, token))
         }
-        None => (found, None),
+        _ => None,
     };
     // Like the framework's jwt plugin: an access token rides along.
     let jwt = state
         .tokens
-        .issue(&body.user, &body.session.id, state.now())?;
-    let mut response = Json(body.to_json()).into_response();
+        .issue(&found.user, &found.session.id, state.now())?;
+    let mut response = Json(found.to_json()).into_response();
     if let Some(cookies) = cookies {
         response.headers_mut().extend(cookies);
     }
