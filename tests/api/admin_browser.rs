@@ -22,12 +22,12 @@ pub(crate) async fn run_browser_script(
     let root = repo();
     assert!(
         root.join("tests/browser/node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci --prefix tests/browser` (CI does this in .ci/run)"
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (./test does this)"
     );
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),
-        "no Chromium at {chromium}: install the Debian package `chromium` (CI does this in .ci/run)"
+        "no Chromium at {chromium}: install the Debian package `chromium` (./test does this)"
     );
     let script = root.join("tests/browser").join(script);
     let artifacts = root.join("target/browser-artifacts");

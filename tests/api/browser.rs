@@ -1,5 +1,5 @@
 //! End-to-end in a real browser: headless Chromium (Debian's `chromium`)
-//! driven by playwright-core from `tests/browser/` (installed by `.ci/run`
+//! driven by playwright-core from `tests/browser/` (installed by `./test`
 //! with `npm ci --prefix tests/browser`).
 
 use std::path::PathBuf;
@@ -13,12 +13,12 @@ pub fn node_script(script: &str, args: &[&str]) -> std::process::Output {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is not installed: run `npm ci --prefix tests/browser` (.ci/run does)"
+        "playwright-core is not installed: run `npm ci --prefix tests/browser` (./test does)"
     );
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists()
             || std::env::var_os("CHROMIUM").is_some(),
-        "Chromium is missing: apt-get install chromium (.ci/run does)"
+        "Chromium is missing: apt-get install chromium (./test does)"
     );
     Command::new("node")
         .arg(dir.join(script))

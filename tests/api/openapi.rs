@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::common::TestServer;
 
-/// The schemathesis release `.ci/run` installs.
+/// The schemathesis release `./test` installs.
 const SCHEMATHESIS: &str = "4.32.5";
 
 /// The service key of the fuzzed server.
@@ -350,7 +350,7 @@ async fn run_schemathesis(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let version = schemathesis().unwrap_or_else(|| {
-        panic!("schemathesis is not installed: python3 -m pip install schemathesis=={SCHEMATHESIS}")
+        panic!("schemathesis is not installed: run ./test (it installs schemathesis=={SCHEMATHESIS})")
     });
     assert!(version.contains(SCHEMATHESIS), "found {version}");
     let t = TestServer::start_with(|c| {
