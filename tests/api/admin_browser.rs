@@ -21,7 +21,8 @@ pub(crate) async fn run_browser_script(
 ) -> String {
     let root = repo();
     assert!(
-        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        root.join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
         "playwright-core is not installed: run `npm ci --prefix tests/browser` (./test does this)"
     );
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

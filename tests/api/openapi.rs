@@ -350,7 +350,9 @@ async fn run_schemathesis(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     let version = schemathesis().unwrap_or_else(|| {
-        panic!("schemathesis is not installed: run ./test (it installs schemathesis=={SCHEMATHESIS})")
+        panic!(
+            "schemathesis is not installed: run ./test (it installs schemathesis=={SCHEMATHESIS})"
+        )
     });
     assert!(version.contains(SCHEMATHESIS), "found {version}");
     let t = TestServer::start_with(|c| {
