@@ -113,6 +113,7 @@ fn init_tracing(format: LogFormat) {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::db::files::restrict_umask();
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
     let config = cli.config;

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::{lockout, session, signup};
 use crate::clock::iso;
+use crate::db::files;
 use crate::db::migrate::LATEST;
 use crate::error::{ApiError, Result};
 use crate::users::model::ROLES;
@@ -182,18 +183,48 @@ fn check_conn(conn: &Connection) -> std::result::Result<CheckReport, String> {
 /// Copies the live database to `dest` with SQLite's online backup API: one
 /// consistent snapshot (a read transaction, so writers keep going in WAL
 /// mode), written as a self-contained file (rollback journal, no `-wal`),
-/// then checked. Refuses to overwrite an existing file.
+/// then checked. The copy holds key material: it is written 0600 under a
+/// temporary name opened without following symlinks, and published under
+/// `dest` only if that name does not exist in any form (a file or a
+/// symlink, dangling or not); nothing is ever overwritten.
 pub fn backup(src: &Path, dest: &Path) -> std::result::Result<CheckReport, String> {
-    if dest.exists() {
+    if std::fs::symlink_metadata(dest).is_ok() {
         return Err(format!(
-            "{} already exists; refusing to overwrite",
+            "{} already exists (as a file or a link); refusing to overwrite",
             dest.display()
         ));
     }
     let source = open_existing(src)?;
-    let mut target = Connection::open(dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    let tmp = files::temp_beside(dest);
+    files::create_new_private(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let copied = copy_into(&source, &tmp).and_then(|report| {
+        files::publish(&tmp, dest)
+            .map(|()| report)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => format!(
+                    "{} appeared while the backup ran; refusing to overwrite",
+                    dest.display()
+                ),
+                _ => format!("{}: {e}", dest.display()),
+            })
+    });
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied
+}
+
+/// The backup proper, into the empty private file `tmp`.
+fn copy_into(source: &Connection, tmp: &Path) -> std::result::Result<CheckReport, String> {
+    let mut target = Connection::open_with_flags(
+        tmp,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("{}: {e}", tmp.display()))?;
     {
-        let copy = rusqlite::backup::Backup::new(&source, &mut target)
+        let copy = rusqlite::backup::Backup::new(source, &mut target)
             .map_err(|e| format!("backup: {e}"))?;
         // -1: all pages in one step, so the copy is one snapshot (a step
         // that must restart because of a concurrent write starts over).

@@ -9,6 +9,7 @@
 //! power loss or an OS crash; it is offered for speed and documented in the
 //! README.
 
+pub mod files;
 pub mod migrate;
 
 use std::path::{Path, PathBuf};
@@ -69,9 +70,11 @@ impl Db {
     /// Opens (creating if needed) the file, applies pragmas and migrations.
     pub fn open(path: &Path, sync: Synchronous) -> std::result::Result<Self, OpenError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            files::create_private_dir(dir)
                 .map_err(|e| OpenError(format!("cannot create {}: {e}", dir.display())))?;
         }
+        files::prepare_database_file(path)
+            .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
         let fail = |e: rusqlite::Error| OpenError(format!("{}: {e}", path.display()));
         // A new file is created without SQLite's per-step fsyncs (the WAL
         // switch alone is a rollback-journal commit with four of them, the

@@ -15,6 +15,7 @@ mod better_auth_plugins;
 mod bootstrap;
 mod browser;
 mod crash;
+mod files;
 mod input;
 mod mail;
 mod openapi;
