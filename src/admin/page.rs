@@ -5,7 +5,7 @@
 //! strict page headers: a CSP without inline script or style, no framing,
 //! no referrer, no sniffing.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -50,8 +50,25 @@ pub fn router() -> Router<AppState> {
     (status = 200, description = "The sign-in page", body = String, content_type = "text/html"),
     (status = 304, description = "Not modified (If-None-Match)")
 ))]
-pub(crate) async fn get_login(headers: HeaderMap) -> Response {
-    serve_from::<LoginAssets>("index.html", &headers, "login page asset")
+pub(crate) async fn get_login(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // The page follows a callback only to these origins (its own is
+    // always allowed): they are written into its meta tag.
+    let Some(file) = LoginAssets::get("index.html") else {
+        return ApiError::not_found("login page asset").into_response();
+    };
+    let origins = crate::email::allowed_origins(&state.config).join(" ");
+    let html = String::from_utf8_lossy(&file.data).replace(
+        r#"<meta name="mana-allowed-origins" content="">"#,
+        &format!(
+            r#"<meta name="mana-allowed-origins" content="{}">"#,
+            crate::email::templates::escape(&origins)
+        ),
+    );
+    let etag = {
+        use sha2::Digest;
+        format!("\"{}\"", hex::encode(sha2::Sha256::digest(html.as_bytes())))
+    };
+    respond(html.into_bytes(), "index.html", etag, &headers)
 }
 
 #[utoipa::path(get, path = "/login/{path}", tag = "better-auth", params(("path" = String, Path, description = "an embedded asset name")), responses(
@@ -114,6 +131,12 @@ fn serve_from<A: rust_embed::RustEmbed>(path: &str, headers: &HeaderMap, what: &
         return ApiError::not_found(what).into_response();
     };
     let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    respond(file.data.into_owned(), path, etag, headers)
+}
+
+/// An asset answer with its ETag (304 when the client has it) and the
+/// strict page headers.
+fn respond(data: Vec<u8>, path: &str, etag: String, headers: &HeaderMap) -> Response {
     let fresh = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -123,7 +146,7 @@ fn serve_from<A: rust_embed::RustEmbed>(path: &str, headers: &HeaderMap, what: &
     } else {
         (
             [(CONTENT_TYPE, HeaderValue::from_static(content_type(path)))],
-            file.data.into_owned(),
+            data,
         )
             .into_response()
     };

@@ -108,53 +108,85 @@ pub fn with_param(url: &str, key: &str, value: &str) -> String {
     format!("{url}{sep}{key}={}", encode_param(value))
 }
 
-/// The origin (`scheme://host[:port]`) of an absolute http(s) URL, or None.
-/// The origin (`scheme://host[:port]`, lower-cased) of an http(s) URL;
-/// `None` for other schemes, empty hosts and credentials in the URL.
+/// The origin (`scheme://host[:port]`, as the URL standard serializes it:
+/// lower-case, IDNA host, default port dropped) of an http(s) URL; `None`
+/// for anything that does not parse, other schemes, control characters or
+/// whitespace, and credentials in the URL.
 pub(crate) fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
+    if has_unsafe_chars(url) {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
-        return None;
-    }
-    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+    let parsed = url::Url::parse(url).ok()?;
+    web_origin(&parsed)
 }
 
-/// Checks a callback / redirect URL: an absolute URL whose origin is one of
-/// the allowed origins, or a path (resolved against APP_URL). Anything else
-/// (foreign origin, `//host`, `javascript:`, credentials in the URL) is a
-/// 400 VALIDATION.
-pub fn allowed_redirect(config: &Config, url: &str) -> Result<String> {
-    let url = url.trim();
+/// Control characters (a browser drops tab and newline from a URL, so
+/// `/\t/evil` becomes `//evil`), any whitespace, and backslashes (which
+/// browsers read as `/`).
+fn has_unsafe_chars(url: &str) -> bool {
+    url.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+}
+
+/// The origin of a parsed http(s) URL without credentials.
+fn web_origin(url: &url::Url) -> Option<String> {
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.host().is_none()
+    {
+        return None;
+    }
+    Some(url.origin().ascii_serialization())
+}
+
+/// The allowed origins (CORS_ORIGINS, APP_URL, BASE_URL), serialized.
+pub fn allowed_origins(config: &Config) -> Vec<String> {
+    let mut out: Vec<String> = config
+        .allowed_origins()
+        .iter()
+        .filter_map(|o| origin_of(o))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The one redirect check of the server, for every callback and redirect
+/// URL on every door: an absolute http(s) URL whose origin is allowed, or a
+/// path (`/…`, resolved against APP_URL). Refused (400 VALIDATION): control
+/// characters and whitespace anywhere, backslashes, `//host`, other
+/// schemes, credentials in the URL, foreign origins, more than 2048 bytes.
+/// Answers the URL as parsed, absolute.
+pub fn check_redirect(config: &Config, raw: &str) -> Result<url::Url> {
     let refused = || ApiError::validation("callback URL is not on an allowed origin");
-    if url.is_empty() || url.chars().any(|c| c.is_control() || c == '\\') || url.len() > 2048 {
+    if raw.is_empty() || raw.len() > 2048 || has_unsafe_chars(raw) {
         return Err(refused());
     }
-    if url.starts_with('/') && !url.starts_with("//") {
-        return Ok(format!("{}{url}", config.app_url()));
-    }
-    if origin_is_allowed(config, url) {
-        Ok(url.to_owned())
+    let url = if let Some(path) = raw.strip_prefix('/') {
+        if path.starts_with('/') {
+            return Err(refused());
+        }
+        url::Url::parse(&format!("{}{raw}", config.app_url())).map_err(|_| refused())?
     } else {
-        Err(refused())
+        url::Url::parse(raw).map_err(|_| refused())?
+    };
+    let origin = web_origin(&url).ok_or_else(refused)?;
+    if !allowed_origins(config).contains(&origin) {
+        return Err(refused());
     }
+    Ok(url)
+}
+
+/// `check_redirect` as the absolute URL to send.
+pub fn allowed_redirect(config: &Config, url: &str) -> Result<String> {
+    check_redirect(config, url).map(String::from)
 }
 
 /// Whether an absolute URL (or an `Origin` header value) is on one of the
 /// allowed origins (CORS_ORIGINS, APP_URL, BASE_URL).
 pub fn origin_is_allowed(config: &Config, url: &str) -> bool {
-    let Some(origin) = origin_of(url) else {
-        return false;
-    };
-    config
-        .allowed_origins()
-        .iter()
-        .filter_map(|o| origin_of(o))
-        .any(|o| o == origin)
+    origin_of(url).is_some_and(|origin| allowed_origins(config).contains(&origin))
 }
 
 #[cfg(test)]
@@ -193,6 +225,11 @@ mod tests {
             "http://app.mana.how/",
             "https:\\\\evil.test",
             "data:text/html,x",
+            "/\t/evil.test",
+            "/\n/evil.test",
+            " https://app.mana.how/",
+            "/x\u{3000}y",
+            "https://app.mana.how\t.evil.test/",
         ] {
             assert!(allowed_redirect(&c, bad).is_err(), "{bad}");
         }

@@ -94,12 +94,16 @@ pub struct NewSpace {
     pub metadata: Option<Value>,
 }
 
+/// Metadata a client sent (create, update on either door): an object with
+/// a valid type, at most 8 KiB. `tier` is dropped: it is the operator's,
+/// set only by the admin API (`admin::set_tier`).
 fn check_metadata(metadata: Option<Value>, kind: Option<String>) -> Result<Map<String, Value>> {
     let mut map = match metadata {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => return Err(metadata_invalid("metadata must be an object")),
     };
+    map.remove("tier");
     if let Some(kind) = kind {
         map.insert("type".into(), Value::String(kind));
     }
@@ -276,7 +280,10 @@ pub fn delete(
     audit::record(tx, Some(actor), Event::OrgDeleted, client, meta, &iso(now))
 }
 
-/// Invites an address (owner or admin; only owners invite owners).
+/// Invites an address (owner or admin; only owners invite owners). Inviting
+/// an address with a pending invitation rewrites it (role, inviter,
+/// expiry), but only within the actor's own invite right: an admin cannot
+/// turn an owner's pending `owner` invitation into anything else.
 pub fn invite(
     tx: &Connection,
     space_id: &str,
@@ -299,6 +306,13 @@ pub fn invite(
             ErrorCode::Conflict,
             "this address is already a member",
         ));
+    }
+    if let Some(pending) = store::pending_invitation(tx, space_id, &email)? {
+        if pending.role == Role::Owner && actor_role != Role::Owner {
+            return Err(ApiError::forbidden(
+                "only owners can change a pending owner invitation",
+            ));
+        }
     }
     let draft = Invitation {
         id: uuid::Uuid::new_v4().to_string(),

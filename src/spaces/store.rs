@@ -208,6 +208,22 @@ pub fn invitation(conn: &Connection, id: &str) -> Result<Option<Invitation>> {
         .optional()?)
 }
 
+/// The pending invitation of an address to a space, if any.
+pub fn pending_invitation(
+    conn: &Connection,
+    space_id: &str,
+    email: &str,
+) -> Result<Option<Invitation>> {
+    let sql = format!(
+        "SELECT {INVITATION_COLUMNS} FROM space_invitations \
+         WHERE space_id = ?1 AND email = ?2 AND status = 'pending'"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([space_id, email], Invitation::from_row)
+        .optional()?)
+}
+
 /// Invitations of a space, newest first.
 pub fn invitations(conn: &Connection, space_id: &str) -> Result<Vec<Invitation>> {
     let sql = format!(

@@ -1,6 +1,9 @@
 // The sign-in form for OIDC-style flows: posts to the Better Auth-compatible
 // routes, asks for a second factor when the account has one, then follows
-// `callbackURL` (the server refuses callbacks outside the allowed origins).
+// `callbackURL` (the server refuses callbacks outside the allowed origins;
+// this page checks again before it navigates: the target is resolved with
+// the URL parser against this page's origin and followed only to an origin
+// the server lists in <meta name="mana-allowed-origins">).
 'use strict';
 
 (function () {
@@ -8,6 +11,22 @@
   const callbackURL = params.get('callbackURL') || params.get('callbackUrl') || undefined;
   const $ = (id) => document.getElementById(id);
   const message = $('message');
+  const meta = document.querySelector('meta[name="mana-allowed-origins"]');
+  const allowed = ((meta && meta.content) || '').split(' ').filter(Boolean);
+
+  // The absolute URL to go to, or null: no whitespace or control characters
+  // (a browser drops a tab from `/\t/evil`, making it `//evil`), no
+  // backslashes, http(s) only, no credentials, an allowed origin.
+  function safeTarget(target) {
+    if (typeof target !== 'string' || target === '') return null;
+    if (/[\s\u0000-\u001f\u007f-\u009f\\]/.test(target)) return null;
+    let u;
+    try { u = new URL(target, window.location.origin); } catch (_) { return null; }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') return null;
+    if (u.username || u.password) return null;
+    if (u.origin !== window.location.origin && !allowed.includes(u.origin)) return null;
+    return u.href;
+  }
 
   function show(text, ok) {
     message.textContent = text;
@@ -36,10 +55,15 @@
 
   function done(data) {
     const target = (data && data.url) || callbackURL;
-    if (target) {
-      window.location.assign(target);
-    } else {
+    if (!target) {
       show('You are signed in.', true);
+      return;
+    }
+    const to = safeTarget(target);
+    if (to) {
+      window.location.assign(to);
+    } else {
+      show('You are signed in, but the callbackURL is not allowed.');
     }
   }
 

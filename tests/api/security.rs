@@ -21,6 +21,7 @@ async fn login_always_opens_a_new_session() {
             t.client
                 .post(t.url("/api/v1/auth/login"))
                 .header("cookie", format!("mana.session_token={planted}"))
+                .header("origin", "http://app.mana.test")
                 .json(&json!({ "email": "fixation@example.com", "password": PASSWORD })),
         )
         .await;

@@ -320,8 +320,11 @@ async fn cookie_session_works_for_session_and_session_to_token() {
         "{set_cookie}"
     );
 
-    let with_cookie =
-        |req: reqwest::RequestBuilder| req.header("cookie", format!("mana.session_token={cookie}"));
+    // (A browser sends its Origin with every write.)
+    let with_cookie = |req: reqwest::RequestBuilder| {
+        req.header("cookie", format!("mana.session_token={cookie}"))
+            .header("origin", "http://app.mana.test")
+    };
     let s = t
         .send(with_cookie(t.client.get(t.url("/api/v1/auth/session"))))
         .await;

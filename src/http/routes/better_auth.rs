@@ -258,23 +258,66 @@ impl FromRequestParts<AppState> for BaAuth {
     }
 }
 
-/// The framework's CSRF defence for `/api/auth/*`: a state-changing request
-/// that carries cookies must come from an allowed origin (`Origin`, else
-/// `Referer`); a missing or `null` origin is refused. A cross-site form
-/// navigation to a sign-in or sign-up route is refused even without
-/// cookies.
+/// Why a cookie-carrying write was refused: (Better Auth code, message).
+type OriginRefusal = (&'static str, &'static str);
+
+/// The origin rule of a cookie-carrying write: an `Origin` (else
+/// `Referer`) of an allowed origin or of the server itself; a missing or
+/// `null` origin is refused.
+fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), OriginRefusal> {
+    let origin = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if origin.is_empty() || origin == "null" {
+        return Err(("MISSING_OR_NULL_ORIGIN", "Missing or null Origin"));
+    }
+    // Same-origin pages (the server's own `/login`) pass too: a browser
+    // never lets a page claim another page's origin.
+    let same_origin = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .zip(crate::email::origin_of(origin))
+        .is_some_and(|(host, o)| {
+            o.split_once("://")
+                .is_some_and(|(_, h)| h.eq_ignore_ascii_case(host))
+        });
+    if !same_origin && !crate::email::origin_is_allowed(&state.config, origin) {
+        return Err(("INVALID_ORIGIN", "Invalid origin"));
+    }
+    Ok(())
+}
+
+/// The server's CSRF defence, one layer for every door. A state-changing
+/// request (`POST`, …) that is authenticated by a cookie must come from an
+/// allowed origin (`check_origin`). On `/api/auth/*` that is any request
+/// with cookies (as the framework does), and a cross-site form navigation
+/// to a sign-in or sign-up route is refused even without cookies; on every
+/// other door it is a request that carries the session cookie (bearer-token
+/// callers send none and are not affected).
 pub async fn origin_check(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if !req.uri().path().starts_with("/api/auth/")
-        || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-    {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
     let headers = req.headers();
     let path = req.uri().path();
+    if !path.starts_with("/api/auth/") {
+        if session_cookie(headers).is_none() {
+            return next.run(req).await;
+        }
+        return match check_origin(&state, headers) {
+            Ok(()) => next.run(req).await,
+            Err((_, message)) => ApiError::forbidden(format!(
+                "cross-site request refused: {message} for a request with the session cookie"
+            ))
+            .into_response(),
+        };
+    }
     let first_login = path.starts_with("/api/auth/sign-in/")
         || path.starts_with("/api/auth/sign-up/")
         || path == "/api/auth/magic-link/send-magic-link"; // alias of sign-in/magic-link
@@ -293,45 +336,22 @@ pub async fn origin_check(
     let fetch_metadata = first_login
         && (fetch_site.is_some() || fetch_mode.is_some() || headers.contains_key(header::ORIGIN));
     if uses_cookies || fetch_metadata {
-        let origin = headers
-            .get(header::ORIGIN)
-            .or_else(|| headers.get(header::REFERER))
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if origin.is_empty() || origin == "null" {
-            return BaError::forbidden("MISSING_OR_NULL_ORIGIN", "Missing or null Origin")
-                .into_response();
-        }
-        // Same-origin pages (the server's own `/login`) pass too: a browser
-        // never lets a page claim another page's origin.
-        let same_origin = headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .zip(crate::email::origin_of(origin))
-            .is_some_and(|(host, o)| {
-                o.split_once("://")
-                    .is_some_and(|(_, h)| h.eq_ignore_ascii_case(host))
-            });
-        if !same_origin && !crate::email::origin_is_allowed(&state.config, origin) {
-            return BaError::forbidden("INVALID_ORIGIN", "Invalid origin").into_response();
+        if let Err((code, message)) = check_origin(&state, headers) {
+            return BaError::forbidden(code, message).into_response();
         }
     }
     next.run(req).await
 }
 
-/// A callback URL the framework would accept: relative, or on an allowed
-/// origin; refused with 403 INVALID_CALLBACK_URL otherwise.
+/// A callback URL the framework would accept, by the server's one redirect
+/// check (`email::check_redirect`); kept as given (relative ones stay
+/// relative). Refused with 403 INVALID_CALLBACK_URL.
 pub fn check_callback(state: &AppState, url: Option<&str>) -> BaResult<Option<String>> {
     match url {
         None => Ok(None),
-        Some(u) if u.starts_with('/') && !u.starts_with("//") && !u.contains('\\') => {
-            Ok(Some(u.to_owned()))
-        }
-        Some(u) if crate::email::origin_is_allowed(&state.config, u) => Ok(Some(u.to_owned())),
-        Some(_) => Err(BaError::forbidden(
-            "INVALID_CALLBACK_URL",
-            "Invalid callbackURL",
-        )),
+        Some(u) => crate::email::check_redirect(&state.config, u)
+            .map(|_| Some(u.to_owned()))
+            .map_err(|_| BaError::forbidden("INVALID_CALLBACK_URL", "Invalid callbackURL")),
     }
 }
 
