@@ -30,6 +30,10 @@ CREATE TABLE password_credentials (
     password_hash TEXT NOT NULL,
     updated_at    TEXT NOT NULL
 ) STRICT;
+-- Better Auth scrypt hashes (imported, replaced at the next sign-in); a PHC
+-- string starts with '$'. Start-up asks whether any are left.
+CREATE INDEX password_credentials_scrypt ON password_credentials (user_id)
+    WHERE password_hash NOT LIKE '$%';
 
 -- The session token is the refresh token; only its SHA-256 is stored.
 CREATE TABLE sessions (

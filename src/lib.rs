@@ -75,6 +75,10 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     )
     .map_err(|e| StartError(format!("password hasher: {e}")))?
     .with_metrics(metrics.clone());
+    let scrypt_stored = db
+        .read_blocking(users::store::has_scrypt_password)
+        .map_err(|e| StartError(format!("cannot read password hashes: {e}")))?;
+    hasher.set_scrypt_stored(scrypt_stored);
     let mail = email::Mailer::new(&config).map_err(StartError)?;
     let passkeys = passkeys::Passkeys::new(&config);
     let limits = http::ratelimit::Limits::new(

@@ -23,6 +23,8 @@ pub enum Event {
     LoginFailure,
     Logout,
     PasswordChanged,
+    /// A Better Auth scrypt hash was replaced by argon2id at sign-in.
+    PasswordRehashed,
     AccountLocked,
     ProfileUpdated,
     SessionRevoked,
@@ -62,6 +64,7 @@ impl Event {
             Event::LoginFailure => "LOGIN_FAILURE",
             Event::Logout => "LOGOUT",
             Event::PasswordChanged => "PASSWORD_CHANGED",
+            Event::PasswordRehashed => "PASSWORD_REHASHED",
             Event::AccountLocked => "ACCOUNT_LOCKED",
             Event::ProfileUpdated => "PROFILE_UPDATED",
             Event::SessionRevoked => "SESSION_REVOKED",

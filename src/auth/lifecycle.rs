@@ -398,7 +398,7 @@ pub async fn verify_magic_link(
         .await?;
     // A mailbox is one factor: an account with 2FA on still needs its code.
     if user.two_factor_enabled {
-        let required = super::second_factor_required(state, &user).await?;
+        let required = super::second_factor_required(state, &user, None).await?;
         return Err(required.with_field("callbackURL", serde_json::json!(callback)));
     }
     let email_addr = user.email.clone();

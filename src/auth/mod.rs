@@ -6,6 +6,7 @@
 pub mod lifecycle;
 pub mod lockout;
 pub mod password;
+pub mod scrypt_hash;
 pub mod session;
 pub mod signup;
 pub mod token;
@@ -99,8 +100,11 @@ pub async fn login(
         None => (None, None),
     };
     // Infrastructure errors propagate here and are never counted as failures.
-    let ok = state.hasher.verify(password, hash).await?;
-    let Some(user) = user.filter(|_| ok) else {
+    let verified = state
+        .hasher
+        .verify_for_login(password, hash.clone())
+        .await?;
+    let Some(user) = user.filter(|_| verified.matches) else {
         return Err(record_failure(state, email, client).await);
     };
     if state.config.require_email_verification && !user.email_verified {
@@ -109,18 +113,44 @@ pub async fn login(
             "verify your email address first",
         ));
     }
+    // A Better Auth hash is replaced in the write that opens the session
+    // (or, with 2FA on, issues the ticket): the password is proven there.
+    let rehash = verified
+        .rehashed
+        .zip(hash)
+        .map(|(new, old)| scrypt_hash::Rehash {
+            user_id: user.id.clone(),
+            old,
+            new,
+            client: client.clone(),
+        });
     if user.two_factor_enabled {
-        return Err(second_factor_required(state, &user).await?);
+        return Err(second_factor_required(state, &user, rehash).await?);
     }
-    start_session(state, user, client, Some(email)).await
+    open_session(state, user, client, Some(email), rehash).await
 }
 
 /// The answer when a first factor succeeded for an account with 2FA on: no
 /// session yet, a short-lived ticket for the second step instead. The
 /// failure counter is not cleared: only the second step
 /// (`two_factor::finish`) does that.
-pub async fn second_factor_required(state: &AppState, user: &User) -> Result<ApiError> {
-    let ticket = two_factor::issue_ticket(state, user.id.clone()).await?;
+pub async fn second_factor_required(
+    state: &AppState,
+    user: &User,
+    rehash: Option<scrypt_hash::Rehash>,
+) -> Result<ApiError> {
+    let clock = state.clock.clone();
+    let user_id = user.id.clone();
+    let ticket = state
+        .db
+        .write(move |tx| {
+            let now = clock.now();
+            if let Some(rehash) = &rehash {
+                rehash.apply(tx, &iso(now))?;
+            }
+            two_factor::issue_ticket_tx(tx, &user_id, now)
+        })
+        .await?;
     Ok(ApiError::new(
         ErrorCode::TwoFactorRequired,
         "enter the code of your authenticator app or a backup code",
@@ -184,6 +214,17 @@ pub async fn start_session(
     client: ClientInfo,
     clear: Option<String>,
 ) -> Result<SignedIn> {
+    open_session(state, user, client, clear, None).await
+}
+
+/// `start_session`, also storing a password rehash in the same write.
+async fn open_session(
+    state: &AppState,
+    user: User,
+    client: ClientInfo,
+    clear: Option<String>,
+    rehash: Option<scrypt_hash::Rehash>,
+) -> Result<SignedIn> {
     let clock = state.clock.clone();
     let user_id = user.id.clone();
     let (session, token) = state
@@ -194,6 +235,9 @@ pub async fn start_session(
             crate::admin::ensure_not_locked(tx, &user_id)?;
             if let Some(email) = clear {
                 lockout::clear(tx, &email)?;
+            }
+            if let Some(rehash) = &rehash {
+                rehash.apply(tx, &iso(now))?;
             }
             let created = session::create(tx, &user_id, &client, now)?;
             audit::record(

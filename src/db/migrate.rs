@@ -17,6 +17,10 @@ pub const STEPS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_two_factor.sql")),
     (7, include_str!("../../migrations/0007_passkeys.sql")),
     (8, include_str!("../../migrations/0008_active_space.sql")),
+    (
+        9,
+        include_str!("../../migrations/0009_scrypt_passwords.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

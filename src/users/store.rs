@@ -76,6 +76,35 @@ pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: &str) -> 
     Ok(())
 }
 
+/// Replaces the password hash `old` of a user by `new` (a rehash of the same
+/// password); false when the stored hash is no longer `old` (the password
+/// was changed meanwhile, which wins).
+pub fn replace_password_hash(
+    conn: &Connection,
+    user_id: &str,
+    old: &str,
+    new: &str,
+    now: &str,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE password_credentials SET password_hash = ?3, updated_at = ?4 \
+             WHERE user_id = ?1 AND password_hash = ?2",
+        )?
+        .execute(params![user_id, old, new, now])?
+        == 1)
+}
+
+/// Whether any stored password hash is not a PHC string (a Better Auth
+/// scrypt hash from an import); one lookup in a partial index.
+pub fn has_scrypt_password(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM password_credentials WHERE password_hash NOT LIKE '$%')",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Updates name and image.
 pub fn update_profile(
     conn: &Connection,

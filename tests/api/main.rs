@@ -24,6 +24,7 @@ mod ops;
 mod passkeys;
 mod process;
 mod redirects;
+mod scrypt_passwords;
 mod security;
 mod self_service;
 mod settings;
