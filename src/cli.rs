@@ -15,7 +15,14 @@ use crate::db::Db;
 
 /// mana-auth: authentication and tenancy server in one binary.
 #[derive(Parser, Debug)]
-#[command(name = "mana-auth", version, about)]
+#[command(
+    name = "mana-auth",
+    version,
+    about,
+    after_help = "Secrets are read from the environment only, never from flags (flags show in \
+                  `ps`): MANA_AUTH_KEK, MANA_SERVICE_KEY, SMTP_PASS, METRICS_TOKEN, or each \
+                  with _FILE appended naming a file that holds the value."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -63,9 +70,10 @@ enum AdminCommand {
     Create {
         #[arg(long)]
         email: String,
-        /// The password; read from stdin when absent.
+        /// A file holding the password; read from stdin when absent (never
+        /// a flag: flags show in `ps`).
         #[arg(long)]
-        password: Option<String>,
+        password_file: Option<PathBuf>,
         #[arg(long)]
         name: Option<String>,
         /// Make the user an admin.
@@ -83,9 +91,9 @@ enum AdminCommand {
     ResetPassword {
         #[arg(long)]
         email: String,
-        /// The new password; read from stdin when absent.
+        /// A file holding the new password; read from stdin when absent.
         #[arg(long)]
-        password: Option<String>,
+        password_file: Option<PathBuf>,
     },
 }
 
@@ -116,7 +124,11 @@ pub fn main() -> ExitCode {
     crate::db::files::restrict_umask();
     let cli = Cli::parse();
     init_tracing(cli.config.log_format);
-    let config = cli.config;
+    let mut config = cli.config;
+    if let Err(problems) = config.read_secrets(|name| std::env::var_os(name)) {
+        eprintln!("mana-auth: {}", problems.join("\n  "));
+        return ExitCode::FAILURE;
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Admin(cmd) => finish(admin(&config, cmd)),
@@ -150,21 +162,26 @@ fn open_db(config: &Config) -> Result<Db, String> {
     Db::open(&config.database_path(), config.sqlite_synchronous).map_err(|e| e.to_string())
 }
 
-/// The password from the flag, else one line from stdin.
-fn password_arg(given: Option<String>) -> Result<String, String> {
-    if let Some(p) = given {
-        return Ok(p);
-    }
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprint!("Password: ");
-    }
+/// The password from the file, else one line from stdin.
+fn password_arg(file: Option<PathBuf>) -> Result<String, String> {
     let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    match file {
+        Some(path) => {
+            line = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("Password: ");
+            }
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        }
+    }
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.is_empty() {
-        return Err("no password given (use --password or pipe it on stdin)".into());
+        return Err("no password given (pipe it on stdin or use --password-file)".into());
     }
     Ok(password)
 }
@@ -186,11 +203,11 @@ fn admin(config: &Config, cmd: AdminCommand) -> Result<String, String> {
     match cmd {
         AdminCommand::Create {
             email,
-            password,
+            password_file,
             name,
             admin,
         } => {
-            let hash = hash_password(config, &password_arg(password)?)?;
+            let hash = hash_password(config, &password_arg(password_file)?)?;
             let db = open_db(config)?;
             let user = db
                 .write_blocking(|tx| {
@@ -215,8 +232,11 @@ fn admin(config: &Config, cmd: AdminCommand) -> Result<String, String> {
                 user.email, user.role
             ))
         }
-        AdminCommand::ResetPassword { email, password } => {
-            let hash = hash_password(config, &password_arg(password)?)?;
+        AdminCommand::ResetPassword {
+            email,
+            password_file,
+        } => {
+            let hash = hash_password(config, &password_arg(password_file)?)?;
             let db = open_db(config)?;
             let revoked = db
                 .write_blocking(|tx| ops::reset_password(tx, &email, &hash, now))

@@ -574,6 +574,9 @@ async fn mana_workloads(
         return Ok(());
     }
     let accts = mana_accounts(&server.addr, ACCOUNTS).await?;
+    // Passwords never go on a command line: the CLI reads them from a file.
+    let password_file = dir.path().join("admin-password");
+    std::fs::write(&password_file, PASSWORD).map_err(|e| e.to_string())?;
     procs::mana_cli(
         &bin,
         &db,
@@ -582,8 +585,8 @@ async fn mana_workloads(
             "create",
             "--email",
             "admin@bench.test",
-            "--password",
-            PASSWORD,
+            "--password-file",
+            &password_file.to_string_lossy(),
             "--admin",
         ],
     )

@@ -156,9 +156,40 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     response
 }
 
+/// With `METRICS_TOKEN` set, `/metrics` wants `Authorization: Bearer <it>`
+/// (compared as digests, in constant time).
+fn check_token(state: &AppState, headers: &axum::http::HeaderMap) -> crate::error::Result<()> {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let Some(expected) = &state.config.metrics_token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .ok_or_else(crate::error::ApiError::unauthorized)?;
+    let ok: bool = Sha256::digest(given)
+        .ct_eq(&Sha256::digest(expected.expose().as_bytes()))
+        .into();
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::unauthorized())
+    }
+}
+
 /// `GET /metrics`.
-#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn get_metrics(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "meta", responses(
+    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::http::openapi::ErrorEnvelope)
+))]
+pub async fn get_metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if let Err(e) = check_token(&state, &headers) {
+        return e.into_response();
+    }
     let depth = state
         .db
         .read(|c| {

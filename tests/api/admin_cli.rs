@@ -100,27 +100,13 @@ async fn created_admin_can_sign_in_and_reach_the_admin_api() {
         (
             cli(
                 &db,
-                &[
-                    "admin",
-                    "create",
-                    "--email",
-                    "boss@example.com",
-                    "--password",
-                    "another-password",
-                ],
-                None,
+                &["admin", "create", "--email", "boss@example.com"],
+                Some("another-password\n"),
             ),
             cli(
                 &db,
-                &[
-                    "admin",
-                    "create",
-                    "--email",
-                    "new@example.com",
-                    "--password",
-                    "short",
-                ],
-                None,
+                &["admin", "create", "--email", "new@example.com"],
+                Some("short\n"),
             ),
             cli(
                 &db,
@@ -160,6 +146,8 @@ async fn created_admin_can_sign_in_and_reach_the_admin_api() {
     let login = t.login("plain@example.com", PASSWORD).await;
     let refresh = login.body["refreshToken"].as_str().unwrap().to_owned();
     let db = t.db_path.clone();
+    let password_file = t.dir.path().join("new-password");
+    std::fs::write(&password_file, "brand-new-password\n").unwrap();
     let (promoted, reset) = tokio::task::spawn_blocking(move || {
         (
             cli(
@@ -181,8 +169,8 @@ async fn created_admin_can_sign_in_and_reach_the_admin_api() {
                     "reset-password",
                     "--email",
                     "plain@example.com",
-                    "--password",
-                    "brand-new-password",
+                    "--password-file",
+                    password_file.to_str().unwrap(),
                 ],
                 None,
             ),

@@ -25,6 +25,7 @@ mod passkeys;
 mod process;
 mod redirects;
 mod scrypt_passwords;
+mod secret_settings;
 mod security;
 mod self_service;
 mod settings;
