@@ -285,6 +285,7 @@ CREATE TABLE encryption_vaults (
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
     rotated_at     TEXT,
+    recovery_set_at TEXT,           -- when the recovery wrap was set; NULL without one
     CHECK ((wrapped_mk IS NULL) = (wrap_iv IS NULL) AND (wrapped_mk IS NULL) = (kek_id IS NULL)),
     CHECK ((recovery_wrapped_mk IS NULL) = (recovery_iv IS NULL)),
     CHECK (wrapped_mk IS NOT NULL OR recovery_wrapped_mk IS NOT NULL),

@@ -295,7 +295,7 @@ pub fn view_data(
     now: DateTime<Utc>,
 ) -> Result<Value> {
     let user = target(tx, user_id)?;
-    let export = crate::me::data::export(tx, user_id, now)?;
+    let export = crate::me::data::summary_with_rows(tx, user_id, now)?;
     record(
         tx,
         admin,

@@ -26,6 +26,12 @@ pub const MAX_KEYS: u32 = 100;
 /// `last_used_at` is written at most this often per key, so validation
 /// stays a read almost always.
 pub const LAST_USED_RESOLUTION: Duration = Duration::minutes(1);
+/// The per-key request budget callers are told (`rateLimit.requests` per
+/// `rateLimit.window` seconds), the upstream's fixed values. Enforcing it
+/// is the calling service's job, as it was upstream.
+pub const RATE_LIMIT_REQUESTS: u32 = 60;
+/// Window of `RATE_LIMIT_REQUESTS`, in seconds.
+pub const RATE_LIMIT_WINDOW: u32 = 60;
 
 /// A key as listed: never the key, never its hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -39,6 +45,10 @@ pub struct ApiKey {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Always `RATE_LIMIT_REQUESTS`.
+    pub rate_limit_requests: u32,
+    /// Always `RATE_LIMIT_WINDOW`.
+    pub rate_limit_window: u32,
 }
 
 /// A freshly created key: the one time the key itself is sent.
@@ -47,7 +57,16 @@ pub struct ApiKey {
 pub struct CreatedKey {
     #[serde(flatten)]
     pub api_key: ApiKey,
+    pub user_id: String,
     pub key: String,
+}
+
+/// `rateLimit` of a valid key.
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct RateLimit {
+    pub requests: u32,
+    /// Seconds.
+    pub window: u32,
 }
 
 /// The answer of `validate`.
@@ -60,19 +79,34 @@ pub struct Validation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// Why a key is not valid, for humans (the Python callers log it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
     /// The key to touch (`last_used_at`), never sent.
     #[serde(skip)]
     pub touch: Option<String>,
 }
 
 impl Validation {
-    fn invalid(reason: &'static str) -> Self {
+    /// Not valid, with a reason (`missing`, `malformed`, `invalid`,
+    /// `revoked`, `scope_denied`).
+    pub fn invalid(reason: &'static str) -> Self {
+        let error = match reason {
+            "scope_denied" => "the API key does not have this scope",
+            "revoked" => "the API key was revoked",
+            "missing" => "apiKey is required",
+            _ => "invalid API key",
+        };
         Self {
             valid: false,
             user_id: None,
             scopes: None,
+            rate_limit: None,
             reason: Some(reason),
+            error: Some(error),
             touch: None,
         }
     }
@@ -147,6 +181,8 @@ pub fn create(
         created_at: iso(now),
         last_used_at: None,
         revoked_at: None,
+        rate_limit_requests: RATE_LIMIT_REQUESTS,
+        rate_limit_window: RATE_LIMIT_WINDOW,
     };
     store::insert(tx, user_id, &api_key, &hash_key(&key))?;
     let meta = json!({ "keyId": api_key.id, "name": api_key.name, "scopes": api_key.scopes });
@@ -158,7 +194,11 @@ pub fn create(
         meta,
         &iso(now),
     )?;
-    Ok(CreatedKey { api_key, key })
+    Ok(CreatedKey {
+        api_key,
+        user_id: user_id.to_owned(),
+        key,
+    })
 }
 
 /// Revokes one of the user's live keys; 404 for unknown, foreign or revoked.
@@ -217,7 +257,12 @@ pub fn validate(
         valid: true,
         user_id: Some(found.user_id),
         scopes: Some(scopes),
+        rate_limit: Some(RateLimit {
+            requests: RATE_LIMIT_REQUESTS,
+            window: RATE_LIMIT_WINDOW,
+        }),
         reason: None,
+        error: None,
         touch: stale.then_some(found.key.id),
     })
 }

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::ApiKey;
+use super::{ApiKey, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW};
 use crate::error::Result;
 
 const COLUMNS: &str = "id, name, key_prefix, scopes, created_at, last_used_at, revoked_at, user_id";
@@ -17,6 +17,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         created_at: r.get(4)?,
         last_used_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        rate_limit_requests: RATE_LIMIT_REQUESTS,
+        rate_limit_window: RATE_LIMIT_WINDOW,
     })
 }
 
@@ -44,12 +46,11 @@ pub fn insert(conn: &Connection, user_id: &str, k: &ApiKey, key_hash: &str) -> R
     Ok(())
 }
 
-/// The user's live keys, newest first.
+/// The user's keys, revoked ones included (with `revokedAt`, as the
+/// upstream listed them), newest first.
 pub fn list(conn: &Connection, user_id: &str) -> Result<Vec<ApiKey>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 AND revoked_at IS NULL \
-         ORDER BY created_at DESC, id"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map([user_id], from_row)?

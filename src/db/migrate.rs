@@ -21,6 +21,10 @@ pub const STEPS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/0009_scrypt_passwords.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/0010_vault_recovery_set_at.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

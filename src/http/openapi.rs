@@ -130,6 +130,11 @@ impl Modify for Aliases {
             ("/.well-known/jwks.json", "/api/v1/auth/jwks", "get_jwks_v1"),
             ("/admin", "/admin/", "get_index_slash"),
             (
+                "/api/v1/me/onboarding",
+                "/api/v1/me/onboarding/",
+                "get_onboarding_slash",
+            ),
+            (
                 "/api/auth/sign-in/magic-link",
                 "/api/auth/magic-link/send-magic-link",
                 "post_send_magic_link",

@@ -1,5 +1,8 @@
 //! What the service holds about a user: a summary of counts and the full
-//! export. The export is every row about the user and never a secret: no
+//! export, both in the upstream's shapes (`UserDataSummary`, export version
+//! "2.0") that the web app's "my data" page and admin view read, with this
+//! service's own counts and rows beside them. The export is every row about
+//! the user and never a secret: no
 //! password hash, no session token hash, no API key hash, no vault wrap or
 //! key material (the vault appears only as its status), no TOTP secret or
 //! backup code hash (two-factor appears as its state and code counts).
@@ -8,17 +11,38 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
-use super::{require_user, store};
+use super::erase::Erased;
+use super::{projects, require_user, store};
 use crate::clock::iso;
 use crate::error::Result;
 use crate::{api_keys, audit, settings, spaces, vault};
 
-/// Counts of everything stored about the user.
+/// Version of the export format (the upstream's numbering).
+pub const EXPORT_VERSION: &str = "2.0";
+/// Security events in the export's `details`, newest first.
+const EXPORT_EVENTS: u32 = 200;
+
+/// The newest successful sign-in of the user, if any.
+fn last_login(conn: &Connection, user_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(created_at) FROM security_events WHERE user_id = ?1 \
+             AND event_type IN ('LOGIN_SUCCESS', 'PASSKEY_LOGIN_SUCCESS')",
+        )?
+        .query_row([user_id], |r| r.get(0))?)
+}
+
+/// Counts of everything stored about the user: the upstream's
+/// `{user, auth, credits, projects, totals}` plus `counts` and
+/// `encryptionVault`. There is no credits service here: `credits` is zeros,
+/// as upstream answered when its credits service was away.
 pub fn summary(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
     let user = require_user(conn, user_id)?;
     let active_sessions: i64 = conn
         .prepare_cached("SELECT count(*) FROM sessions WHERE user_id = ?1 AND expires_at > ?2")?
         .query_row([user_id, &iso(now)], |r| r.get(0))?;
+    let accounts = store::count_where(conn, "password_credentials", "user_id", user_id)?;
+    let (projects, totals) = projects::summary(conn, user_id)?;
     let sync: Map<String, Value> = store::sync_counts(conn, user_id)?
         .into_iter()
         .map(|(app, n)| (app, json!(n)))
@@ -26,7 +50,19 @@ pub fn summary(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<V
     let sync_total: i64 = sync.values().filter_map(Value::as_i64).sum();
     let vault = vault::status(conn, user_id, None)?;
     Ok(json!({
-        "user": { "id": user.id, "email": user.email, "name": user.name, "createdAt": user.created_at },
+        "user": {
+            "id": user.id, "email": user.email, "name": user.name, "role": user.role,
+            "createdAt": user.created_at, "emailVerified": user.email_verified,
+        },
+        "auth": {
+            "sessionsCount": active_sessions,
+            "accountsCount": accounts,
+            "has2FA": user.two_factor_enabled,
+            "lastLoginAt": last_login(conn, user_id)?,
+        },
+        "credits": { "balance": 0, "totalEarned": 0, "totalSpent": 0, "transactionsCount": 0 },
+        "projects": projects,
+        "totals": totals,
         "counts": {
             "sessions": active_sessions,
             "passkeys": store::count_where(conn, "passkeys", "user_id", user_id)?,
@@ -42,8 +78,55 @@ pub fn summary(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<V
     }))
 }
 
-/// The full export of the user's data.
+/// The upstream's `details` of the export: sessions, passkeys, API keys
+/// and the newest security events, in its field names.
+fn details(conn: &Connection, user_id: &str) -> Result<Value> {
+    let sessions: Vec<Value> = store::sessions(conn, user_id)?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "id": s["id"], "createdAt": s["createdAt"], "expiresAt": s["expiresAt"],
+                "ipAddress": s["ipAddress"], "deviceName": null,
+                "lastActivityAt": s["updatedAt"], "revokedAt": null,
+            })
+        })
+        .collect();
+    let passkeys: Vec<Value> = crate::passkeys::store::list(conn, user_id)?
+        .into_iter()
+        .map(|p| {
+            json!({
+                "id": p.id, "friendlyName": p.name,
+                "deviceType": if p.backup_eligible { "multiDevice" } else { "singleDevice" },
+                "createdAt": p.created_at, "lastUsedAt": p.last_used_at,
+            })
+        })
+        .collect();
+    let api_keys: Vec<Value> = api_keys::store::list(conn, user_id)?
+        .into_iter()
+        .map(|k| {
+            json!({
+                "id": k.id, "name": k.name, "keyPrefix": k.key_prefix, "scopes": k.scopes,
+                "createdAt": k.created_at, "lastUsedAt": k.last_used_at, "revokedAt": k.revoked_at,
+            })
+        })
+        .collect();
+    let events: Vec<Value> = audit::recent(conn, user_id, EXPORT_EVENTS)?
+        .into_iter()
+        .map(|e| json!({ "eventType": e.event_type, "ipAddress": e.ip_address, "createdAt": e.created_at }))
+        .collect();
+    Ok(json!({
+        "sessions": sessions,
+        "passkeys": passkeys,
+        "apiKeys": api_keys,
+        "securityEvents": events,
+    }))
+}
+
+/// The full export of the user's data: the upstream's `{exportedAt,
+/// exportVersion, data, details}` and, beside them, every row about the
+/// user.
 pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
+    let data = summary(conn, user_id, now)?;
     let user = require_user(conn, user_id)?;
     let has_password = crate::users::store::password_hash(conn, user_id)?.is_some();
     let settings = json!({
@@ -56,6 +139,9 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
     let vault = vault::status(conn, user_id, None)?;
     Ok(json!({
         "exportedAt": iso(now),
+        "exportVersion": EXPORT_VERSION,
+        "data": data,
+        "details": details(conn, user_id)?,
         "formatVersion": 1,
         "user": user,
         "hasPassword": has_password,
@@ -79,4 +165,41 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "loginFailures": store::login_failures(conn, &user.email)?,
         "syncChanges": store::sync_changes(conn, user_id)?,
     }))
+}
+
+/// What an admin sees of a user: the summary (the upstream's admin answer)
+/// with every row of the export beside it. The export's `user` (the whole
+/// user record) holds every field of the summary's.
+pub fn summary_with_rows(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
+    let mut out = export(conn, user_id, now)?;
+    if let (Some(out), Value::Object(summary)) = (out.as_object_mut(), summary(conn, user_id, now)?)
+    {
+        for (key, value) in summary {
+            out.entry(key).or_insert(value);
+        }
+    }
+    Ok(out)
+}
+
+/// What an erase removed, in the upstream's deletion shape
+/// (`{success, deletedFromProjects, deletedFromAuth, totalDeleted}`), with
+/// this service's per-table counts (`deleted`) and ownership hand-overs
+/// (`promotedOwners`) beside it. "Accounts" are password credentials; there
+/// are no credits here.
+pub fn deletion_result(erased: &Erased) -> Value {
+    let n = |table: &str| erased.deleted.get(table).copied().unwrap_or(0);
+    let (sync, sessions, accounts) = (n("sync_changes"), n("sessions"), n("password_credentials"));
+    json!({
+        "success": true,
+        "deletedFromProjects": [{
+            "projectId": "sync",
+            "projectName": "Sync-Daten",
+            "success": true,
+            "deletedCount": sync,
+        }],
+        "deletedFromAuth": { "sessions": sessions, "accounts": accounts, "credits": 0, "user": true },
+        "totalDeleted": sync + sessions + accounts + 1,
+        "deleted": erased.deleted,
+        "promotedOwners": erased.promoted_owners,
+    })
 }

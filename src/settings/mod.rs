@@ -117,12 +117,12 @@ pub fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
     }
 }
 
-/// Everything about a user's settings, as sent.
+/// Everything about a user's settings, in the upstream's field names.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AllSettings {
     /// Defaults with the user's global settings merged over them.
-    pub global: Value,
+    pub global_settings: Value,
     /// appId → override document.
     #[schema(value_type = Object)]
     pub app_overrides: Map<String, Value>,
@@ -131,15 +131,18 @@ pub struct AllSettings {
     pub device_settings: Map<String, Value>,
 }
 
-/// A known device.
+/// A known device. A device that never sent its name or type reads as
+/// `"Unknown"` / `"desktop"`, as the upstream service answered.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
     pub device_id: String,
-    pub device_name: Option<String>,
-    pub device_type: Option<String>,
+    pub device_name: String,
+    pub device_type: String,
     pub created_at: String,
     pub last_seen: String,
+    /// How many apps have settings on this device.
+    pub app_count: usize,
     /// appId → settings on this device.
     #[schema(value_type = Object)]
     pub apps: Map<String, Value>,
@@ -165,7 +168,7 @@ pub fn get_all(conn: &Connection, user_id: &str) -> Result<AllSettings> {
         .map(|d| (d.device_id.clone(), json!(d)))
         .collect();
     Ok(AllSettings {
-        global,
+        global_settings: global,
         app_overrides,
         device_settings,
     })
@@ -177,6 +180,7 @@ pub fn devices(conn: &Connection, user_id: &str) -> Result<Vec<Device>> {
     for (device_id, app_id, settings) in store::device_apps(conn, user_id)? {
         if let Some(d) = list.iter_mut().find(|d| d.device_id == device_id) {
             d.apps.insert(app_id, settings);
+            d.app_count = d.apps.len();
         }
     }
     Ok(list)

@@ -79,7 +79,8 @@ pub fn delete_app(conn: &Connection, user_id: &str, app_id: &str) -> Result<bool
 /// Devices of a user, most recently seen first (apps left empty).
 pub fn devices(conn: &Connection, user_id: &str) -> Result<Vec<Device>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT device_id, device_name, device_type, created_at, last_seen FROM user_devices \
+        "SELECT device_id, coalesce(device_name, 'Unknown'), coalesce(device_type, 'desktop'), \
+         created_at, last_seen FROM user_devices \
          WHERE user_id = ?1 ORDER BY last_seen DESC, device_id",
     )?;
     let rows = stmt
@@ -90,6 +91,7 @@ pub fn devices(conn: &Connection, user_id: &str) -> Result<Vec<Device>> {
                 device_type: r.get(2)?,
                 created_at: r.get(3)?,
                 last_seen: r.get(4)?,
+                app_count: 0,
                 apps: Map::new(),
             })
         })?

@@ -61,27 +61,44 @@ impl Action {
     }
 }
 
-/// What `/status` reports.
+/// What `/status` reports: the upstream's four fields (`vaultExists`,
+/// `hasRecoveryWrap`, `zeroKnowledge`, `recoverySetAt`) and more.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// True once `/init` made the vault.
+    pub vault_exists: bool,
+    pub has_recovery_wrap: bool,
+    pub zero_knowledge: bool,
+    /// When the current recovery wrap was set; null without one.
+    pub recovery_set_at: Option<String>,
     /// False when no KEK is configured (vault disabled).
     pub available: bool,
+    /// Same as `vaultExists`.
     pub initialized: bool,
-    pub zero_knowledge: bool,
-    pub has_recovery_wrap: bool,
     pub format_version: Option<i64>,
     pub created_at: Option<String>,
     pub rotated_at: Option<String>,
 }
 
-/// What `/init`, `/key` and `/rotate` hand out.
+/// What `/init`, `/key` and `/rotate` hand out, in one of the upstream's two
+/// shapes: `{masterKey, formatVersion, kekId}`, or in zero-knowledge mode
+/// `{requiresRecoveryCode: true, recoveryWrappedMk, recoveryIv,
+/// formatVersion}`; `zeroKnowledge` rides along in both.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyResponse {
     /// The master key, base64; absent in zero-knowledge mode.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key: Option<String>,
+    /// The fingerprint of the KEK that wraps the key; absent in
+    /// zero-knowledge mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kek_id: Option<String>,
+    /// `true` in zero-knowledge mode (the client must unwrap with its
+    /// recovery code); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires_recovery_code: Option<bool>,
     pub zero_knowledge: bool,
     /// The client-made recovery wrap, base64 (zero-knowledge mode only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,13 +133,19 @@ fn zk_active(what: &str) -> ApiError {
 /// The vault's state (no key material).
 pub fn status(conn: &Connection, user_id: &str, kek: Option<&Kek>) -> Result<Status> {
     let row = store::get(conn, user_id)?;
+    let has_recovery_wrap = row
+        .as_ref()
+        .is_some_and(|r| r.recovery_wrapped_mk.is_some());
     Ok(Status {
+        vault_exists: row.is_some(),
+        has_recovery_wrap,
+        zero_knowledge: row.as_ref().is_some_and(|r| r.zero_knowledge),
+        recovery_set_at: row
+            .as_ref()
+            .filter(|_| has_recovery_wrap)
+            .and_then(|r| r.recovery_set_at.clone()),
         available: kek.is_some(),
         initialized: row.is_some(),
-        zero_knowledge: row.as_ref().is_some_and(|r| r.zero_knowledge),
-        has_recovery_wrap: row
-            .as_ref()
-            .is_some_and(|r| r.recovery_wrapped_mk.is_some()),
         format_version: row.as_ref().map(|r| r.format_version),
         created_at: row.as_ref().map(|r| r.created_at.clone()),
         rotated_at: row.and_then(|r| r.rotated_at),
@@ -133,6 +156,8 @@ fn key_of(row: &store::VaultRow, user_id: &str, kek: Option<&Kek>) -> Result<Key
     if row.zero_knowledge {
         return Ok(KeyResponse {
             master_key: None,
+            kek_id: None,
+            requires_recovery_code: Some(true),
             zero_knowledge: true,
             recovery_wrapped_mk: row.recovery_wrapped_mk.as_deref().map(|b| B64.encode(b)),
             recovery_iv: row.recovery_iv.as_deref().map(|b| B64.encode(b)),
@@ -154,6 +179,8 @@ fn key_of(row: &store::VaultRow, user_id: &str, kek: Option<&Kek>) -> Result<Key
     let mk = kek.unwrap_key(user_id, sealed, iv)?;
     Ok(KeyResponse {
         master_key: Some(B64.encode(mk)),
+        kek_id: Some(kek.id().to_owned()),
+        requires_recovery_code: None,
         zero_knowledge: false,
         recovery_wrapped_mk: None,
         recovery_iv: None,

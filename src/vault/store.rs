@@ -17,6 +17,7 @@ pub struct VaultRow {
     pub created_at: String,
     pub updated_at: String,
     pub rotated_at: Option<String>,
+    pub recovery_set_at: Option<String>,
 }
 
 /// The vault of a user.
@@ -24,7 +25,8 @@ pub fn get(conn: &Connection, user_id: &str) -> Result<Option<VaultRow>> {
     Ok(conn
         .prepare_cached(
             "SELECT wrapped_mk, wrap_iv, kek_id, recovery_wrapped_mk, recovery_iv, zero_knowledge, \
-             format_version, created_at, updated_at, rotated_at FROM encryption_vaults WHERE user_id = ?1",
+             format_version, created_at, updated_at, rotated_at, recovery_set_at \
+             FROM encryption_vaults WHERE user_id = ?1",
         )?
         .query_row([user_id], |r| {
             Ok(VaultRow {
@@ -38,6 +40,7 @@ pub fn get(conn: &Connection, user_id: &str) -> Result<Option<VaultRow>> {
                 created_at: r.get(7)?,
                 updated_at: r.get(8)?,
                 rotated_at: r.get(9)?,
+                recovery_set_at: r.get(10)?,
             })
         })
         .optional()?)
@@ -72,7 +75,8 @@ pub fn rotate(
 ) -> Result<()> {
     conn.prepare_cached(
         "UPDATE encryption_vaults SET wrapped_mk = ?2, wrap_iv = ?3, kek_id = ?4, \
-         recovery_wrapped_mk = NULL, recovery_iv = NULL, updated_at = ?5, rotated_at = ?5 WHERE user_id = ?1",
+         recovery_wrapped_mk = NULL, recovery_iv = NULL, recovery_set_at = NULL, updated_at = ?5, rotated_at = ?5 \
+         WHERE user_id = ?1",
     )?
     .execute(params![user_id, sealed, iv, kek_id, now])?;
     Ok(())
@@ -87,7 +91,8 @@ pub fn set_recovery(
 ) -> Result<()> {
     let (sealed, iv) = wrap.unzip();
     conn.prepare_cached(
-        "UPDATE encryption_vaults SET recovery_wrapped_mk = ?2, recovery_iv = ?3, updated_at = ?4 WHERE user_id = ?1",
+        "UPDATE encryption_vaults SET recovery_wrapped_mk = ?2, recovery_iv = ?3, \
+         recovery_set_at = CASE WHEN ?2 IS NULL THEN NULL ELSE ?4 END, updated_at = ?4 WHERE user_id = ?1",
     )?
     .execute(params![user_id, sealed, iv, now])?;
     Ok(())

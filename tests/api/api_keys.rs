@@ -16,7 +16,10 @@ async fn key_lifecycle() {
             json!({ "name": "deploy", "scopes": ["sync:read", "sync:write"] }),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["userId"], a.id);
+    assert_eq!(r.body["rateLimitRequests"], 60);
+    assert!(r.body.get("keyHash").is_none(), "{}", r.body);
     let key = r.body["key"].as_str().unwrap().to_owned();
     let id = r.body["id"].as_str().unwrap().to_owned();
     assert!(key.starts_with("sk_live_") && key.len() == 72, "{key}");
@@ -48,8 +51,9 @@ async fn key_lifecycle() {
     let list = t.get_auth("/api/v1/api-keys", &a.access).await;
     let text = list.body.to_string();
     assert!(!text.contains(&key[8..]) && !text.contains(&hash));
-    assert_eq!(list.body["apiKeys"][0]["name"], "deploy");
-    assert!(list.body["apiKeys"][0].get("key").is_none());
+    assert_eq!(list.body[0]["name"], "deploy");
+    assert_eq!(list.body[0]["revokedAt"], json!(null));
+    assert!(list.body[0].get("key").is_none());
 
     // Validate ok, with and without a scope; last_used_at set.
     let ok = t
@@ -57,7 +61,8 @@ async fn key_lifecycle() {
         .await;
     assert_eq!(
         ok.body,
-        json!({ "valid": true, "userId": a.id, "scopes": ["sync:read", "sync:write"] })
+        json!({ "valid": true, "userId": a.id, "scopes": ["sync:read", "sync:write"],
+                "rateLimit": { "requests": 60, "window": 60 } })
     );
     let ok = t
         .post(
@@ -107,10 +112,11 @@ async fn key_lifecycle() {
             json!({ "apiKey": key, "scope": "admin" }),
         )
         .await;
-    assert_eq!(
-        denied.body,
-        json!({ "valid": false, "reason": "scope_denied" })
-    );
+    assert_eq!(denied.status, 200);
+    assert_eq!(denied.body["valid"], false);
+    assert_eq!(denied.body["reason"], "scope_denied");
+    assert!(denied.body["error"].is_string(), "{}", denied.body);
+    assert!(denied.body.get("userId").is_none(), "{}", denied.body);
     // Unknown, malformed, missing.
     let unknown = format!("sk_live_{}", "0".repeat(64));
     assert_eq!(
@@ -145,11 +151,13 @@ async fn key_lifecycle() {
     let gone = t
         .post("/api/v1/api-keys/validate", json!({ "apiKey": key }))
         .await;
-    assert_eq!(gone.body, json!({ "valid": false, "reason": "revoked" }));
-    assert_eq!(
-        t.get_auth("/api/v1/api-keys", &a.access).await.body["apiKeys"],
-        json!([])
-    );
+    assert_eq!(gone.body["valid"], false);
+    assert_eq!(gone.body["reason"], "revoked");
+    assert!(gone.body.get("userId").is_none(), "{}", gone.body);
+    // The list keeps the revoked key, marked (as upstream lists it).
+    let list = t.get_auth("/api/v1/api-keys", &a.access).await;
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert!(list.body[0]["revokedAt"].is_string(), "{}", list.body);
 
     // Security events for both.
     for event in ["API_KEY_CREATED", "API_KEY_REVOKED"] {

@@ -194,7 +194,7 @@ async fn world(t: &TestServer) -> World {
             json!({ "name": "ci", "scopes": ["read"] }),
         )
         .await;
-    assert_eq!(key.status, 200, "{}", key.body);
+    assert_eq!(key.status, 201, "{}", key.body);
     let init = t
         .post_auth("/api/v1/me/encryption-vault/init", &a.access, json!({}))
         .await;
@@ -279,6 +279,18 @@ async fn export_holds_the_users_rows_and_no_secret_material() {
     assert_eq!(counts["devices"], 1);
     assert_eq!(counts["syncChangesByApp"]["todo"], 1);
     assert!(counts["securityEvents"].as_i64().unwrap() >= 4);
+    // The upstream's summary: the todo app holds one live record.
+    let todo = summary.body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["projectId"] == "todo")
+        .unwrap()
+        .clone();
+    assert_eq!(todo["totalCount"], 1, "{todo}");
+    assert_eq!(summary.body["auth"]["sessionsCount"], 1);
+    assert_eq!(summary.body["auth"]["accountsCount"], 1);
+    assert!(summary.body["totals"]["totalEntities"].as_i64().unwrap() >= 1);
 
     let export = t
         .send(
@@ -290,10 +302,14 @@ async fn export_holds_the_users_rows_and_no_secret_material() {
     assert_eq!(export.status, 200);
     let disposition = export.headers["content-disposition"].to_str().unwrap();
     assert!(
-        disposition.starts_with("attachment; filename=\"mana-data-export-"),
+        disposition.starts_with("attachment; filename=\"meine-daten-"),
         "{disposition}"
     );
     let body = &export.body;
+    assert_eq!(body["exportVersion"], "2.0");
+    assert_eq!(body["data"]["user"]["email"], w.a.email);
+    assert_eq!(body["details"]["apiKeys"][0]["name"], "ci");
+    assert_eq!(body["details"]["sessions"].as_array().unwrap().len(), 1);
     assert_eq!(body["user"]["email"], w.a.email);
     assert_eq!(body["hasPassword"], true);
     assert_eq!(body["sessions"].as_array().unwrap().len(), 1);
@@ -394,6 +410,15 @@ async fn delete_erases_the_user_and_nothing_of_others() {
     let r = t.delete_auth("/api/v1/me/data", &w.a.access).await;
     assert_eq!(r.status, 200, "{}", r.body);
     eprintln!("DELETE /me/data counts: {}", r.body);
+    // The upstream's deletion shape, from the same counts.
+    assert_eq!(r.body["success"], true);
+    assert_eq!(r.body["deletedFromProjects"][0]["projectId"], "sync");
+    assert_eq!(r.body["deletedFromProjects"][0]["deletedCount"], 5);
+    assert_eq!(
+        r.body["deletedFromAuth"],
+        json!({ "sessions": 1, "accounts": 1, "credits": 0, "user": true })
+    );
+    assert_eq!(r.body["totalDeleted"], 5 + 1 + 1 + 1);
     let d = &r.body["deleted"];
     assert_eq!(d["users"], 1);
     assert_eq!(d["spaces"], 2, "personal and solo");

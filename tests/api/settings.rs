@@ -13,7 +13,7 @@ async fn defaults_and_merge_cases() {
     let all = t.get_auth("/api/v1/settings", &a.access).await;
     assert_eq!(all.status, 200, "{}", all.body);
     assert_eq!(
-        all.body["global"],
+        all.body["globalSettings"],
         json!({ "nav": { "desktopPosition": "top", "sidebarCollapsed": false },
                 "theme": { "mode": "system", "colorScheme": "ocean" }, "locale": "de" })
     );
@@ -24,10 +24,10 @@ async fn defaults_and_merge_cases() {
         json!({ "theme": { "mode": "dark" }, "pinned": ["a", "b"], "extra": { "deep": { "x": 1, "y": 2 } } })).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        r.body["global"]["theme"],
+        r.body["globalSettings"]["theme"],
         json!({ "mode": "dark", "colorScheme": "ocean" })
     );
-    assert_eq!(r.body["global"]["nav"]["desktopPosition"], "top");
+    assert_eq!(r.body["globalSettings"]["nav"]["desktopPosition"], "top");
     // Arrays replace, they do not append; nested objects merge recursively.
     let r = patch_auth(
         &t,
@@ -36,9 +36,9 @@ async fn defaults_and_merge_cases() {
         json!({ "pinned": ["c"], "extra": { "deep": { "y": 3 } } }),
     )
     .await;
-    assert_eq!(r.body["global"]["pinned"], json!(["c"]));
+    assert_eq!(r.body["globalSettings"]["pinned"], json!(["c"]));
     assert_eq!(
-        r.body["global"]["extra"],
+        r.body["globalSettings"]["extra"],
         json!({ "deep": { "x": 1, "y": 3 } })
     );
     // null deletes: a stored key vanishes, a defaulted key returns to default.
@@ -49,9 +49,16 @@ async fn defaults_and_merge_cases() {
         json!({ "pinned": null, "theme": { "mode": null }, "extra": { "deep": { "x": null } } }),
     )
     .await;
-    assert!(r.body["global"].get("pinned").is_none(), "{}", r.body);
-    assert_eq!(r.body["global"]["theme"]["mode"], "system");
-    assert_eq!(r.body["global"]["extra"], json!({ "deep": { "y": 3 } }));
+    assert!(
+        r.body["globalSettings"].get("pinned").is_none(),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["globalSettings"]["theme"]["mode"], "system");
+    assert_eq!(
+        r.body["globalSettings"]["extra"],
+        json!({ "deep": { "y": 3 } })
+    );
     // Scalar replaces object and back.
     let r = patch_auth(
         &t,
@@ -60,7 +67,7 @@ async fn defaults_and_merge_cases() {
         json!({ "extra": 5 }),
     )
     .await;
-    assert_eq!(r.body["global"]["extra"], 5);
+    assert_eq!(r.body["globalSettings"]["extra"], 5);
     // Only the user's choices are stored, not the defaults.
     let stored: String = t
         .db()
@@ -123,8 +130,9 @@ async fn app_overrides_merge_and_delete() {
         json!({ "sort": { "dir": "asc" } }),
     )
     .await;
+    assert_eq!(r.body["success"], true);
     assert_eq!(
-        r.body["settings"],
+        r.body["appOverrides"]["todo"],
         json!({ "view": "list", "sort": { "by": "date", "dir": "asc" } })
     );
     let all = t.get_auth("/api/v1/settings", &a.access).await;
@@ -134,9 +142,11 @@ async fn app_overrides_merge_and_delete() {
         .assert_error(400, "VALIDATION");
     let r = t.delete_auth("/api/v1/settings/app/todo", &a.access).await;
     assert_eq!(r.status, 200);
-    t.delete_auth("/api/v1/settings/app/todo", &a.access)
-        .await
-        .assert_error(404, "NOT_FOUND");
+    assert_eq!(r.body["appOverrides"], json!({}));
+    // Deleting what is not there answers the settings too (as upstream).
+    let r = t.delete_auth("/api/v1/settings/app/todo", &a.access).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["success"], true);
     let all = t.get_auth("/api/v1/settings", &a.access).await;
     assert_eq!(all.body["appOverrides"], json!({}));
 }
@@ -149,13 +159,12 @@ async fn device_lifecycle() {
     let r = patch_auth(&t, "/api/v1/settings/device/laptop-1/todo", &a.access,
         json!({ "deviceName": "Laptop", "deviceType": "desktop", "settings": { "zoom": 1.2, "panes": [1, 2] } })).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["deviceName"], "Laptop");
-    assert_eq!(r.body["deviceType"], "desktop");
-    let first_seen = r.body["lastSeen"].as_str().unwrap().to_owned();
-    assert_eq!(
-        r.body["apps"]["todo"],
-        json!({ "zoom": 1.2, "panes": [1, 2] })
-    );
+    assert_eq!(r.body["success"], true);
+    let d = &r.body["deviceSettings"]["laptop-1"];
+    assert_eq!(d["deviceName"], "Laptop");
+    assert_eq!(d["deviceType"], "desktop");
+    let first_seen = d["lastSeen"].as_str().unwrap().to_owned();
+    assert_eq!(d["apps"]["todo"], json!({ "zoom": 1.2, "panes": [1, 2] }));
 
     t.clock.advance(chrono::Duration::minutes(5));
     // A second app on the same device; name and type stay when not sent.
@@ -166,8 +175,9 @@ async fn device_lifecycle() {
         json!({ "settings": { "font": "mono" } }),
     )
     .await;
-    assert_eq!(r.body["deviceName"], "Laptop");
-    assert!(r.body["lastSeen"].as_str().unwrap() > first_seen.as_str());
+    let d = &r.body["deviceSettings"]["laptop-1"];
+    assert_eq!(d["deviceName"], "Laptop");
+    assert!(d["lastSeen"].as_str().unwrap() > first_seen.as_str());
     let r = patch_auth(
         &t,
         "/api/v1/settings/device/laptop-1/todo",
@@ -175,34 +185,47 @@ async fn device_lifecycle() {
         json!({ "settings": { "panes": [3] } }),
     )
     .await;
-    assert_eq!(r.body["apps"]["todo"], json!({ "zoom": 1.2, "panes": [3] }));
-    patch_auth(
+    assert_eq!(
+        r.body["deviceSettings"]["laptop-1"]["apps"]["todo"],
+        json!({ "zoom": 1.2, "panes": [3] })
+    );
+    // A device that never sent a name reads as "Unknown" (upstream default).
+    let r = patch_auth(
         &t,
         "/api/v1/settings/device/phone/todo",
         &a.access,
         json!({ "deviceType": "mobile" }),
     )
     .await;
+    assert_eq!(r.body["deviceSettings"]["phone"]["deviceName"], "Unknown");
+    assert_eq!(r.body["deviceSettings"]["phone"]["deviceType"], "mobile");
 
     let list = t.get_auth("/api/v1/settings/devices", &a.access).await;
+    assert_eq!(list.body["success"], true);
     let devices = list.body["devices"].as_array().unwrap();
     assert_eq!(devices.len(), 2);
     let laptop = devices
         .iter()
         .find(|d| d["deviceId"] == "laptop-1")
         .unwrap();
+    assert_eq!(laptop["appCount"], 2);
     assert_eq!(laptop["apps"].as_object().unwrap().len(), 2);
     let all = t.get_auth("/api/v1/settings", &a.access).await;
     assert_eq!(
         all.body["deviceSettings"]["laptop-1"]["apps"]["notes"]["font"],
         "mono"
     );
-    // Another user sees none of it and cannot delete it.
+    // Another user sees none of it and cannot delete it: the answer is
+    // their own (empty) settings, and the device stays.
     let other = t.get_auth("/api/v1/settings/devices", &b.access).await;
     assert_eq!(other.body["devices"], json!([]));
-    t.delete_auth("/api/v1/settings/device/laptop-1", &b.access)
-        .await
-        .assert_error(404, "NOT_FOUND");
+    let r = t
+        .delete_auth("/api/v1/settings/device/laptop-1", &b.access)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["deviceSettings"], json!({}));
+    let all = t.get_auth("/api/v1/settings", &a.access).await;
+    assert!(all.body["deviceSettings"]["laptop-1"].is_object());
 
     let r = t
         .delete_auth("/api/v1/settings/device/laptop-1", &a.access)
@@ -217,7 +240,9 @@ async fn device_lifecycle() {
     );
     let list = t.get_auth("/api/v1/settings/devices", &a.access).await;
     assert_eq!(list.body["devices"].as_array().unwrap().len(), 1);
-    t.delete_auth("/api/v1/settings/device/laptop-1", &a.access)
-        .await
-        .assert_error(404, "NOT_FOUND");
+    let r = t
+        .delete_auth("/api/v1/settings/device/laptop-1", &a.access)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["deviceSettings"].get("laptop-1").is_none());
 }

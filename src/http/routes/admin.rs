@@ -158,7 +158,7 @@ async fn get_user(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The user's data summary (audited)", body = Object),
+        (status = 200, description = "The user's data summary `{user, auth, credits, projects, totals}` with every row of the export beside it (audited)", body = Object),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -182,7 +182,7 @@ async fn get_user_data(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
+        (status = 200, description = "`{success, deletedFromProjects, deletedFromAuth, totalDeleted, deleted, promotedOwners}`", body = Object),
         (status = 403, description = "admin role required", body = ErrorEnvelope),
         (status = 409, description = "refused for this user", body = ErrorEnvelope)
     )
@@ -199,11 +199,7 @@ async fn delete_user_data(
         .write(move |tx| admin::erase_data(tx, &st.config, &admin, &id, &client, st.clock.now()))
         .await?;
     state.mail.wake();
-    Ok(Json(json!({
-        "success": true,
-        "deleted": erased.deleted,
-        "promotedOwners": erased.promoted_owners,
-    })))
+    Ok(Json(crate::me::data::deletion_result(&erased)))
 }
 
 #[utoipa::path(

@@ -2,12 +2,13 @@
 //! public `POST /validate`.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api_keys::{self, CreatedKey, Validation};
+use crate::api_keys::{self, ApiKey, CreatedKey, Validation};
 use crate::audit::ClientInfo;
 use crate::error::Result;
 use crate::http::extract::{AppJson, AuthUser, OptionalJson};
@@ -28,20 +29,22 @@ pub fn router() -> Router<AppState> {
     tag = "api-keys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{apiKeys}`", body = Object)
+        (status = 200, description = "The caller's keys (revoked ones with `revokedAt`), newest first", body = Vec<ApiKey>)
     )
 )]
 async fn get_keys(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
+) -> Result<Json<Vec<ApiKey>>> {
     let keys = state
         .db
         .read(move |c| api_keys::store::list(c, &claims.sub))
         .await?;
-    Ok(Json(json!({ "apiKeys": keys })))
+    Ok(Json(keys))
 }
 
+/// The web app also sends `rateLimitRequests` / `rateLimitWindow`; they are
+/// ignored (every key reports the fixed budget), as upstream.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct CreateRequest {
     name: String,
@@ -53,8 +56,8 @@ struct CreateRequest {
     tag = "api-keys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The key, shown this once", body = crate::api_keys::CreatedKey),
-        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+        (status = 201, description = "The key, shown this once", body = crate::api_keys::CreatedKey),
+        (status = 400, description = "bad name or scopes, or too many keys", body = ErrorEnvelope)
     )
 )]
 async fn post_key(
@@ -62,17 +65,16 @@ async fn post_key(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<CreateRequest>,
-) -> Result<Json<CreatedKey>> {
+) -> Result<(StatusCode, Json<CreatedKey>)> {
     let clock = state.clock.clone();
-    Ok(Json(
-        state
-            .db
-            .write(move |tx| {
-                require_user(tx, &claims.sub)?;
-                api_keys::create(tx, &claims.sub, &req.name, req.scopes, &client, clock.now())
-            })
-            .await?,
-    ))
+    let created = state
+        .db
+        .write(move |tx| {
+            require_user(tx, &claims.sub)?;
+            api_keys::create(tx, &claims.sub, &req.name, req.scopes, &client, clock.now())
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(
@@ -121,13 +123,7 @@ async fn post_validate(
 ) -> Result<Json<Validation>> {
     state.limit(crate::http::ratelimit::Bucket::Validate, &client)?;
     let Some((key, scope)) = req.and_then(|r| r.api_key.map(|k| (k, r.scope))) else {
-        return Ok(Json(Validation {
-            valid: false,
-            user_id: None,
-            scopes: None,
-            reason: Some("missing"),
-            touch: None,
-        }));
+        return Ok(Json(Validation::invalid("missing")));
     };
     let now = state.now();
     let mut answer = state

@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/bootstrap-singletons", post(post_bootstrap_singletons))
         .route("/profile", patch(patch_profile))
         .route("/onboarding", get(get_onboarding))
+        // The web app's onboarding store asks with a trailing slash.
+        .route("/onboarding/", get(get_onboarding))
         .route("/onboarding/complete", post(post_onboarding_complete))
         .route("/onboarding/reset", patch(patch_onboarding_reset))
         .route("/data", get(get_data).delete(delete_data))
@@ -66,7 +68,7 @@ struct ProfileRequest {
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{user}`", body = Object),
+        (status = 200, description = "`{name, image, user}`", body = Object),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
@@ -85,7 +87,9 @@ async fn patch_profile(
         .db
         .write(move |tx| me::update_profile(tx, &claims.sub, patch, &client, clock.now()))
         .await?;
-    Ok(Json(json!({ "user": user })))
+    Ok(Json(
+        json!({ "name": user.name, "image": user.image, "user": user }),
+    ))
 }
 
 #[utoipa::path(
@@ -158,7 +162,7 @@ async fn patch_onboarding_reset(
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Summary of the caller's stored data", body = Object),
+        (status = 200, description = "`{user, auth, credits, projects, totals, counts, encryptionVault}`", body = Object),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
@@ -180,7 +184,7 @@ async fn get_data(
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The export, as an attachment", body = Object),
+        (status = 200, description = "`{exportedAt, exportVersion, data, details, …every row}` as an attachment", body = Object),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
@@ -194,8 +198,9 @@ async fn get_data_export(
         .read(move |c| me::data::export(c, &claims.sub, now))
         .await?;
     let body = serde_json::to_vec_pretty(&export)?;
+    // The upstream's file name; the web app falls back to the same one.
     let filename = format!(
-        "attachment; filename=\"mana-data-export-{}.json\"",
+        "attachment; filename=\"meine-daten-{}.json\"",
         now.format("%Y-%m-%d")
     );
     Ok((
@@ -209,11 +214,7 @@ async fn get_data_export(
 }
 
 fn erased_response(state: &AppState, erased: erase::Erased) -> Response {
-    let body = json!({
-        "success": true,
-        "deleted": erased.deleted,
-        "promotedOwners": erased.promoted_owners,
-    });
+    let body = me::data::deletion_result(&erased);
     (cookie::clear_session(&state.config), Json(body)).into_response()
 }
 
@@ -222,7 +223,7 @@ fn erased_response(state: &AppState, erased: erase::Erased) -> Response {
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
+        (status = 200, description = "`{success, deletedFromProjects, deletedFromAuth, totalDeleted, deleted, promotedOwners}`", body = Object),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]

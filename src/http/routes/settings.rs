@@ -1,13 +1,16 @@
 //! `/api/v1/settings`: global settings over defaults, app overrides and
 //! per-device app settings. PATCH bodies deep-merge (see `settings::merge`).
+//! Every answer but `/devices` is the whole `{success, globalSettings,
+//! appOverrides, deviceSettings}` the web app's settings store reads.
 
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, patch};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::http::extract::{AppJson, AuthUser};
 use crate::http::openapi::ErrorEnvelope;
 use crate::me::require_user;
@@ -25,28 +28,44 @@ pub fn router() -> Router<AppState> {
         .route("/device/{device_id}", delete(delete_device))
 }
 
+/// Every settings route but `/devices` answers the caller's whole settings,
+/// as the upstream service did and its settings store reads them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SettingsResponse {
+    /// Always true.
+    success: bool,
+    #[serde(flatten)]
+    settings: AllSettings,
+}
+
+fn settings_response(c: &Connection, user_id: &str) -> Result<Json<SettingsResponse>> {
+    Ok(Json(SettingsResponse {
+        success: true,
+        settings: settings::get_all(c, user_id)?,
+    }))
+}
+
 #[utoipa::path(
     get, path = "/",
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "All settings", body = crate::settings::AllSettings),
-        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+        (status = 200, description = "`{success, globalSettings, appOverrides, deviceSettings}`", body = SettingsResponse),
+        (status = 401, description = "no valid token, or the user is gone", body = ErrorEnvelope)
     )
 )]
 async fn get_settings(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<AllSettings>> {
-    Ok(Json(
-        state
-            .db
-            .read(move |c| {
-                require_user(c, &claims.sub)?;
-                settings::get_all(c, &claims.sub)
-            })
-            .await?,
-    ))
+) -> Result<Json<SettingsResponse>> {
+    state
+        .db
+        .read(move |c| {
+            require_user(c, &claims.sub)?;
+            settings_response(c, &claims.sub)
+        })
+        .await
 }
 
 #[utoipa::path(
@@ -54,24 +73,24 @@ async fn get_settings(
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{global}`", body = Object),
-        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+        (status = 200, description = "All settings after the change", body = SettingsResponse),
+        (status = 400, description = "not an object, too deep or too large", body = ErrorEnvelope)
     )
 )]
 async fn patch_global(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     AppJson(patch): AppJson<Value>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SettingsResponse>> {
     let clock = state.clock.clone();
-    let global = state
+    state
         .db
         .write(move |tx| {
             require_user(tx, &claims.sub)?;
-            settings::patch_global(tx, &claims.sub, patch, clock.now())
+            settings::patch_global(tx, &claims.sub, patch, clock.now())?;
+            settings_response(tx, &claims.sub)
         })
-        .await?;
-    Ok(Json(json!({ "global": global })))
+        .await
 }
 
 #[utoipa::path(
@@ -79,7 +98,8 @@ async fn patch_global(
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{appId, settings}`", body = Object)
+        (status = 200, description = "All settings after the change", body = SettingsResponse),
+        (status = 400, description = "bad app id, body or size", body = ErrorEnvelope)
     )
 )]
 async fn patch_app(
@@ -87,17 +107,16 @@ async fn patch_app(
     AuthUser(claims): AuthUser,
     Path(app_id): Path<String>,
     AppJson(patch): AppJson<Value>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SettingsResponse>> {
     let clock = state.clock.clone();
-    let (id, doc) = state
+    state
         .db
         .write(move |tx| {
             require_user(tx, &claims.sub)?;
-            let doc = settings::patch_app(tx, &claims.sub, &app_id, patch, clock.now())?;
-            Ok((app_id, doc))
+            settings::patch_app(tx, &claims.sub, &app_id, patch, clock.now())?;
+            settings_response(tx, &claims.sub)
         })
-        .await?;
-    Ok(Json(json!({ "appId": id, "settings": doc })))
+        .await
 }
 
 #[utoipa::path(
@@ -105,22 +124,22 @@ async fn patch_app(
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object)
+        (status = 200, description = "All settings after the change (also when there was no override)", body = SettingsResponse)
     )
 )]
 async fn delete_app(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     Path(app_id): Path<String>,
-) -> Result<Json<Value>> {
-    let removed = state
+) -> Result<Json<SettingsResponse>> {
+    state
         .db
-        .write(move |tx| settings::delete_app(tx, &claims.sub, &app_id))
-        .await?;
-    if !removed {
-        return Err(ApiError::not_found("app settings"));
-    }
-    Ok(Json(json!({ "success": true })))
+        .write(move |tx| {
+            require_user(tx, &claims.sub)?;
+            settings::delete_app(tx, &claims.sub, &app_id)?;
+            settings_response(tx, &claims.sub)
+        })
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -136,7 +155,8 @@ struct DeviceRequest {
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The device", body = crate::settings::Device)
+        (status = 200, description = "All settings after the change", body = SettingsResponse),
+        (status = 400, description = "bad ids, body or size; too many devices", body = ErrorEnvelope)
     )
 )]
 async fn patch_device_app(
@@ -144,22 +164,28 @@ async fn patch_device_app(
     AuthUser(claims): AuthUser,
     Path((device_id, app_id)): Path<(String, String)>,
     AppJson(req): AppJson<DeviceRequest>,
-) -> Result<Json<Device>> {
+) -> Result<Json<SettingsResponse>> {
     let clock = state.clock.clone();
     let patch = DevicePatch {
         device_name: req.device_name,
         device_type: req.device_type,
         settings: req.settings,
     };
-    Ok(Json(
-        state
-            .db
-            .write(move |tx| {
-                require_user(tx, &claims.sub)?;
-                settings::patch_device_app(tx, &claims.sub, &device_id, &app_id, patch, clock.now())
-            })
-            .await?,
-    ))
+    state
+        .db
+        .write(move |tx| {
+            require_user(tx, &claims.sub)?;
+            settings::patch_device_app(tx, &claims.sub, &device_id, &app_id, patch, clock.now())?;
+            settings_response(tx, &claims.sub)
+        })
+        .await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct DevicesResponse {
+    /// Always true.
+    success: bool,
+    devices: Vec<Device>,
 }
 
 #[utoipa::path(
@@ -167,18 +193,21 @@ async fn patch_device_app(
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{devices}`", body = Object)
+        (status = 200, description = "`{success, devices}`", body = DevicesResponse)
     )
 )]
 async fn get_devices(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
+) -> Result<Json<DevicesResponse>> {
     let devices = state
         .db
         .read(move |c| settings::devices(c, &claims.sub))
         .await?;
-    Ok(Json(json!({ "devices": devices })))
+    Ok(Json(DevicesResponse {
+        success: true,
+        devices,
+    }))
 }
 
 #[utoipa::path(
@@ -186,22 +215,22 @@ async fn get_devices(
     tag = "settings",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object)
+        (status = 200, description = "All settings after the change (also when the device was unknown)", body = SettingsResponse)
     )
 )]
 async fn delete_device(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     Path(device_id): Path<String>,
-) -> Result<Json<Value>> {
-    let removed = state
+) -> Result<Json<SettingsResponse>> {
+    state
         .db
-        .write(move |tx| settings::delete_device(tx, &claims.sub, &device_id))
-        .await?;
-    if !removed {
-        return Err(ApiError::not_found("device"));
-    }
-    Ok(Json(json!({ "success": true })))
+        .write(move |tx| {
+            require_user(tx, &claims.sub)?;
+            settings::delete_device(tx, &claims.sub, &device_id)?;
+            settings_response(tx, &claims.sub)
+        })
+        .await
 }
 
 /// The OpenAPI operations of this module (see `http::openapi`).

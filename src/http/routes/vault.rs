@@ -1,18 +1,55 @@
 //! `/api/v1/me/encryption-vault`: status, init, key, rotate, recovery wrap,
 //! zero-knowledge mode. Every action goes through `vault::run`, which audits
 //! it with its outcome.
+//!
+//! Errors carry the envelope plus the upstream's `code`, which the web vault
+//! client branches on (`VAULT_NOT_INITIALISED`, `ZK_ROTATE_FORBIDDEN`,
+//! `ZK_ACTIVE`, `RECOVERY_WRAP_MISSING`, `BAD_REQUEST`).
 
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::audit::ClientInfo;
-use crate::error::Result;
+use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::{AppJson, AuthUser};
 use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 use crate::vault::{self, Action, KeyResponse, Status};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// Adds the upstream's vault `code` to an error.
+fn with_code(e: ApiError) -> ApiError {
+    let code = match e.code {
+        ErrorCode::NotFound => "VAULT_NOT_INITIALISED",
+        ErrorCode::Validation | ErrorCode::UnsupportedMediaType => "BAD_REQUEST",
+        other => other.as_str(),
+    };
+    e.with_field("code", json!(code))
+}
+
+/// A JSON body whose rejection carries the vault `code` too.
+type VaultJson<T> = std::result::Result<AppJson<T>, ApiError>;
+
+fn body<T>(json: VaultJson<T>) -> Result<T> {
+    json.map(|AppJson(v)| v).map_err(with_code)
+}
+
+fn ok(status: Status) -> Json<OkResponse> {
+    Json(OkResponse { ok: true, status })
+}
+
+/// `{ok: true}` (what the upstream answered) with the vault status beside it.
+#[derive(Serialize, utoipa::ToSchema)]
+struct OkResponse {
+    /// Always true.
+    ok: bool,
+    #[serde(flatten)]
+    status: Status,
+}
 
 /// Routes under `/api/v1/me/encryption-vault`.
 pub fn router() -> Router<AppState> {
@@ -47,7 +84,7 @@ async fn get_status(
     let s = vault::run(&state, claims.sub, Action::Status, client, |c, u, k, _| {
         vault::status(c, u, k)
     });
-    Ok(Json(s.await?))
+    Ok(Json(s.await.map_err(with_code)?))
 }
 
 #[utoipa::path(
@@ -67,7 +104,7 @@ async fn post_init(
     AuthUser(claims): AuthUser,
 ) -> Result<Json<KeyResponse>> {
     let r = vault::run(&state, claims.sub, Action::Init, client, vault::init);
-    Ok(Json(r.await?))
+    Ok(Json(r.await.map_err(with_code)?))
 }
 
 #[utoipa::path(
@@ -89,7 +126,7 @@ async fn get_key(
     let r = vault::run(&state, claims.sub, Action::Key, client, |c, u, k, _| {
         vault::key(c, u, k)
     });
-    Ok(Json(r.await?))
+    Ok(Json(r.await.map_err(with_code)?))
 }
 
 #[utoipa::path(
@@ -109,7 +146,7 @@ async fn post_rotate(
     AuthUser(claims): AuthUser,
 ) -> Result<Json<KeyResponse>> {
     let r = vault::run(&state, claims.sub, Action::Rotate, client, vault::rotate);
-    Ok(Json(r.await?))
+    Ok(Json(r.await.map_err(with_code)?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -124,9 +161,10 @@ struct RecoveryRequest {
     tag = "vault",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Vault status", body = crate::vault::Status),
-        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
-        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 200, description = "`{ok: true}` and the vault status", body = OkResponse),
+        (status = 400, description = "code BAD_REQUEST", body = ErrorEnvelope),
+        (status = 404, description = "code VAULT_NOT_INITIALISED", body = ErrorEnvelope),
+        (status = 409, description = "code ZK_ACTIVE", body = ErrorEnvelope),
         (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
     )
 )]
@@ -134,8 +172,9 @@ async fn post_recovery_wrap(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser(claims): AuthUser,
-    AppJson(req): AppJson<RecoveryRequest>,
-) -> Result<Json<Status>> {
+    req: VaultJson<RecoveryRequest>,
+) -> Result<Json<OkResponse>> {
+    let req = body(req)?;
     let r = vault::run(
         &state,
         claims.sub,
@@ -145,7 +184,7 @@ async fn post_recovery_wrap(
             vault::set_recovery(c, u, &req.recovery_wrapped_mk, &req.recovery_iv, k, now)
         },
     );
-    Ok(Json(r.await?))
+    Ok(ok(r.await.map_err(with_code)?))
 }
 
 #[utoipa::path(
@@ -153,9 +192,9 @@ async fn post_recovery_wrap(
     tag = "vault",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Vault status", body = crate::vault::Status),
-        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
-        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 200, description = "`{ok: true}` and the vault status", body = OkResponse),
+        (status = 404, description = "code VAULT_NOT_INITIALISED", body = ErrorEnvelope),
+        (status = 409, description = "code ZK_ACTIVE", body = ErrorEnvelope),
         (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
     )
 )]
@@ -163,7 +202,7 @@ async fn delete_recovery_wrap(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Status>> {
+) -> Result<Json<OkResponse>> {
     let r = vault::run(
         &state,
         claims.sub,
@@ -171,13 +210,15 @@ async fn delete_recovery_wrap(
         client,
         vault::clear_recovery,
     );
-    Ok(Json(r.await?))
+    Ok(ok(r.await.map_err(with_code)?))
 }
 
+/// `enable` is the upstream's name; `enabled` is accepted too.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ZeroKnowledgeRequest {
-    enabled: bool,
+    enable: Option<bool>,
+    enabled: Option<bool>,
     master_key: Option<String>,
 }
 
@@ -186,9 +227,9 @@ struct ZeroKnowledgeRequest {
     tag = "vault",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Vault status", body = crate::vault::Status),
-        (status = 404, description = "the user or the vault is missing", body = ErrorEnvelope),
-        (status = 409, description = "ZK_ACTIVE, ZK_ROTATE_FORBIDDEN or already set up", body = ErrorEnvelope),
+        (status = 200, description = "`{ok: true, zeroKnowledge}` and the vault status", body = OkResponse),
+        (status = 400, description = "code BAD_REQUEST or RECOVERY_WRAP_MISSING", body = ErrorEnvelope),
+        (status = 404, description = "code VAULT_NOT_INITIALISED", body = ErrorEnvelope),
         (status = 503, description = "SERVICE_UNAVAILABLE: vault disabled (no KEK) or database busy", body = ErrorEnvelope)
     )
 )]
@@ -196,17 +237,18 @@ async fn post_zero_knowledge(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser(claims): AuthUser,
-    AppJson(req): AppJson<ZeroKnowledgeRequest>,
-) -> Result<Json<Status>> {
-    let action = if req.enabled {
-        Action::ZkOn
-    } else {
-        Action::ZkOff
-    };
+    req: VaultJson<ZeroKnowledgeRequest>,
+) -> Result<Json<OkResponse>> {
+    let req = body(req)?;
+    let enable = req
+        .enable
+        .or(req.enabled)
+        .ok_or_else(|| with_code(ApiError::validation("`enable: boolean` is required")))?;
+    let action = if enable { Action::ZkOn } else { Action::ZkOff };
     let r = vault::run(&state, claims.sub, action, client, move |c, u, k, now| {
-        vault::set_zero_knowledge(c, u, req.enabled, req.master_key.as_deref(), k, now)
+        vault::set_zero_knowledge(c, u, enable, req.master_key.as_deref(), k, now)
     });
-    Ok(Json(r.await?))
+    Ok(ok(r.await.map_err(with_code)?))
 }
 
 /// The OpenAPI operations of this module (see `http::openapi`).
