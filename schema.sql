@@ -292,12 +292,13 @@ CREATE TABLE encryption_vaults (
     CHECK (zero_knowledge = 0 OR (recovery_wrapped_mk IS NOT NULL AND wrapped_mk IS NULL))
 ) STRICT;
 
--- Every vault action, successful or not.
+-- Every vault action, successful or not (mission grants since step 11).
 CREATE TABLE vault_audit (
     id         INTEGER PRIMARY KEY,
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     action     TEXT NOT NULL CHECK (action IN (
-                   'status', 'init', 'key', 'rotate', 'recovery_set', 'recovery_clear', 'zk_on', 'zk_off'
+                   'status', 'init', 'key', 'rotate', 'recovery_set', 'recovery_clear', 'zk_on', 'zk_off',
+                   'mission_grant'
                )),
     status     TEXT NOT NULL CHECK (status IN ('success', 'failure')),
     reason     TEXT,

@@ -116,6 +116,15 @@ pub struct Config {
     #[arg(skip)]
     pub metrics_token: Option<Secret<String>>,
 
+    /// PEM text of the AI runner's RSA public key (SPKI, 2048 to 4096 bits)
+    /// for mission grants; without it grants answer 503.
+    #[arg(long, env = "MANA_AI_PUBLIC_KEY_PEM", global = true)]
+    pub mana_ai_public_key_pem: Option<String>,
+
+    /// A file holding MANA_AI_PUBLIC_KEY_PEM (instead of the text itself).
+    #[arg(long, env = "MANA_AI_PUBLIC_KEY_PEM_FILE", global = true)]
+    pub mana_ai_public_key_pem_file: Option<PathBuf>,
+
     /// `aud` claim of access tokens.
     #[arg(long, env = "JWT_AUDIENCE", default_value = "mana", global = true)]
     pub jwt_audience: String,
@@ -431,6 +440,9 @@ impl Config {
                 "MANA_AUTH_KEK is malformed or short: it must be base64 of exactly 32 bytes"
                     .to_owned(),
             );
+        }
+        if let Err(problem) = crate::vault::grant::RunnerKey::from_config(self) {
+            problems.push(problem);
         }
         if let Some(url) = &self.base_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     ZkRotateForbidden,
     ZkActive,
     RecoveryWrapMissing,
+    VaultNotInitialised,
+    GrantNotConfigured,
+    BadRequest,
     ServiceUnavailable,
     Internal,
 }
@@ -88,6 +91,9 @@ impl ErrorCode {
             ZkRotateForbidden => StatusCode::CONFLICT,
             ZkActive => StatusCode::CONFLICT,
             RecoveryWrapMissing => StatusCode::BAD_REQUEST,
+            VaultNotInitialised => StatusCode::NOT_FOUND,
+            GrantNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            BadRequest => StatusCode::BAD_REQUEST,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,6 +136,9 @@ impl ErrorCode {
             ZkRotateForbidden => "ZK_ROTATE_FORBIDDEN",
             ZkActive => "ZK_ACTIVE",
             RecoveryWrapMissing => "RECOVERY_WRAP_MISSING",
+            VaultNotInitialised => "VAULT_NOT_INITIALISED",
+            GrantNotConfigured => "GRANT_NOT_CONFIGURED",
+            BadRequest => "BAD_REQUEST",
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Internal => "INTERNAL",
         }

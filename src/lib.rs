@@ -80,6 +80,9 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         .map_err(|e| StartError(format!("cannot read password hashes: {e}")))?;
     hasher.set_scrypt_stored(scrypt_stored);
     let mail = email::Mailer::new(&config).map_err(StartError)?;
+    let grant_key = vault::grant::RunnerKey::from_config(&config)
+        .map_err(StartError)?
+        .map(Arc::new);
     let passkeys = passkeys::Passkeys::new(&config);
     let limits = http::ratelimit::Limits::new(
         config.rate_limit_auth,
@@ -96,6 +99,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         passkeys: Arc::new(passkeys),
         limits: Arc::new(limits),
         metrics,
+        grant_key,
     })
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub passkeys: Arc<crate::passkeys::Passkeys>,
     pub limits: Arc<crate::http::ratelimit::Limits>,
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// The AI runner's key for mission grants (`MANA_AI_PUBLIC_KEY_PEM`).
+    pub grant_key: Option<Arc<crate::vault::grant::RunnerKey>>,
 }
 
 impl AppState {

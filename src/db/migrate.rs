@@ -25,6 +25,7 @@ pub const STEPS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/0010_vault_recovery_set_at.sql"),
     ),
+    (11, include_str!("../../migrations/0011_mission_grant.sql")),
 ];
 
 /// The schema version this binary writes.

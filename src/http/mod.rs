@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod routes;
 pub mod serve;
+pub mod upstream;
 
 use std::any::Any;
 

@@ -72,6 +72,7 @@ pub struct ErrorEnvelope {
         (path = "/api/v1/gilden", api = routes::spaces::Doc),
         (path = "/api/v1/me", api = routes::me::Doc),
         (path = "/api/v1/me/encryption-vault", api = routes::vault::Doc),
+        (path = "/api/v1/me/ai-mission-grant", api = routes::mission_grant::Doc),
         (path = "/api/v1/settings", api = routes::settings::Doc),
         (path = "/api/v1/api-keys", api = routes::api_keys::Doc),
         (path = "/api/v1/internal", api = routes::internal::Doc),

@@ -16,6 +16,7 @@
 //! action's own transaction, failures in a transaction of their own.
 
 pub mod crypto;
+pub mod grant;
 pub mod store;
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -43,6 +44,7 @@ pub enum Action {
     RecoveryClear,
     ZkOn,
     ZkOff,
+    MissionGrant,
 }
 
 impl Action {
@@ -57,6 +59,7 @@ impl Action {
             Action::RecoveryClear => "recovery_clear",
             Action::ZkOn => "zk_on",
             Action::ZkOff => "zk_off",
+            Action::MissionGrant => "mission_grant",
         }
     }
 }
@@ -164,6 +167,25 @@ fn key_of(row: &store::VaultRow, user_id: &str, kek: Option<&Kek>) -> Result<Key
             format_version: row.format_version,
         });
     }
+    let mk = server_master_key(row, user_id, kek)?;
+    Ok(KeyResponse {
+        master_key: Some(B64.encode(mk)),
+        kek_id: kek.map(|k| k.id().to_owned()),
+        requires_recovery_code: None,
+        zero_knowledge: false,
+        recovery_wrapped_mk: None,
+        recovery_iv: None,
+        format_version: row.format_version,
+    })
+}
+
+/// The master key of a vault outside zero-knowledge mode, unwrapped with
+/// the KEK (wiped from memory when dropped).
+pub fn server_master_key(
+    row: &store::VaultRow,
+    user_id: &str,
+    kek: Option<&Kek>,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     let kek = need_kek(kek)?;
     let (Some(sealed), Some(iv)) = (&row.wrapped_mk, &row.wrap_iv) else {
         return Err(ApiError::internal(
@@ -176,16 +198,9 @@ fn key_of(row: &store::VaultRow, user_id: &str, kek: Option<&Kek>) -> Result<Key
             "vault key was wrapped under another MANA_AUTH_KEK",
         ));
     }
-    let mk = kek.unwrap_key(user_id, sealed, iv)?;
-    Ok(KeyResponse {
-        master_key: Some(B64.encode(mk)),
-        kek_id: Some(kek.id().to_owned()),
-        requires_recovery_code: None,
-        zero_knowledge: false,
-        recovery_wrapped_mk: None,
-        recovery_iv: None,
-        format_version: row.format_version,
-    })
+    Ok(zeroize::Zeroizing::new(
+        kek.unwrap_key(user_id, sealed, iv)?,
+    ))
 }
 
 /// Creates the vault with a fresh master key, or returns the existing key.

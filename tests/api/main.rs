@@ -19,6 +19,7 @@ mod csrf;
 mod files;
 mod input;
 mod mail;
+mod mission_grant;
 mod openapi;
 mod ops;
 mod passkeys;

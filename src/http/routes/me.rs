@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/data", get(get_data).delete(delete_data))
         .route("/data/export", get(get_data_export))
         .nest("/encryption-vault", super::vault::router())
+        .nest("/ai-mission-grant", super::mission_grant::router())
 }
 
 #[utoipa::path(

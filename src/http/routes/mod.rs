@@ -8,6 +8,7 @@ pub mod better_auth;
 pub mod health;
 pub mod internal;
 pub mod me;
+pub mod mission_grant;
 pub mod passkeys;
 pub mod settings;
 pub mod spaces;
