@@ -53,12 +53,15 @@ CREATE INDEX sessions_expires ON sessions (expires_at);
 
 -- Ed25519 signing keys. The newest key without retired_at signs; retired keys
 -- stay published in the JWKS until every token they signed has expired.
+-- private_der is PKCS#8, sealed under MANA_AUTH_KEK when kek_id (the KEK's
+-- fingerprint) is set, clear when it is NULL (vault::at_rest).
 CREATE TABLE jwt_keys (
     kid         TEXT PRIMARY KEY,
     private_der BLOB NOT NULL,
     public_key  BLOB NOT NULL CHECK (length(public_key) = 32),
     created_at  TEXT NOT NULL,
-    retired_at  TEXT
+    retired_at  TEXT,
+    kek_id      TEXT
 ) STRICT;
 
 CREATE TABLE security_events (
@@ -342,12 +345,16 @@ CREATE INDEX passkeys_user ON passkeys (user_id);
 -- NULL (users.two_factor_enabled stays 0 until a first valid code).
 -- last_step is the newest accepted 30-second time step: any code for a step
 -- at or before it is refused, so a used code cannot be replayed.
+-- The secret is sealed under MANA_AUTH_KEK (IV + ciphertext + tag, 48
+-- bytes) when kek_id is set, else clear (vault::at_rest).
 CREATE TABLE two_factor_secrets (
     user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
-    secret       BLOB NOT NULL CHECK (length(secret) = 20),
+    secret       BLOB NOT NULL,
     last_step    INTEGER,
     created_at   TEXT NOT NULL,
-    confirmed_at TEXT
+    confirmed_at TEXT,
+    kek_id       TEXT,
+    CHECK ((kek_id IS NULL AND length(secret) = 20) OR (kek_id IS NOT NULL AND length(secret) = 48))
 ) STRICT;
 
 -- Single-use backup codes: only a salted SHA-256 of each 80-bit code is kept.

@@ -250,7 +250,9 @@ fn rotate_key(config: &Config) -> Result<String, String> {
     let db = open_db(config)?;
     let now = Clock::system().now();
     let kid = db
-        .write_blocking(|tx| token::rotate(tx, now))
+        .write_blocking(|tx| {
+            token::rotate(tx, now, crate::vault::Kek::from_config(config).as_ref())
+        })
         .map_err(|e| e.message)?;
     Ok(format!(
         "new signing key {kid}; the previous key stays published until its tokens expire \

@@ -61,11 +61,33 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     let db = Db::open(&config.database_path(), config.sqlite_synchronous)
         .map_err(|e| StartError(format!("cannot open database: {e}")))?;
     let now = clock.now();
-    db.write_blocking(|tx| token::ensure_key(tx, now))
+    let kek = vault::Kek::from_config(&config);
+    let sealed = db
+        .write_blocking(|tx| vault::at_rest::prepare(tx, kek.as_ref()))
+        .map_err(|e| StartError(format!("cannot open the stored secrets: {}", e.message)))?;
+    if sealed > 0 {
+        // The clear rows are gone from the pages (secure_delete); the WAL
+        // still holds their earlier images until it is checkpointed.
+        db.checkpoint()
+            .map_err(|e| StartError(format!("cannot checkpoint after sealing secrets: {e}")))?;
+        tracing::info!(
+            rows = sealed,
+            kek = kek.as_ref().map(|k| k.id()),
+            "stored secrets wrapped under MANA_AUTH_KEK"
+        );
+    }
+    db.write_blocking(|tx| token::ensure_key(tx, now, kek.as_ref()))
         .map_err(|e| StartError(format!("cannot create signing key: {e}")))?;
     let tokens = db
-        .read_blocking(|c| Tokens::load(c, config.base_url(), config.jwt_audience.clone()))
-        .map_err(|e| StartError(format!("cannot load signing keys: {e}")))?;
+        .read_blocking(|c| {
+            Tokens::load(
+                c,
+                config.base_url(),
+                config.jwt_audience.clone(),
+                kek.clone(),
+            )
+        })
+        .map_err(|e| StartError(format!("cannot load signing keys: {}", e.message)))?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hasher = Hasher::new(
         config.argon2_memory_kib,

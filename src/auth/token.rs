@@ -5,6 +5,10 @@
 //! with a known `kid`, so `alg: none`, HS256-with-the-public-key and `kid`
 //! injection all fail; signatures are checked with `verify_strict`.
 //!
+//! The private keys are stored sealed under `MANA_AUTH_KEK` when one is set
+//! (`vault::at_rest`); a key that cannot be opened stops start-up and is
+//! never replaced by a new one.
+//!
 //! The compact JWS form is written and read here directly (three base64url
 //! parts, RFC 7515/8037); the tests check the tokens with the independent
 //! `jsonwebtoken` crate.
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::vault::{at_rest, Kek};
 
 /// Lifetime of an access token.
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
@@ -72,6 +77,7 @@ pub struct Tokens {
     keys: RwLock<Arc<Vec<Key>>>,
     issuer: String,
     audience: String,
+    kek: Option<Kek>,
     verified: Mutex<HashMap<Box<str>, Verified>>,
 }
 
@@ -95,35 +101,51 @@ struct Verified {
 /// A stored key row.
 struct KeyRow {
     kid: String,
+    /// PKCS#8 DER, sealed when `kek_id` is set.
     private_der: Vec<u8>,
+    kek_id: Option<String>,
     public_key: Vec<u8>,
     retired_at: Option<String>,
 }
 
 fn load_rows(conn: &Connection) -> Result<Vec<KeyRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT kid, private_der, public_key, retired_at FROM jwt_keys ORDER BY created_at DESC",
+        "SELECT kid, private_der, kek_id, public_key, retired_at FROM jwt_keys ORDER BY created_at DESC",
     )?;
     let rows = stmt
         .query_map([], |r| {
             Ok(KeyRow {
                 kid: r.get(0)?,
                 private_der: r.get(1)?,
-                public_key: r.get(2)?,
-                retired_at: r.get(3)?,
+                kek_id: r.get(2)?,
+                public_key: r.get(3)?,
+                retired_at: r.get(4)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
-fn parse(row: KeyRow) -> Result<Key> {
+fn load_keys(conn: &Connection, kek: Option<&Kek>) -> Result<Vec<Key>> {
+    load_rows(conn)?
+        .into_iter()
+        .map(|row| parse(row, kek))
+        .collect()
+}
+
+fn parse(row: KeyRow, kek: Option<&Kek>) -> Result<Key> {
     let public: [u8; 32] = row
         .public_key
         .as_slice()
         .try_into()
         .map_err(|_| ApiError::internal("stored public key is not 32 bytes"))?;
-    let signing = SigningKey::from_pkcs8_der(&row.private_der)
+    let der = at_rest::open(
+        kek,
+        &at_rest::aad("jwt_keys", &row.kid),
+        &row.private_der,
+        row.kek_id.as_deref(),
+    )?;
+    let signing = SigningKey::from_pkcs8_der(&der)
         .map_err(|e| ApiError::internal(format!("stored signing key unreadable: {e}")))?;
     let verifying = VerifyingKey::from_bytes(&public)
         .map_err(|e| ApiError::internal(format!("stored public key unreadable: {e}")))?;
@@ -143,8 +165,9 @@ fn parse(row: KeyRow) -> Result<Key> {
     })
 }
 
-/// Inserts a fresh Ed25519 key; returns its kid.
-pub fn create_key(tx: &Connection, now: DateTime<Utc>) -> Result<String> {
+/// Inserts a fresh Ed25519 key, sealed under `kek` when there is one;
+/// returns its kid.
+pub fn create_key(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<String> {
     let mut seed = [0u8; 32];
     rand::Rng::fill(&mut rand::rngs::OsRng, &mut seed);
     let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -155,15 +178,18 @@ pub fn create_key(tx: &Connection, now: DateTime<Utc>) -> Result<String> {
     let mut kid_bytes = [0u8; 8];
     rand::Rng::fill(&mut rand::rngs::OsRng, &mut kid_bytes);
     let kid = hex::encode(kid_bytes);
+    let (stored, kek_id) = at_rest::seal(kek, &at_rest::aad("jwt_keys", &kid), der.as_bytes())?;
     tx.execute(
-        "INSERT INTO jwt_keys (kid, private_der, public_key, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![kid, der.as_bytes(), public.as_slice(), iso(now)],
+        "INSERT INTO jwt_keys (kid, private_der, kek_id, public_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![kid, stored, kek_id, public.as_slice(), iso(now)],
     )?;
     Ok(kid)
 }
 
 /// Creates the first key if there is none (inside the caller's transaction).
-pub fn ensure_key(tx: &Connection, now: DateTime<Utc>) -> Result<()> {
+/// Run after `at_rest::prepare`, which refuses a file whose keys the
+/// configured KEK cannot open, so a key that exists is never replaced.
+pub fn ensure_key(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<()> {
     let active: Option<String> = tx
         .query_row(
             "SELECT kid FROM jwt_keys WHERE retired_at IS NULL LIMIT 1",
@@ -172,13 +198,17 @@ pub fn ensure_key(tx: &Connection, now: DateTime<Utc>) -> Result<()> {
         )
         .optional()?;
     if active.is_none() {
-        create_key(tx, now)?;
+        create_key(tx, now, kek)?;
     }
     Ok(())
 }
 
-/// Retires the active key(s) and creates a new one; returns the new kid.
-pub fn rotate(tx: &Connection, now: DateTime<Utc>) -> Result<String> {
+/// Retires the active key(s) and creates a new one (sealed under `kek`);
+/// returns the new kid. Checks and seals the stored secrets first
+/// (`at_rest::prepare`), so a rotation with a missing or wrong KEK changes
+/// nothing.
+pub fn rotate(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<String> {
+    at_rest::prepare(tx, kek)?;
     tx.execute(
         "UPDATE jwt_keys SET retired_at = ?1 WHERE retired_at IS NULL",
         params![iso(now)],
@@ -189,7 +219,7 @@ pub fn rotate(tx: &Connection, now: DateTime<Utc>) -> Result<String> {
         "DELETE FROM jwt_keys WHERE retired_at IS NOT NULL AND retired_at < ?1",
         params![cutoff],
     )?;
-    create_key(tx, now)
+    create_key(tx, now, kek)
 }
 
 /// Why a token was not accepted.
@@ -202,26 +232,26 @@ pub enum TokenError {
 }
 
 impl Tokens {
-    /// Loads the stored keys.
-    pub fn load(conn: &Connection, issuer: String, audience: String) -> Result<Self> {
-        let keys = load_rows(conn)?
-            .into_iter()
-            .map(parse)
-            .collect::<Result<Vec<_>>>()?;
+    /// Loads the stored keys, opening sealed ones with `kek`.
+    pub fn load(
+        conn: &Connection,
+        issuer: String,
+        audience: String,
+        kek: Option<Kek>,
+    ) -> Result<Self> {
+        let keys = load_keys(conn, kek.as_ref())?;
         Ok(Self {
             keys: RwLock::new(Arc::new(keys)),
             issuer,
             audience,
+            kek,
             verified: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Re-reads keys (after a rotation by the CLI).
+    /// Re-reads keys (after a rotation by the CLI), with the same KEK.
     pub fn reload(&self, conn: &Connection) -> Result<()> {
-        let keys = load_rows(conn)?
-            .into_iter()
-            .map(parse)
-            .collect::<Result<Vec<_>>>()?;
+        let keys = load_keys(conn, self.kek.as_ref())?;
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keys);
         Ok(())
     }

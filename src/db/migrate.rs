@@ -26,6 +26,10 @@ pub const STEPS: &[(i64, &str)] = &[
         include_str!("../../migrations/0010_vault_recovery_set_at.sql"),
     ),
     (11, include_str!("../../migrations/0011_mission_grant.sql")),
+    (
+        12,
+        include_str!("../../migrations/0012_secrets_at_rest.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

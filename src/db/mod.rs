@@ -51,8 +51,11 @@ fn pragmas(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
+    // secure_delete: deleted and overwritten content (an old session hash, a
+    // secret replaced by its sealed form) is zeroed, not left in free space.
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY;"
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY; \
+         PRAGMA secure_delete = ON;"
     ))
 }
 
@@ -203,6 +206,11 @@ impl Db {
 
     /// Checkpoints the WAL into the main file; called on clean shutdown.
     pub fn close(&self) -> Result<()> {
+        self.checkpoint()
+    }
+
+    /// Copies the WAL into the main file and truncates it to zero bytes.
+    pub fn checkpoint(&self) -> Result<()> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(ApiError::from)

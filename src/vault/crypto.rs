@@ -90,6 +90,57 @@ impl Kek {
     }
 }
 
+impl Kek {
+    /// Seals a server secret for storage: `IV ‖ ciphertext ‖ tag` with a
+    /// fresh random IV; `aad` names the row (table and key), so a sealed
+    /// value cannot be moved to another row.
+    pub fn seal(&self, aad: &str, clear: &[u8]) -> Result<Vec<u8>> {
+        let mut iv = [0u8; IV_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut iv);
+        let payload = Payload {
+            msg: clear,
+            aad: aad.as_bytes(),
+        };
+        let sealed = self
+            .cipher()?
+            .encrypt(&Nonce::from(iv), payload)
+            .map_err(|_| ApiError::internal("sealing a secret failed"))?;
+        let mut out = Vec::with_capacity(IV_LEN + sealed.len());
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what `seal` made for the same `aad`. A wrong KEK or a tampered
+    /// row is an error naming neither the key nor the secret.
+    pub fn open(&self, aad: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        if sealed.len() < IV_LEN + 16 {
+            return Err(ApiError::internal(format!("sealed {aad} is too short")));
+        }
+        let (iv, body) = sealed.split_at(IV_LEN);
+        let iv: [u8; IV_LEN] = iv
+            .try_into()
+            .map_err(|_| ApiError::internal("sealed IV length"))?;
+        let payload = Payload {
+            msg: body,
+            aad: aad.as_bytes(),
+        };
+        self.cipher()?
+            .decrypt(&Nonce::from(iv), payload)
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    format!("{aad} cannot be unwrapped with the configured MANA_AUTH_KEK"),
+                )
+            })
+    }
+}
+
+/// The bytes a sealed secret of `clear_len` bytes takes in storage.
+pub const fn sealed_len(clear_len: usize) -> usize {
+    IV_LEN + clear_len + 16
+}
+
 /// A new random master key.
 pub fn new_master_key() -> [u8; MASTER_KEY_LEN] {
     let mut mk = [0u8; MASTER_KEY_LEN];
@@ -114,5 +165,21 @@ mod tests {
         let (_, iv2) = kek.wrap("u1", &mk).unwrap();
         assert_ne!(iv, iv2);
         assert!(!format!("{kek:?}").contains("7, 7"));
+    }
+
+    #[test]
+    fn seal_round_trips_and_binds_the_row_and_the_kek() {
+        let kek = Kek::new([7u8; 32]);
+        let sealed = kek.seal("jwt_keys:k1", b"twenty-bytes-secret!").unwrap();
+        assert_eq!(sealed.len(), sealed_len(20));
+        assert!(!sealed.windows(20).any(|w| w == b"twenty-bytes-secret!"));
+        assert_eq!(
+            kek.open("jwt_keys:k1", &sealed).unwrap(),
+            b"twenty-bytes-secret!"
+        );
+        assert!(kek.open("jwt_keys:k2", &sealed).is_err());
+        assert!(Kek::new([8u8; 32]).open("jwt_keys:k1", &sealed).is_err());
+        assert!(kek.open("jwt_keys:k1", &sealed[..20]).is_err());
+        assert_ne!(kek.seal("a", b"x").unwrap(), kek.seal("a", b"x").unwrap());
     }
 }

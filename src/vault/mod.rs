@@ -15,6 +15,7 @@
 //! Every action writes a `vault_audit` row with its outcome: successes in the
 //! action's own transaction, failures in a transaction of their own.
 
+pub mod at_rest;
 pub mod crypto;
 pub mod grant;
 pub mod store;

@@ -10,6 +10,7 @@ mod admin_actions;
 mod admin_browser;
 mod admin_cli;
 mod api_keys;
+mod at_rest;
 mod better_auth;
 mod better_auth_plugins;
 mod bootstrap;

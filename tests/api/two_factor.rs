@@ -11,10 +11,10 @@ use crate::common::{Account, Resp, TestServer, PASSWORD};
 const TF: &str = "/api/v1/auth/two-factor";
 
 /// An account with 2FA enabled and confirmed.
-struct Enrolled {
-    account: Account,
-    secret: Vec<u8>,
-    backup_codes: Vec<String>,
+pub(crate) struct Enrolled {
+    pub account: Account,
+    pub secret: Vec<u8>,
+    pub backup_codes: Vec<String>,
 }
 
 fn path(p: &str) -> String {
@@ -33,7 +33,7 @@ pub(crate) fn secret_of(uri: &str) -> Vec<u8> {
 }
 
 /// The code `steps` time steps from the server's now, by totp-rs.
-fn code(t: &TestServer, secret: &[u8], steps: i64) -> String {
+pub(crate) fn code(t: &TestServer, secret: &[u8], steps: i64) -> String {
     let totp = TOTP::new(Algorithm::SHA1, 6, 1, 30, secret.to_vec()).unwrap();
     let at = t.clock.now().timestamp() + steps * 30;
     totp.generate(at as u64)
@@ -41,7 +41,7 @@ fn code(t: &TestServer, secret: &[u8], steps: i64) -> String {
 
 /// Moves the clock to just after the start of the next time step, so a
 /// phase of the test has ~29 s before the step changes under it.
-fn align(t: &TestServer) {
+pub(crate) fn align(t: &TestServer) {
     let into = t.clock.now().timestamp_millis().rem_euclid(30_000);
     t.clock.advance(Duration::milliseconds(30_000 - into + 200));
 }
@@ -59,7 +59,7 @@ async fn enable(t: &TestServer, a: &Account) -> Value {
     r.body
 }
 
-async fn enrolled(t: &TestServer, email: &str) -> Enrolled {
+pub(crate) async fn enrolled(t: &TestServer, email: &str) -> Enrolled {
     let account = t.account(email).await;
     let body = enable(t, &account).await;
     let secret = secret_of(body["totpURI"].as_str().unwrap());
@@ -87,14 +87,14 @@ async fn enrolled(t: &TestServer, email: &str) -> Enrolled {
 }
 
 /// Signs in with the password; asserts TWO_FACTOR_REQUIRED; the ticket.
-async fn ticket(t: &TestServer, email: &str) -> String {
+pub(crate) async fn ticket(t: &TestServer, email: &str) -> String {
     let r = t.login(email, PASSWORD).await;
     r.assert_error(401, "TWO_FACTOR_REQUIRED");
     assert!(r.body.get("accessToken").is_none() && r.session_cookie().is_none());
     r.body["twoFactorTicket"].as_str().unwrap().to_owned()
 }
 
-async fn totp_with(t: &TestServer, ticket: &str, code: &str) -> Resp {
+pub(crate) async fn totp_with(t: &TestServer, ticket: &str, code: &str) -> Resp {
     t.post(
         &path("/verify-totp"),
         json!({ "code": code, "ticket": ticket }),

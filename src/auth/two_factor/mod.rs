@@ -35,6 +35,7 @@ use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::state::AppState;
 use crate::users::{store as users, User};
+use crate::vault::Kek;
 
 /// How long a two-factor ticket lasts.
 pub const TICKET_TTL: Duration = Duration::minutes(5);
@@ -125,10 +126,11 @@ fn check_totp(
     user: &User,
     code: &str,
     client: &ClientInfo,
+    kek: Option<&Kek>,
     now: DateTime<Utc>,
 ) -> Result<Verdict<bool>> {
     let row = store::secret(tx, &user.id)?.ok_or_else(not_enabled)?;
-    let Some(step) = totp::matching_step(&row.secret, code, now)? else {
+    let Some(step) = totp::matching_step(&row.reveal(kek)?, code, now)? else {
         return Ok(Err(refuse(tx, user, client, now, "wrong code")?));
     };
     if row.last_step.is_some_and(|last| step <= last) {
@@ -139,13 +141,14 @@ fn check_totp(
     Ok(Ok(row.confirmed_at.is_none()))
 }
 
-/// Stores a pending secret and fresh backup codes (hashes); refuses when 2FA
-/// is already on.
+/// Stores a pending secret (sealed under `kek` when there is one) and fresh
+/// backup codes (hashes); refuses when 2FA is already on.
 pub fn begin(
     tx: &Connection,
     user_id: &str,
     secret: &[u8],
     code_hashes: &[String],
+    kek: Option<&Kek>,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
@@ -155,7 +158,7 @@ pub fn begin(
             "two-factor authentication is already enabled",
         ));
     }
-    store::put_pending_secret(tx, user_id, secret, &iso(now))?;
+    store::put_pending_secret(tx, user_id, secret, kek, &iso(now))?;
     store::replace_backup_codes(tx, user_id, code_hashes, &iso(now))
 }
 
@@ -167,13 +170,14 @@ pub fn verify_signed_in(
     user_id: &str,
     code: &str,
     client: &ClientInfo,
+    kek: Option<&Kek>,
     now: DateTime<Utc>,
 ) -> Result<Verdict<bool>> {
     let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
     if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
         return Err(locked_error(secs));
     }
-    let confirmed = match check_totp(tx, &user, code, client, now)? {
+    let confirmed = match check_totp(tx, &user, code, client, kek, now)? {
         Ok(confirmed) => confirmed,
         Err(refusal) => return Ok(Err(refusal)),
     };
@@ -231,6 +235,7 @@ pub fn finish(
     ticket: &str,
     proof: &Proof,
     client: &ClientInfo,
+    kek: Option<&Kek>,
     now: DateTime<Utc>,
 ) -> Result<Verdict<User>> {
     let Some((user_id, expires_at)) = store::ticket(tx, ticket)? else {
@@ -249,7 +254,7 @@ pub fn finish(
     }
     match proof {
         Proof::Totp(code) => {
-            if let Err(refusal) = check_totp(tx, &user, code, client, now)? {
+            if let Err(refusal) = check_totp(tx, &user, code, client, kek, now)? {
                 return Ok(Err(refusal));
             }
         }
@@ -387,9 +392,10 @@ pub async fn enable_with_issuer(
     let hashes = hash_codes(&user_id, &codes);
     let totp_uri = totp::otpauth_uri(&issuer, &user.email, &secret);
     let clock = state.clock.clone();
+    let kek = Kek::from_config(&state.config);
     state
         .db
-        .write(move |tx| begin(tx, &user_id, &secret, &hashes, clock.now()))
+        .write(move |tx| begin(tx, &user_id, &secret, &hashes, kek.as_ref(), clock.now()))
         .await?;
     Ok(Enrollment {
         totp_uri,
@@ -406,9 +412,10 @@ pub async fn verify_totp_signed_in(
 ) -> Result<bool> {
     let code = totp::parse_code(&code)?;
     let clock = state.clock.clone();
+    let kek = Kek::from_config(&state.config);
     state
         .db
-        .write(move |tx| verify_signed_in(tx, &user_id, &code, &client, clock.now()))
+        .write(move |tx| verify_signed_in(tx, &user_id, &code, &client, kek.as_ref(), clock.now()))
         .await?
 }
 
@@ -440,7 +447,7 @@ pub async fn totp_uri(state: &AppState, user_id: String, password: String) -> Re
     Ok(totp::otpauth_uri(
         &state.config.mail_product_name,
         &user.email,
-        &row.secret,
+        &row.reveal(Kek::from_config(&state.config).as_ref())?,
     ))
 }
 
@@ -462,9 +469,10 @@ pub async fn finish_login(
 ) -> Result<SignedIn> {
     let clock = state.clock.clone();
     let c = client.clone();
+    let kek = Kek::from_config(&state.config);
     let user = state
         .db
-        .write(move |tx| finish(tx, &ticket, &proof, &c, clock.now()))
+        .write(move |tx| finish(tx, &ticket, &proof, &c, kek.as_ref(), clock.now()))
         .await??;
     let email = user.email.clone();
     start_session(state, user, client, Some(email)).await

@@ -6,46 +6,69 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::auth::session::hash_token;
 use crate::clock::iso;
 use crate::error::Result;
+use crate::vault::{at_rest, Kek};
 
-/// A user's TOTP secret and its state.
+/// A user's TOTP secret (as stored: sealed when `kek_id` is set) and its
+/// state.
 pub struct SecretRow {
-    pub secret: Vec<u8>,
+    user_id: String,
+    stored: Vec<u8>,
+    kek_id: Option<String>,
     pub last_step: Option<i64>,
     pub created_at: String,
     pub confirmed_at: Option<String>,
+}
+
+impl SecretRow {
+    /// The secret in clear, opened with `kek` when it is sealed.
+    pub fn reveal(&self, kek: Option<&Kek>) -> Result<Vec<u8>> {
+        at_rest::open(
+            kek,
+            &at_rest::aad("two_factor_secrets", &self.user_id),
+            &self.stored,
+            self.kek_id.as_deref(),
+        )
+    }
 }
 
 /// The user's secret, pending or confirmed.
 pub fn secret(conn: &Connection, user_id: &str) -> Result<Option<SecretRow>> {
     Ok(conn
         .prepare_cached(
-            "SELECT secret, last_step, created_at, confirmed_at FROM two_factor_secrets WHERE user_id = ?1",
+            "SELECT secret, kek_id, last_step, created_at, confirmed_at FROM two_factor_secrets \
+             WHERE user_id = ?1",
         )?
         .query_row([user_id], |r| {
             Ok(SecretRow {
-                secret: r.get(0)?,
-                last_step: r.get(1)?,
-                created_at: r.get(2)?,
-                confirmed_at: r.get(3)?,
+                user_id: user_id.to_owned(),
+                stored: r.get(0)?,
+                kek_id: r.get(1)?,
+                last_step: r.get(2)?,
+                created_at: r.get(3)?,
+                confirmed_at: r.get(4)?,
             })
         })
         .optional()?)
 }
 
-/// Stores a new pending secret, replacing any earlier one.
+/// Stores a new pending secret (sealed under `kek` when there is one),
+/// replacing any earlier one.
 pub fn put_pending_secret(
     conn: &Connection,
     user_id: &str,
     secret: &[u8],
+    kek: Option<&Kek>,
     now: &str,
 ) -> Result<()> {
+    let (stored, kek_id) =
+        at_rest::seal(kek, &at_rest::aad("two_factor_secrets", user_id), secret)?;
     conn.prepare_cached(
-        "INSERT INTO two_factor_secrets (user_id, secret, last_step, created_at, confirmed_at) \
-         VALUES (?1, ?2, NULL, ?3, NULL) \
-         ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = NULL, \
-         created_at = excluded.created_at, confirmed_at = NULL",
+        "INSERT INTO two_factor_secrets (user_id, secret, kek_id, last_step, created_at, confirmed_at) \
+         VALUES (?1, ?2, ?3, NULL, ?4, NULL) \
+         ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, kek_id = excluded.kek_id, \
+         last_step = NULL, created_at = excluded.created_at, confirmed_at = NULL",
     )?
-    .execute(params![user_id, secret, now])?;
+    .execute(params![user_id, stored, kek_id, now])?;
     Ok(())
 }
 
