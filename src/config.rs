@@ -284,6 +284,17 @@ pub struct Config {
     #[arg(long, env = "KEY_RELOAD_SECS", default_value_t = 30, global = true)]
     pub key_reload_secs: u64,
 
+    /// Seconds after a sign-in during which its session counts as fresh:
+    /// creating an API key, changing the email, enabling 2FA and adding a
+    /// passkey need a fresh session or the password (0 = always fresh).
+    #[arg(
+        long,
+        env = "FRESH_SESSION_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub fresh_session_secs: u64,
+
     /// Log format: `text` or `json`. Levels come from RUST_LOG.
     #[arg(
         long,

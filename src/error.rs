@@ -49,7 +49,9 @@ pub enum ErrorCode {
     VaultNotInitialised,
     GrantNotConfigured,
     BadRequest,
+    SessionNotFresh,
     ServiceUnavailable,
+    Overloaded,
     Internal,
 }
 
@@ -94,7 +96,9 @@ impl ErrorCode {
             VaultNotInitialised => StatusCode::NOT_FOUND,
             GrantNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             BadRequest => StatusCode::BAD_REQUEST,
+            SessionNotFresh => StatusCode::FORBIDDEN,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,7 +143,9 @@ impl ErrorCode {
             VaultNotInitialised => "VAULT_NOT_INITIALISED",
             GrantNotConfigured => "GRANT_NOT_CONFIGURED",
             BadRequest => "BAD_REQUEST",
+            SessionNotFresh => "SESSION_NOT_FRESH",
             ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Overloaded => "OVERLOADED",
             Internal => "INTERNAL",
         }
     }

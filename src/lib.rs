@@ -122,6 +122,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         limits: Arc::new(limits),
         metrics,
         grant_key,
+        live: Arc::default(),
     })
 }
 
@@ -177,6 +178,19 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         state.tokens.clone(),
         std::time::Duration::from_secs(state.config.key_reload_secs.max(1)),
     ));
+    // Another process's commits (the CLI) reach the live-session cache
+    // within this period; in-process changes reach it at once.
+    let watcher = {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                db.poll_external().await;
+            }
+        })
+    };
     let header_timeout = std::time::Duration::from_secs(state.config.header_timeout_secs.max(1));
     let task = tokio::spawn(async move {
         http::serve::serve(listener, app, header_timeout, async move {
@@ -184,6 +198,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         })
         .await;
         reloader.abort();
+        watcher.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let closed = tokio::task::spawn_blocking(move || db.close()).await;

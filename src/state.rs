@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<crate::http::metrics::Metrics>,
     /// The AI runner's key for mission grants (`MANA_AI_PUBLIC_KEY_PEM`).
     pub grant_key: Option<Arc<crate::vault::grant::RunnerKey>>,
+    /// Sessions recently resolved from access tokens (`auth::caller`).
+    pub live: Arc<crate::auth::caller::LiveSessions>,
 }
 
 impl AppState {

@@ -201,6 +201,28 @@ pub fn create(
     })
 }
 
+/// `create` behind the step-up rule (`auth::reauth::step_up`): a key
+/// outlives every session, so an old session must show the password.
+pub async fn create_stepped(
+    state: &crate::state::AppState,
+    caller: &crate::auth::caller::Caller,
+    name: String,
+    scopes: Option<Vec<String>>,
+    password: Option<String>,
+    client: ClientInfo,
+) -> Result<CreatedKey> {
+    crate::auth::reauth::step_up(state, caller, password, &client).await?;
+    let clock = state.clock.clone();
+    let user_id = caller.user.id.clone();
+    state
+        .db
+        .write(move |tx| {
+            crate::me::require_user(tx, &user_id)?;
+            create(tx, &user_id, &name, scopes, &client, clock.now())
+        })
+        .await
+}
+
 /// Revokes one of the user's live keys; 404 for unknown, foreign or revoked.
 pub fn revoke(
     tx: &Connection,
@@ -224,7 +246,8 @@ pub fn revoke(
 }
 
 /// Checks a key (and optionally a scope). Reasons: `malformed`, `invalid`
-/// (unknown), `revoked`, `scope_denied`. Read-only; `touch` names the key
+/// (unknown), `revoked`, `locked` (its user is locked by an administrator,
+/// for as long as the lock holds), `scope_denied`. Read-only; `touch` names the key
 /// whose `last_used_at` is older than `LAST_USED_RESOLUTION`.
 pub fn validate(
     conn: &Connection,
@@ -240,6 +263,9 @@ pub fn validate(
     };
     if found.key.revoked_at.is_some() {
         return Ok(Validation::invalid("revoked"));
+    }
+    if crate::admin::lock_of(conn, &found.user_id)?.is_some() {
+        return Ok(Validation::invalid("locked"));
     }
     let scopes = found.key.scopes;
     if let Some(scope) = scope {

@@ -261,16 +261,20 @@ pub async fn reset_password(
         .await
 }
 
-/// Mails a confirmation link to a new address.
+/// Mails a confirmation link to a new address; behind the step-up rule
+/// (`reauth::step_up`: a fresh session or the password).
 pub async fn change_email(
     state: &AppState,
-    user_id: String,
+    caller: &super::caller::Caller,
     new_email: &str,
     callback: Option<String>,
+    password: Option<String>,
     client: ClientInfo,
 ) -> Result<()> {
     let new_email = users::normalize_email(new_email)?;
     let callback = check_callback(state, callback.as_deref())?;
+    super::reauth::step_up(state, caller, password, &client).await?;
+    let user_id = caller.user.id.clone();
     let st = state.clone();
     state
         .db

@@ -3,9 +3,11 @@
 //! transaction opens (never while holding the write lock); each flow then
 //! makes one transactional write.
 
+pub mod caller;
 pub mod lifecycle;
 pub mod lockout;
 pub mod password;
+pub mod reauth;
 pub mod scrypt_hash;
 pub mod session;
 pub mod signup;
@@ -159,7 +161,13 @@ pub async fn second_factor_required(
     .with_field("expiresInSec", json!(two_factor::TICKET_TTL.num_seconds())))
 }
 
-async fn record_failure(state: &AppState, email: String, client: ClientInfo) -> ApiError {
+/// Records a credential failure of `email` (and the lock it may cause);
+/// returns the answer: INVALID_CREDENTIALS or ACCOUNT_LOCKED.
+pub(crate) async fn record_failure(
+    state: &AppState,
+    email: String,
+    client: ClientInfo,
+) -> ApiError {
     let clock = state.clock.clone();
     let result = state
         .db
@@ -260,41 +268,11 @@ async fn open_session(
     })
 }
 
-fn session_gone() -> ApiError {
-    ApiError::new(
-        ErrorCode::TokenExpired,
-        "session expired or revoked; sign in again",
-    )
-}
-
-/// The live session and user of a refresh token (session token).
+/// The live session and user of a refresh token (session token); see
+/// `caller` for what "live" means.
 pub async fn resolve(state: &AppState, token: String) -> Result<(Session, User)> {
-    let clock = state.clock.clone();
-    state
-        .db
-        .read(move |conn| {
-            let Some(session) = session::by_token(conn, &token, clock.now())? else {
-                return Err(session_gone());
-            };
-            let user = store::by_id(conn, &session.user_id)?.ok_or_else(session_gone)?;
-            Ok((session, user))
-        })
-        .await
-}
-
-/// The live session and user of a session id (from an access token).
-pub async fn resolve_sid(state: &AppState, sid: String) -> Result<(Session, User)> {
-    let clock = state.clock.clone();
-    state
-        .db
-        .read(move |conn| {
-            let Some(session) = session::by_id(conn, &sid, clock.now())? else {
-                return Err(session_gone());
-            };
-            let user = store::by_id(conn, &session.user_id)?.ok_or_else(session_gone)?;
-            Ok((session, user))
-        })
-        .await
+    let caller = caller::by_session_token(state, token).await?;
+    Ok((caller.session, caller.user))
 }
 
 /// Exchanges a refresh token for a fresh access token; extends the session
@@ -362,20 +340,7 @@ pub async fn change_password(
     client: ClientInfo,
 ) -> Result<usize> {
     password::check_strength(&new)?;
-    let uid = user_id.clone();
-    let stored = state
-        .db
-        .read(move |c| store::password_hash(c, &uid))
-        .await?;
-    if stored.is_none() {
-        return Err(ApiError::validation("this account has no password"));
-    }
-    if !state.hasher.verify(current, stored).await? {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCredentials,
-            "current password is wrong",
-        ));
-    }
+    reauth::check_password(state, &user_id, current, &client).await?;
     let hash = state.hasher.hash(new).await?;
     let clock = state.clock.clone();
     state

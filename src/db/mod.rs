@@ -10,6 +10,7 @@
 //! README.
 
 pub mod files;
+pub mod generation;
 pub mod migrate;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub struct Db {
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
     metrics: Option<Arc<crate::http::metrics::Metrics>>,
+    generation: Arc<generation::Generation>,
 }
 
 /// Why the database could not be opened.
@@ -116,6 +118,9 @@ impl Db {
                 .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
         }
 
+        let generation = Arc::new(generation::Generation::default());
+        generation.install(&writer).map_err(fail)?;
+
         let manager = SqliteConnectionManager::file(path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(move |c| {
@@ -134,6 +139,7 @@ impl Db {
             readers,
             path: path.to_owned(),
             metrics: None,
+            generation,
         })
     }
 
@@ -172,11 +178,34 @@ impl Db {
     {
         let started = std::time::Instant::now();
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        self.waited(started);
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        self.generation.before_write(&conn);
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            self.waited(started);
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        // Before the writer is released and before the caller hears of it.
+        self.generation.after_write();
+        result
+    }
+
+    /// The generation of sessions, users and admin locks: it moves with
+    /// every change to them (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation.current()
+    }
+
+    /// Notices commits that another process made to the file (the CLI),
+    /// off the async workers; run on a short timer.
+    pub async fn poll_external(&self) {
+        let db = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let conn = db.writer.lock().unwrap_or_else(|p| p.into_inner());
+            db.generation.check_external(&conn);
+        })
+        .await;
     }
 
     /// Runs `f` on a pooled read-only connection, off the async workers.

@@ -11,9 +11,12 @@ use axum::http::HeaderMap;
 use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
+use std::sync::Arc;
+
 use crate::audit::ClientInfo;
-use crate::auth::token::{self, Claims};
-use crate::auth::{self, Session};
+use crate::auth::caller::{self, Caller};
+use crate::auth::token::Claims;
+use crate::auth::Session;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::users::User;
@@ -229,7 +232,8 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A caller authenticated by a valid access token (JWT).
+/// A caller authenticated by the bearer access token (JWT) of a live
+/// session (`auth::caller`): its claims.
 #[derive(Clone, Debug)]
 pub struct AuthUser(pub Claims);
 
@@ -240,12 +244,29 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        state
-            .tokens
-            .verify(token, state.now())
-            .map(AuthUser)
-            .map_err(token::unauthorized)
+        BearerSession::from_request_parts(parts, state)
+            .await
+            .map(|b| AuthUser(b.claims))
+    }
+}
+
+/// A caller authenticated by the bearer access token of a live session:
+/// the claims and the session with its user.
+pub struct BearerSession {
+    pub claims: Claims,
+    pub caller: Arc<Caller>,
+}
+
+impl FromRequestParts<AppState> for BearerSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let jwt = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let (claims, caller) = caller::by_access_token(state, jwt).await?;
+        Ok(BearerSession { claims, caller })
     }
 }
 
@@ -265,24 +286,20 @@ impl FromRequestParts<AppState> for SessionAuth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(jwt) = bearer(&parts.headers) {
-            let claims = state
-                .tokens
-                .verify(jwt, state.now())
-                .map_err(token::unauthorized)?;
-            let (session, user) = auth::resolve_sid(state, claims.sid).await?;
+            let (_, caller) = caller::by_access_token(state, jwt).await?;
             return Ok(SessionAuth {
-                session,
-                user,
+                session: caller.session.clone(),
+                user: caller.user.clone(),
                 via_cookie: false,
             });
         }
         let token = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let (session, user) = auth::resolve(state, token)
+        let caller = caller::by_session_token(state, token)
             .await
             .map_err(|_| ApiError::unauthorized())?;
         Ok(SessionAuth {
-            session,
-            user,
+            session: caller.session,
+            user: caller.user,
             via_cookie: true,
         })
     }

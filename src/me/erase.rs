@@ -255,24 +255,15 @@ pub async fn erase_confirmed(
     client: ClientInfo,
 ) -> Result<Erased> {
     let uid = user_id.clone();
-    let stored = state
-        .db
-        .read(move |c| {
-            require_user(c, &uid)?;
-            crate::users::store::password_hash(c, &uid)
-        })
-        .await?;
-    if stored.is_none() {
-        return Err(crate::error::ApiError::validation(
-            "this account has no password; use DELETE /api/v1/me/data",
-        ));
-    }
-    if !state.hasher.verify(password, stored).await? {
-        return Err(crate::error::ApiError::new(
-            crate::error::ErrorCode::InvalidCredentials,
-            "password is wrong",
-        ));
-    }
+    state.db.read(move |c| require_user(c, &uid)).await?;
+    crate::auth::reauth::check_password(state, &user_id, password, &client)
+        .await
+        .map_err(|e| match e.code {
+            crate::error::ErrorCode::Validation => crate::error::ApiError::validation(
+                "this account has no password; use DELETE /api/v1/me/data",
+            ),
+            _ => e,
+        })?;
     let st = state.clone();
     let erased = state
         .db

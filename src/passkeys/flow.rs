@@ -30,9 +30,13 @@ fn check_name(name: Option<&str>) -> Result<Option<String>> {
 /// Options for registering a passkey (signed-in user).
 pub async fn register_options(
     state: &AppState,
-    user_id: String,
+    caller: &crate::auth::caller::Caller,
+    password: Option<String>,
+    client: &ClientInfo,
 ) -> Result<(String, CreationChallengeResponse)> {
-    let uid = user_id.clone();
+    // Adding a sign-in credential is a step-up action.
+    crate::auth::reauth::step_up(state, caller, password, client).await?;
+    let uid = caller.user.id.clone();
     let (user, existing) = state
         .db
         .read(move |c| {

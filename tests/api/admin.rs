@@ -100,14 +100,21 @@ async fn every_admin_route_refuses_anonymous_and_normal_users() {
         )
         .await;
     r.assert_error(401, "UNAUTHORIZED");
-    // A demoted admin's still-valid token stops working at once.
+    // A demoted admin's still-valid token stops working at once (also
+    // right after it was used, while its session is cached).
     assert_eq!(
         t.get_auth("/api/v1/admin/stats", &a.access).await.status,
         200
     );
-    t.db()
-        .execute("UPDATE users SET role = 'user' WHERE id = ?1", [&a.id])
-        .unwrap();
+    let other = admin(&t, "other-boss@example.com").await;
+    let r = t
+        .put_auth(
+            &format!("/api/v1/admin/users/{}/role", a.id),
+            &other.access,
+            json!({ "role": "user" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     t.get_auth("/api/v1/admin/stats", &a.access)
         .await
         .assert_error(403, "FORBIDDEN");

@@ -267,6 +267,15 @@ async fn two_factor_enrolment_sign_in_backup_codes_and_disable() {
         )
         .await;
     assert_ba(&r, 400, "INVALID_PASSWORD");
+    // The four wrong passwords and the wrong code above were credential
+    // failures of the address, like wrong passwords at sign-in.
+    assert_eq!(
+        t.count("SELECT count(*) FROM login_failures WHERE email = 'tina@example.com'"),
+        4
+    );
+    // Forget them, so that the sign-in below is not locked out (the clock
+    // must stay in this TOTP step for the replay checks).
+    t.db().execute("DELETE FROM login_failures", []).unwrap();
 
     // Sign-in through /api/auth: the second step rides in a cookie.
     assert_eq!(b.post("/api/auth/sign-out", json!({})).await.status, 200);

@@ -26,6 +26,7 @@ mod ops;
 mod passkeys;
 mod process;
 mod redirects;
+mod revocation;
 mod scrypt_passwords;
 mod secret_settings;
 mod security;

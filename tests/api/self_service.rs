@@ -509,7 +509,7 @@ async fn delete_erases_the_user_and_nothing_of_others() {
     // Her token no longer works; she cannot sign in.
     t.get_auth("/api/v1/me/data", &w.a.access)
         .await
-        .assert_error(401, "UNAUTHORIZED");
+        .assert_error(401, "TOKEN_EXPIRED");
     assert_eq!(t.login(&w.a.email, PASSWORD).await.status, 401);
 }
 

@@ -536,7 +536,8 @@ async fn error_paths_answer_with_the_envelope() {
     t.post(&path("/verify-totp"), json!({ "code": "123456" }))
         .await
         .assert_error(401, "UNAUTHORIZED");
-    assert_eq!(t.count("SELECT count(*) FROM login_failures"), 0);
+    // Only the wrong password counted as a credential failure.
+    assert_eq!(t.count("SELECT count(*) FROM login_failures"), 1);
 
     let e = enrolled(&t, "errors2@example.com").await;
     t.post_auth(

@@ -30,6 +30,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::audit::{self, ClientInfo, Event};
+use crate::auth::reauth::check_password;
 use crate::auth::{locked_error, lockout, session, start_session, SignedIn};
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
@@ -162,12 +163,14 @@ pub fn begin(
     store::replace_backup_codes(tx, user_id, code_hashes, &iso(now))
 }
 
-/// A signed-in user's TOTP code: confirms a pending secret (turning 2FA on)
-/// or, with 2FA on, checks the code (step-up). Returns whether 2FA was
-/// turned on by this call.
+/// A signed-in user's TOTP code: confirms a pending secret (turning 2FA on
+/// and ending every other session of the user, which signed in with one
+/// factor) or, with 2FA on, checks the code (step-up). Returns whether 2FA
+/// was turned on by this call.
 pub fn verify_signed_in(
     tx: &Connection,
     user_id: &str,
+    current_session: &str,
     code: &str,
     client: &ClientInfo,
     kek: Option<&Kek>,
@@ -183,7 +186,8 @@ pub fn verify_signed_in(
     };
     if confirmed {
         store::set_enabled(tx, user_id, true, &iso(now))?;
-        let meta = json!({ "method": "totp" });
+        let revoked = session::revoke_all(tx, user_id, Some(current_session))?;
+        let meta = json!({ "method": "totp", "revokedSessions": revoked });
         audit::record(
             tx,
             Some(user_id),
@@ -313,25 +317,6 @@ pub fn export(conn: &Connection, user_id: &str) -> Result<Value> {
 
 // ---- flows: password checks off the async workers, then one transaction ----
 
-/// Checks the signed-in user's password; INVALID_CREDENTIALS when wrong.
-async fn check_password(state: &AppState, user_id: &str, password: String) -> Result<()> {
-    let uid = user_id.to_owned();
-    let stored = state
-        .db
-        .read(move |c| users::password_hash(c, &uid))
-        .await?;
-    if stored.is_none() {
-        return Err(ApiError::validation("this account has no password"));
-    }
-    if !state.hasher.verify(password, stored).await? {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCredentials,
-            "password is wrong",
-        ));
-    }
-    Ok(())
-}
-
 fn hash_codes(user_id: &str, codes: &[String]) -> Vec<String> {
     codes
         .iter()
@@ -340,8 +325,13 @@ fn hash_codes(user_id: &str, codes: &[String]) -> Vec<String> {
 }
 
 /// `POST /two-factor/enable`: a pending secret, its URI and backup codes.
-pub async fn enable(state: &AppState, user_id: String, password: String) -> Result<Enrollment> {
-    enable_with_issuer(state, user_id, password, None).await
+pub async fn enable(
+    state: &AppState,
+    user_id: String,
+    password: String,
+    client: &ClientInfo,
+) -> Result<Enrollment> {
+    enable_with_issuer(state, user_id, password, None, client).await
 }
 
 /// Longest issuer label a caller may choose for the otpauth URI.
@@ -372,6 +362,7 @@ pub async fn enable_with_issuer(
     user_id: String,
     password: String,
     issuer: Option<&str>,
+    client: &ClientInfo,
 ) -> Result<Enrollment> {
     let issuer = issuer_label(state, issuer)?;
     let uid = user_id.clone();
@@ -386,7 +377,8 @@ pub async fn enable_with_issuer(
             "two-factor authentication is already enabled",
         ));
     }
-    check_password(state, &user_id, password).await?;
+    // The password in the request is also the step-up of enabling 2FA.
+    check_password(state, &user_id, password, client).await?;
     let secret = totp::new_secret();
     let codes = totp::new_backup_codes();
     let hashes = hash_codes(&user_id, &codes);
@@ -403,19 +395,30 @@ pub async fn enable_with_issuer(
     })
 }
 
-/// `POST /two-factor/verify-totp` with a JWT: confirm or step-up.
+/// `POST /two-factor/verify-totp` in `session`: confirm or step-up.
 pub async fn verify_totp_signed_in(
     state: &AppState,
-    user_id: String,
+    session: &session::Session,
     code: String,
     client: ClientInfo,
 ) -> Result<bool> {
     let code = totp::parse_code(&code)?;
     let clock = state.clock.clone();
     let kek = Kek::from_config(&state.config);
+    let (user_id, sid) = (session.user_id.clone(), session.id.clone());
     state
         .db
-        .write(move |tx| verify_signed_in(tx, &user_id, &code, &client, kek.as_ref(), clock.now()))
+        .write(move |tx| {
+            verify_signed_in(
+                tx,
+                &user_id,
+                &sid,
+                &code,
+                &client,
+                kek.as_ref(),
+                clock.now(),
+            )
+        })
         .await?
 }
 
@@ -436,8 +439,13 @@ pub async fn verify_backup_code_signed_in(
 
 /// The otpauth URI of the stored secret (pending or confirmed), after the
 /// password; 409 when there is no secret.
-pub async fn totp_uri(state: &AppState, user_id: String, password: String) -> Result<String> {
-    check_password(state, &user_id, password).await?;
+pub async fn totp_uri(
+    state: &AppState,
+    user_id: String,
+    password: String,
+    client: &ClientInfo,
+) -> Result<String> {
+    check_password(state, &user_id, password, client).await?;
     let (user, row) = state
         .db
         .read(move |c| Ok((users::by_id(c, &user_id)?, store::secret(c, &user_id)?)))
@@ -483,8 +491,9 @@ pub async fn regenerate_backup_codes(
     state: &AppState,
     user_id: String,
     password: String,
+    client: &ClientInfo,
 ) -> Result<Vec<String>> {
-    check_password(state, &user_id, password).await?;
+    check_password(state, &user_id, password, client).await?;
     let codes = totp::new_backup_codes();
     let hashes = hash_codes(&user_id, &codes);
     let clock = state.clock.clone();
@@ -508,7 +517,7 @@ pub async fn disable(
     password: String,
     client: ClientInfo,
 ) -> Result<()> {
-    check_password(state, &user_id, password).await?;
+    check_password(state, &user_id, password, &client).await?;
     let clock = state.clock.clone();
     state
         .db

@@ -15,7 +15,7 @@ use crate::auth::lifecycle;
 use crate::email::{templates::escape, with_param};
 use crate::error::{ApiError, Result};
 use crate::http::cookie;
-use crate::http::extract::{AppJson, AppQuery, AuthUser};
+use crate::http::extract::{AppJson, AppQuery, BearerSession};
 use crate::http::openapi::ErrorEnvelope;
 use crate::http::ratelimit::Bucket;
 use crate::state::AppState;
@@ -197,6 +197,8 @@ struct ChangeEmailRequest {
     new_email: String,
     #[serde(rename = "callbackURL")]
     callback_url: Option<String>,
+    /// The current password; needed when the session is not fresh.
+    password: Option<String>,
 }
 
 #[utoipa::path(
@@ -205,17 +207,21 @@ struct ChangeEmailRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{success}`", body = Object),
+        (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
+        (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
-        (status = 409, description = "EMAIL_ALREADY_REGISTERED", body = ErrorEnvelope)
+        (status = 409, description = "EMAIL_ALREADY_REGISTERED", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED (password attempts)", body = ErrorEnvelope)
     )
 )]
 async fn post_change_email(
     State(state): State<AppState>,
     client: ClientInfo,
-    AuthUser(claims): AuthUser,
+    auth: BearerSession,
     AppJson(req): AppJson<ChangeEmailRequest>,
 ) -> Result<Json<serde_json::Value>> {
-    lifecycle::change_email(&state, claims.sub, &req.new_email, req.callback_url, client).await?;
+    let (email, callback, password) = (req.new_email, req.callback_url, req.password);
+    lifecycle::change_email(&state, &auth.caller, &email, callback, password, client).await?;
     Ok(success())
 }
 
@@ -252,7 +258,7 @@ async fn post_magic_link_send(
         (status = 302, description = "Redirect to the callback URL"),
         (status = 401, description = "TOKEN_EXPIRED, or TWO_FACTOR_REQUIRED with `twoFactorTicket`", body = ErrorEnvelope),
         (status = 403, description = "EMAIL_NOT_VERIFIED or locked", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn get_magic_link_verify(

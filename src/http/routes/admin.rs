@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use crate::admin::{self, browse, stats, users, Admin, Paging};
 use crate::audit::ClientInfo;
-use crate::auth::token;
 use crate::error::{ApiError, Result};
 use crate::http::extract::{bearer, AppJson, AppQuery, OptionalJson};
 use crate::http::openapi::ErrorEnvelope;
@@ -29,17 +28,14 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let jwt = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let claims = state
-            .tokens
-            .verify(jwt, state.now())
-            .map_err(token::unauthorized)?;
-        let (_, user) = crate::auth::resolve_sid(state, claims.sid).await?;
+        let (_, caller) = crate::auth::caller::by_access_token(state, jwt).await?;
+        let user = &caller.user;
         if user.role != "admin" {
             return Err(ApiError::forbidden("admin role required"));
         }
         Ok(AdminUser(Admin {
-            id: user.id,
-            email: user.email,
+            id: user.id.clone(),
+            email: user.email.clone(),
         }))
     }
 }

@@ -11,9 +11,8 @@ use serde_json::{json, Value};
 use crate::api_keys::{self, ApiKey, CreatedKey, Validation};
 use crate::audit::ClientInfo;
 use crate::error::Result;
-use crate::http::extract::{AppJson, AuthUser, OptionalJson};
+use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
 use crate::http::openapi::ErrorEnvelope;
-use crate::me::require_user;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/api-keys`.
@@ -49,6 +48,8 @@ async fn get_keys(
 struct CreateRequest {
     name: String,
     scopes: Option<Vec<String>>,
+    /// The current password; needed when the session is not fresh.
+    password: Option<String>,
 }
 
 #[utoipa::path(
@@ -57,24 +58,28 @@ struct CreateRequest {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The key, shown this once", body = crate::api_keys::CreatedKey),
-        (status = 400, description = "bad name or scopes, or too many keys", body = ErrorEnvelope)
+        (status = 400, description = "bad name or scopes, or too many keys", body = ErrorEnvelope),
+        (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
+        (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED (password attempts)", body = ErrorEnvelope)
     )
 )]
 async fn post_key(
     State(state): State<AppState>,
     client: ClientInfo,
-    AuthUser(claims): AuthUser,
+    auth: BearerSession,
     AppJson(req): AppJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<CreatedKey>)> {
-    let clock = state.clock.clone();
-    let created = state
-        .db
-        .write(move |tx| {
-            require_user(tx, &claims.sub)?;
-            api_keys::create(tx, &claims.sub, &req.name, req.scopes, &client, clock.now())
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    let key = api_keys::create_stepped(
+        &state,
+        &auth.caller,
+        req.name,
+        req.scopes,
+        req.password,
+        client,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(key)))
 }
 
 #[utoipa::path(

@@ -198,9 +198,12 @@ async fn post_validate(
     let Some(token) = req.and_then(|r| r.token) else {
         return Ok(Json(json!({ "valid": false })));
     };
-    Ok(match state.tokens.verify(&token, state.now()) {
-        Ok(claims) => Json(json!({ "valid": true, "payload": claims })),
-        Err(_) => Json(json!({ "valid": false })),
+    // Valid means: signed, unexpired and its session still live. An
+    // infrastructure error stays an error (never a false "invalid").
+    Ok(match auth::caller::by_access_token(&state, &token).await {
+        Ok((claims, _)) => Json(json!({ "valid": true, "payload": claims })),
+        Err(e) if e.code.status().is_client_error() => Json(json!({ "valid": false })),
+        Err(e) => return Err(e),
     })
 }
 
@@ -224,10 +227,10 @@ async fn post_logout(
         crate::http::extract::bearer(&headers),
     ) {
         (Some(token), _) => auth::resolve(&state, token).await.ok(),
-        (None, Some(jwt)) => match state.tokens.verify(jwt, state.now()) {
-            Ok(claims) => auth::resolve_sid(&state, claims.sid).await.ok(),
-            Err(_) => None,
-        },
+        (None, Some(jwt)) => auth::caller::by_access_token(&state, jwt)
+            .await
+            .ok()
+            .map(|(_, c)| (c.session.clone(), c.user.clone())),
         (None, None) => None,
     };
     if let Some((session, _)) = found {
@@ -401,7 +404,7 @@ struct ChangePasswordRequest {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{success, revokedSessions}`", body = Object),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_change_password(

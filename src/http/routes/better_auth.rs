@@ -118,6 +118,11 @@ fn map(e: &ApiError) -> (StatusCode, &'static str, String) {
             fixed(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "Unauthorized")
         }
         TokenInvalid => fixed(StatusCode::BAD_REQUEST, "INVALID_TOKEN", "Invalid token"),
+        SessionNotFresh => fixed(
+            StatusCode::FORBIDDEN,
+            "SESSION_NOT_FRESH",
+            "Session is not fresh",
+        ),
         Validation => (
             StatusCode::BAD_REQUEST,
             "VALIDATION_ERROR",
@@ -219,18 +224,22 @@ pub async fn optional_auth(state: &AppState, headers: &HeaderMap) -> BaResult<Op
                 user,
                 token: Some(token),
             })),
-            Err(e) if e.code == ErrorCode::TokenExpired => Ok(None),
+            Err(e) if matches!(e.code, ErrorCode::TokenExpired | ErrorCode::Unauthorized) => {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         };
     }
     if let Some(given) = bearer(headers) {
-        let found = match state.tokens.verify(given, state.now()) {
-            Ok(claims) => auth::resolve_sid(state, claims.sid)
+        // A JWT is an access token; anything else may be a session token.
+        let found = if given.matches('.').count() == 2 {
+            auth::caller::by_access_token(state, given)
                 .await
-                .map(|(s, u)| (s, u, None)),
-            Err(_) => auth::resolve(state, given.to_owned())
+                .map(|(_, c)| (c.session.clone(), c.user.clone(), None))
+        } else {
+            auth::resolve(state, given.to_owned())
                 .await
-                .map(|(s, u)| (s, u, Some(given.to_owned()))),
+                .map(|(s, u)| (s, u, Some(given.to_owned())))
         };
         return match found {
             Ok((session, user, token)) => Ok(Some(BaAuth {
@@ -238,7 +247,9 @@ pub async fn optional_auth(state: &AppState, headers: &HeaderMap) -> BaResult<Op
                 user,
                 token,
             })),
-            Err(e) if e.code == ErrorCode::TokenExpired => Ok(None),
+            Err(e) if matches!(e.code, ErrorCode::TokenExpired | ErrorCode::Unauthorized) => {
+                Ok(None)
+            }
             Err(e) => Err(e.into()),
         };
     }

@@ -255,7 +255,7 @@ pub(super) struct DeleteAccountRequest {
     responses(
         (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 pub(super) async fn delete_account(

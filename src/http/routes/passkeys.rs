@@ -11,7 +11,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
-use crate::http::extract::{AppJson, AuthUser, OptionalJson};
+use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
 use crate::http::openapi::ErrorEnvelope;
 use crate::passkeys::flow;
 use crate::passkeys::store;
@@ -89,23 +89,37 @@ async fn get_passkeys(
 }
 
 #[utoipa::path(
-    post, path = "/register/options",
+    post, path = "/register/options", request_body = Option<StepUpRequest>,
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
         (status = 200, description = "WebAuthn creation options with `challengeId`", body = Object),
-        (status = 404, description = "PASSKEY_NOT_ENABLED or the user is gone", body = ErrorEnvelope)
+        (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
+        (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
+        (status = 404, description = "PASSKEY_NOT_ENABLED or the user is gone", body = ErrorEnvelope),
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED (password attempts)", body = ErrorEnvelope)
     )
 )]
 async fn post_register_options(
     State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
+    client: ClientInfo,
+    auth: BearerSession,
+    OptionalJson(req): OptionalJson<StepUpRequest>,
 ) -> Result<Json<Value>> {
     require_enabled(&state)?;
-    let (challenge_id, options) = flow::register_options(&state, claims.sub).await?;
+    let password = req.and_then(|r| r.password);
+    let (challenge_id, options) =
+        flow::register_options(&state, &auth.caller, password, &client).await?;
     let mut body = serde_json::to_value(options)?;
     body["challengeId"] = json!(challenge_id);
     Ok(Json(body))
+}
+
+/// An optional body with the current password (step-up).
+#[derive(Deserialize, utoipa::ToSchema)]
+struct StepUpRequest {
+    /// Needed when the session is not fresh.
+    password: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -190,7 +204,7 @@ struct AuthVerifyRequest {
         (status = 401, description = "PASSKEY_VERIFICATION_FAILED or TWO_FACTOR_REQUIRED", body = ErrorEnvelope),
         (status = 403, description = "EMAIL_NOT_VERIFIED or locked", body = ErrorEnvelope),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_authenticate_verify(

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::audit::ClientInfo;
-use crate::auth::token;
 use crate::auth::two_factor::{self, totp, Enrollment, Proof};
 use crate::error::{ApiError, Result};
 use crate::http::extract::{bearer, AppJson, AuthUser};
@@ -51,16 +50,17 @@ struct CodeRequest {
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
         (status = 200, description = "The pending secret and backup codes", body = crate::auth::two_factor::Enrollment),
         (status = 409, description = "already enabled", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_enable(
     State(state): State<AppState>,
+    client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<PasswordRequest>,
 ) -> Result<Json<Enrollment>> {
     Ok(Json(
-        two_factor::enable(&state, claims.sub, req.password).await?,
+        two_factor::enable(&state, claims.sub, req.password, &client).await?,
     ))
 }
 
@@ -73,7 +73,7 @@ async fn post_enable(
         (status = 200, description = "With a ticket: signed in as `/login`; else `{success, enabled, confirmed}`", body = Object),
         (status = 401, description = "TWO_FACTOR_FAILED, or no credential", body = ErrorEnvelope),
         (status = 409, description = "nothing to confirm", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_verify_totp(
@@ -88,11 +88,9 @@ async fn post_verify_totp(
         return Ok(super::auth::signed_in_response(&state, signed));
     }
     let jwt = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-    let claims = state
-        .tokens
-        .verify(jwt, state.now())
-        .map_err(token::unauthorized)?;
-    let enabled_now = two_factor::verify_totp_signed_in(&state, claims.sub, code, client).await?;
+    let (_, caller) = crate::auth::caller::by_access_token(&state, jwt).await?;
+    let enabled_now =
+        two_factor::verify_totp_signed_in(&state, &caller.session, code, client).await?;
     Ok(Json(json!({ "success": true, "enabled": true, "confirmed": enabled_now })).into_response())
 }
 
@@ -102,7 +100,7 @@ async fn post_verify_totp(
     responses(
         (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
         (status = 401, description = "TWO_FACTOR_FAILED", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_verify_backup_code(
@@ -126,15 +124,17 @@ async fn post_verify_backup_code(
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
         (status = 200, description = "`{backupCodes}`", body = Object),
         (status = 409, description = "two-factor is off", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_generate_backup_codes(
     State(state): State<AppState>,
+    client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<PasswordRequest>,
 ) -> Result<Json<Value>> {
-    let codes = two_factor::regenerate_backup_codes(&state, claims.sub, req.password).await?;
+    let codes =
+        two_factor::regenerate_backup_codes(&state, claims.sub, req.password, &client).await?;
     Ok(Json(json!({ "backupCodes": codes })))
 }
 
@@ -146,7 +146,7 @@ async fn post_generate_backup_codes(
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
         (status = 200, description = "`{success}`", body = Object),
         (status = 409, description = "two-factor is off", body = ErrorEnvelope),
-        (status = 429, description = "ACCOUNT_LOCKED", body = ErrorEnvelope)
+        (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_disable(

@@ -202,11 +202,13 @@ pub(crate) struct RegisterOptionsQuery {
         (status = 200, description = "WebAuthn creation options (`challenge`, `rp`, `user`, `pubKeyCredParams`, `excludeCredentials`, `authenticatorSelection`, …); sets the `mana.better-auth-passkey` cookie", body = Object),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
+        (status = 403, description = "SESSION_NOT_FRESH", body = super::BaErrorBody),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = super::BaErrorBody)
     )
 )]
 pub(crate) async fn get_generate_register_options(
     State(state): State<AppState>,
+    client: crate::audit::ClientInfo,
     auth: BaAuth,
     BaQuery(q): BaQuery<RegisterOptionsQuery>,
 ) -> BaResult<Response> {
@@ -221,7 +223,11 @@ pub(crate) async fn get_generate_register_options(
             ))
         }
     };
-    let (id, ccr) = flow::register_options(&state, auth.user.id)
+    let caller = crate::auth::caller::Caller {
+        session: auth.session,
+        user: auth.user,
+    };
+    let (id, ccr) = flow::register_options(&state, &caller, None, &client)
         .await
         .map_err(|e| refused(e, Route::Register))?;
     let mut options = serde_json::to_value(ccr.public_key).map_err(ApiError::from)?;

@@ -133,11 +133,13 @@ pub(crate) struct EnableBody {
         (status = 200, description = "`{method: \"totp\", totpURI, backupCodes}`; 2FA turns on with the first verify-totp", body = Object),
         (status = 400, description = "INVALID_PASSWORD, TOTP_ALREADY_ENABLED, OTP_NOT_CONFIGURED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
-        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED (the account lockout), RATE_LIMITED", body = super::BaErrorBody)
     )
 )]
 pub(crate) async fn post_enable(
     State(state): State<AppState>,
+    client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<EnableBody>,
 ) -> BaResult<Json<Value>> {
@@ -156,10 +158,15 @@ pub(crate) async fn post_enable(
             ))
         }
     }
-    let enrollment =
-        two_factor::enable_with_issuer(&state, auth.user.id, body.password, body.issuer.as_deref())
-            .await
-            .map_err(|e| refusal(e, Route::Enable))?;
+    let enrollment = two_factor::enable_with_issuer(
+        &state,
+        auth.user.id,
+        body.password,
+        body.issuer.as_deref(),
+        &client,
+    )
+    .await
+    .map_err(|e| refusal(e, Route::Enable))?;
     Ok(Json(json!({
         "method": "totp",
         "totpURI": enrollment.totp_uri,
@@ -180,7 +187,8 @@ pub(crate) struct PasswordBody {
         (status = 200, description = "`{status: true}`; secret, backup codes and pending sign-ins are deleted", body = Object),
         (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
-        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED (the account lockout), RATE_LIMITED", body = super::BaErrorBody)
     )
 )]
 pub(crate) async fn post_disable(
@@ -203,15 +211,17 @@ pub(crate) async fn post_disable(
         (status = 200, description = "`{totpURI}` of the stored secret (pending or confirmed)", body = Object),
         (status = 400, description = "INVALID_PASSWORD, TOTP_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
-        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED (the account lockout), RATE_LIMITED", body = super::BaErrorBody)
     )
 )]
 pub(crate) async fn post_get_totp_uri(
     State(state): State<AppState>,
+    client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<PasswordBody>,
 ) -> BaResult<Json<Value>> {
-    let uri = two_factor::totp_uri(&state, auth.user.id, body.password)
+    let uri = two_factor::totp_uri(&state, auth.user.id, body.password, &client)
         .await
         .map_err(|e| refusal(e, Route::TotpUri))?;
     Ok(Json(json!({ "totpURI": uri })))
@@ -225,15 +235,17 @@ pub(crate) async fn post_get_totp_uri(
         (status = 200, description = "`{status: true, backupCodes}`; the old codes are void", body = Object),
         (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
-        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
+        (status = 429, description = "ACCOUNT_TEMPORARILY_LOCKED (the account lockout), RATE_LIMITED", body = super::BaErrorBody)
     )
 )]
 pub(crate) async fn post_generate_backup_codes(
     State(state): State<AppState>,
+    client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<PasswordBody>,
 ) -> BaResult<Json<Value>> {
-    let codes = two_factor::regenerate_backup_codes(&state, auth.user.id, body.password)
+    let codes = two_factor::regenerate_backup_codes(&state, auth.user.id, body.password, &client)
         .await
         .map_err(|e| refusal(e, Route::BackupCodes))?;
     Ok(Json(json!({ "status": true, "backupCodes": codes })))
@@ -333,7 +345,7 @@ async fn verify(
         Route::Backup => {
             two_factor::verify_backup_code_signed_in(state, user_id.clone(), code, client).await
         }
-        _ => two_factor::verify_totp_signed_in(state, user_id.clone(), code, client)
+        _ => two_factor::verify_totp_signed_in(state, &auth.session, code, client)
             .await
             .map(|_| ()),
     }
