@@ -149,8 +149,39 @@ pub async fn run(db: Db, clock: Clock, mailer: Arc<Mailer>, mut stop: watch::Rec
     }
 }
 
+/// Why a mail was not sent, and whether trying again can help.
+enum NotSent {
+    /// Try again after the backoff.
+    Retry(String),
+    /// Never: the recipient is not an address the mailer can send to.
+    Never(String),
+}
+
 async fn deliver(db: &Db, clock: &Clock, mailer: &Mailer, mail: Due) {
-    let outcome: std::result::Result<&'static str, String> = match &mailer.transport {
+    let outcome: std::result::Result<&'static str, NotSent> = match recipient(&mail.to) {
+        Err(e) => Err(NotSent::Never(e)),
+        Ok(to) => send(mailer, &mail, to).await,
+    };
+    record(db, clock, mail, outcome).await;
+}
+
+/// The recipient as the mailer parses it, if it passes the address rule of
+/// sign-up (`users::normalize_email`); an address stored before that rule
+/// existed may not.
+fn recipient(to: &str) -> std::result::Result<Mailbox, String> {
+    crate::users::normalize_email(to)
+        .map_err(|_| "bad recipient: not an address mail is sent to".to_owned())?;
+    to.parse::<lettre::Address>()
+        .map(|a| Mailbox::new(None, a))
+        .map_err(|e| format!("bad recipient: {e}"))
+}
+
+async fn send(
+    mailer: &Mailer,
+    mail: &Due,
+    to: Mailbox,
+) -> std::result::Result<&'static str, NotSent> {
+    match &mailer.transport {
         None => {
             if mailer.log_links {
                 let link = mail
@@ -164,15 +195,24 @@ async fn deliver(db: &Db, clock: &Clock, mailer: &Mailer, mail: Due) {
             }
             Ok("logged")
         }
-        Some(transport) => match build(&mailer.from, &mail) {
-            Err(e) => Err(e),
+        Some(transport) => match build(&mailer.from, to, mail) {
+            Err(e) => Err(NotSent::Retry(e)),
             Ok(message) => transport
                 .send(message)
                 .await
                 .map(|_| "sent")
-                .map_err(|e| e.to_string()),
+                .map_err(|e| NotSent::Retry(e.to_string())),
         },
-    };
+    }
+}
+
+/// Records the outcome of one attempt.
+async fn record(
+    db: &Db,
+    clock: &Clock,
+    mail: Due,
+    outcome: std::result::Result<&'static str, NotSent>,
+) {
     let now = clock.now();
     let id = mail.id.clone();
     let attempts = mail.attempts + 1;
@@ -192,9 +232,13 @@ async fn deliver(db: &Db, clock: &Clock, mailer: &Mailer, mail: Due) {
             })
             .await
         }
-        Err(error) => {
+        Err(not_sent) => {
+            let (error, never) = match not_sent {
+                NotSent::Retry(e) => (e, false),
+                NotSent::Never(e) => (e, true),
+            };
             let error: String = error.chars().take(500).collect();
-            let give_up = attempts >= MAX_ATTEMPTS;
+            let give_up = never || attempts >= MAX_ATTEMPTS;
             tracing::warn!(id = %id, kind = %mail.kind, attempts, error = %error, give_up, "mail not sent");
             let next = iso(now + backoff(attempts));
             db.write(move |tx| {
@@ -212,8 +256,7 @@ async fn deliver(db: &Db, clock: &Clock, mailer: &Mailer, mail: Due) {
     }
 }
 
-fn build(from: &Mailbox, mail: &Due) -> std::result::Result<Message, String> {
-    let to: Mailbox = mail.to.parse().map_err(|e| format!("bad recipient: {e}"))?;
+fn build(from: &Mailbox, to: Mailbox, mail: &Due) -> std::result::Result<Message, String> {
     Message::builder()
         .from(from.clone())
         .to(to)

@@ -20,23 +20,66 @@ pub const MAX_NAME_LEN: usize = 80;
 /// Longest accepted image URL.
 pub const MAX_IMAGE_LEN: usize = 2048;
 
-/// Trims and lowercases an email and checks its shape.
+/// A code point that does not show: a format character (general category
+/// Cf: zero-width spaces and joiners, bidi controls, soft hyphen, …) or a
+/// default-ignorable one (variation selectors, Hangul fillers, …).
+fn is_invisible(c: char) -> bool {
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory};
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    CodePointMapData::<GeneralCategory>::new().get(c) == GeneralCategory::Format
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+/// The one form of an address, used to store and to look up: trimmed,
+/// NFKC-normalised (fullwidth `ｍail` is `mail`), lower-cased, the domain
+/// IDNA-encoded (`bücher.example` is `xn--bcher-kva.example`). Refused
+/// (400 VALIDATION): invisible code points (`is_invisible`), whitespace and
+/// control characters, IP-literal or dotless domains, and anything the
+/// mailer's own parser (`lettre::Address`) would not send to (`a,b@x.test`,
+/// a local part over 64 bytes, …), so an address that is stored can be
+/// mailed.
 pub fn normalize_email(raw: &str) -> Result<String> {
-    let email = raw.trim().to_lowercase();
     let bad = || ApiError::validation("email must be a valid address");
-    if email.is_empty() || email.len() > MAX_EMAIL_LEN {
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > 4 * MAX_EMAIL_LEN {
         return Err(bad());
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if raw
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
         return Err(bad());
     }
-    let (local, domain) = email.rsplit_once('@').ok_or_else(bad)?;
-    if local.is_empty() || local.contains('@') || domain.is_empty() || !domain.contains('.') {
+    let nfkc = icu_normalizer::ComposingNormalizerBorrowed::new_nfkc().normalize(raw);
+    let folded = nfkc.to_lowercase();
+    if folded
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
         return Err(bad());
     }
-    if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+    let (local, domain) = folded.rsplit_once('@').ok_or_else(bad)?;
+    if local.is_empty() || local.contains('@') {
         return Err(bad());
     }
+    // The URL standard's host parser: IDNA (UTS 46) to ASCII; IP addresses
+    // and forbidden characters are not a domain.
+    let domain = match url::Host::parse(domain) {
+        Ok(url::Host::Domain(d)) => d,
+        _ => return Err(bad()),
+    };
+    if !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(bad());
+    }
+    let email = format!("{local}@{domain}");
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(bad());
+    }
+    email.parse::<lettre::Address>().map_err(|_| bad())?;
     Ok(email)
 }
 
@@ -155,6 +198,57 @@ mod tests {
             assert!(normalize_email(bad).is_err(), "{bad:?}");
         }
         assert!(normalize_email(&format!("{}@x.de", "a".repeat(250))).is_err());
+    }
+
+    #[test]
+    fn look_alikes_fold_or_are_refused() {
+        // NFKC: fullwidth letters are the letters.
+        assert_eq!(
+            normalize_email("\u{ff4d}ail@x.test").unwrap(),
+            "mail@x.test"
+        );
+        assert_eq!(normalize_email("a@\u{ff58}.test").unwrap(), "a@x.test");
+        // IDNA: the domain is stored in its ASCII form.
+        assert_eq!(
+            normalize_email("User@B\u{fc}cher.Example").unwrap(),
+            "user@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            normalize_email("user@xn--bcher-kva.example").unwrap(),
+            "user@xn--bcher-kva.example"
+        );
+        for bad in [
+            "new2@x.test\u{200b}",
+            "new2\u{200b}@x.test",
+            "a\u{200d}b@x.test",
+            "a\u{ad}b@x.test",
+            "a\u{202e}b@x.test",
+            "a\u{fe0f}b@x.test",
+            "a\u{2060}@x.test",
+            "a@x\u{200b}.test",
+            "a@x\u{3000}.test",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_the_mailer_refuses_are_refused() {
+        for bad in [
+            "a,b@evil.test",
+            "a@[127.0.0.1]",
+            "a@127.0.0.1",
+            "a@[::1]",
+            "a b@x.test",
+            "a\"@x.test",
+            "(a)@x.test",
+            "a@x_y.test,z",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(normalize_email(&format!("{}@x.test", "a".repeat(64))).is_ok());
+        assert!(normalize_email(&format!("{}@x.test", "a".repeat(65))).is_err());
+        assert!(normalize_email("first.last+tag@sub.example.org").is_ok());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 mod accounts;
+mod addresses;
 mod admin;
 mod admin_actions;
 mod admin_browser;

@@ -21,7 +21,8 @@ async fn slugs_follow_the_rules() {
     let mut ids = Vec::new();
     for email in [
         "Foo.Bar@x.de",
-        "a..b+c@x.de",
+        // (a run of other characters; `a..b` itself is not a mailable address)
+        "a.+b_c@x.de",
         "admin@x.de",
         "foo.bar@other.de",
         "_____@x.de",
