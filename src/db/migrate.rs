@@ -30,6 +30,7 @@ pub const STEPS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/0012_secrets_at_rest.sql"),
     ),
+    (13, include_str!("../../migrations/0013_invite_limits.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -147,7 +147,7 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "hasPassword": has_password,
         "sessions": store::sessions(conn, user_id)?,
         "spaces": spaces::store::spaces_of(conn, user_id)?,
-        "invitations": store::invitations(conn, user_id, &user.email)?,
+        "invitations": store::invitations(conn, user_id, &user.email, user.email_verified)?,
         "settings": settings,
         "apiKeys": api_keys::store::all(conn, user_id)?,
         // Name, counter, flags and dates; never the public key blob.

@@ -49,6 +49,7 @@ const OWNED: &[&str] = &[
     "two_factor_tickets",
     "two_factor_backup_codes",
     "two_factor_secrets",
+    "space_invite_log",
 ];
 
 /// A member who became owner because the deleted user was the last one.

@@ -90,14 +90,21 @@ pub fn sync_counts(conn: &Connection, user_id: &str) -> Result<Vec<(String, i64)
     Ok(rows)
 }
 
-/// Invitations sent by the user or addressed to their email.
-pub fn invitations(conn: &Connection, user_id: &str, email: &str) -> Result<Vec<Value>> {
+/// Invitations sent by the user, and those addressed to their email once
+/// the address is proven (`verified`): whoever registers an address first
+/// must not learn the invitations waiting for its owner.
+pub fn invitations(
+    conn: &Connection,
+    user_id: &str,
+    email: &str,
+    verified: bool,
+) -> Result<Vec<Value>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, space_id, email, role, status, inviter_id = ?1, expires_at, created_at \
-         FROM space_invitations WHERE inviter_id = ?1 OR email = ?2 ORDER BY created_at, id",
+         FROM space_invitations WHERE inviter_id = ?1 OR (?3 AND email = ?2) ORDER BY created_at, id",
     )?;
     let rows = stmt
-        .query_map(params![user_id, email], |r| {
+        .query_map(params![user_id, email, verified], |r| {
             Ok(json!({
                 "id": r.get::<_, String>(0)?,
                 "organizationId": r.get::<_, String>(1)?,

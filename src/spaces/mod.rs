@@ -28,6 +28,11 @@ use crate::users::{self, User};
 pub const INVITATION_TTL: Duration = Duration::hours(48);
 /// Largest metadata object, serialized.
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+/// Invitations (new or sent again) one user may send per hour, and one
+/// space may receive per hour.
+pub const INVITES_PER_HOUR: i64 = 20;
+/// The same per day.
+pub const INVITES_PER_DAY: i64 = 100;
 
 fn not_found() -> ApiError {
     ApiError::not_found("space")
@@ -296,6 +301,8 @@ pub fn invite(
     if role == Role::Owner && actor_role != Role::Owner {
         return Err(ApiError::forbidden("only owners can invite owners"));
     }
+    let inviter = users::store::by_id(tx, actor)?.ok_or_else(ApiError::unauthorized)?;
+    require_verified(&inviter, "verify your email address before inviting anyone")?;
     let space = store::space(tx, space_id)?.ok_or_else(not_found)?;
     if space.kind() == "personal" {
         return Err(ApiError::forbidden("a personal space cannot be shared"));
@@ -314,6 +321,14 @@ pub fn invite(
             ));
         }
     }
+    enforce_invite_limits(tx, space_id, actor, now)?;
+    store::log_invite(
+        tx,
+        space_id,
+        actor,
+        &iso(now),
+        &iso(now - Duration::days(1)),
+    )?;
     let draft = Invitation {
         id: uuid::Uuid::new_v4().to_string(),
         organization_id: space_id.to_owned(),
@@ -328,7 +343,54 @@ pub fn invite(
     Ok((space, invitation))
 }
 
-/// An invitation the given user may answer: pending, unexpired, theirs.
+/// Refuses an account whose address is not proven (403
+/// EMAIL_NOT_VERIFIED), whatever `REQUIRE_EMAIL_VERIFICATION` says: an
+/// invitation is addressed to a mailbox, so only its proven owner may see,
+/// accept or decline it, and only a proven sender may send one.
+pub fn require_verified(user: &User, message: &str) -> Result<()> {
+    if user.email_verified {
+        Ok(())
+    } else {
+        Err(ApiError::new(ErrorCode::EmailNotVerified, message))
+    }
+}
+
+/// The per-inviter and per-space limits (`INVITES_PER_HOUR`,
+/// `INVITES_PER_DAY`): 429 RATE_LIMITED with the seconds until the oldest
+/// invitation in the full window leaves it.
+fn enforce_invite_limits(
+    tx: &Connection,
+    space_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (by_space, key) in [(false, actor), (true, space_id)] {
+        for (window, max) in [
+            (Duration::hours(1), INVITES_PER_HOUR),
+            (Duration::days(1), INVITES_PER_DAY),
+        ] {
+            let (count, oldest) = store::invites_since(tx, by_space, key, &iso(now - window))?;
+            if count < max {
+                continue;
+            }
+            let frees_at = oldest
+                .as_deref()
+                .and_then(parse_iso)
+                .map_or(now + window, |t| t + window);
+            let secs = ((frees_at - now).num_milliseconds().max(1000) as u64).div_ceil(1000);
+            let who = if by_space { "this space" } else { "you" };
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
+                format!("{who} sent too many invitations; try again later"),
+            )
+            .with_retry_after(secs));
+        }
+    }
+    Ok(())
+}
+
+/// An invitation the given user may answer: pending, unexpired, theirs,
+/// and their address proven.
 fn open_invitation_for(
     tx: &Connection,
     invitation_id: &str,
@@ -342,6 +404,7 @@ fn open_invitation_for(
             "this invitation is for another address",
         ));
     }
+    require_verified(user, "verify your email address to answer this invitation")?;
     if inv.status != "pending" {
         return Err(ApiError::new(
             ErrorCode::InvitationNotPending,

@@ -208,6 +208,44 @@ pub fn invitation(conn: &Connection, id: &str) -> Result<Option<Invitation>> {
         .optional()?)
 }
 
+/// Records one invitation sent by `user_id` in `space_id`, and prunes the
+/// rows of both from before `prune_before`.
+pub fn log_invite(
+    conn: &Connection,
+    space_id: &str,
+    user_id: &str,
+    now: &str,
+    prune_before: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM space_invite_log WHERE (user_id = ?1 OR space_id = ?2) AND created_at < ?3",
+    )?
+    .execute(params![user_id, space_id, prune_before])?;
+    conn.prepare_cached(
+        "INSERT INTO space_invite_log (space_id, user_id, created_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![space_id, user_id, now])?;
+    Ok(())
+}
+
+/// Invitations sent after `since` by a user (or, with `by_space`, in a
+/// space): how many, and the time of the oldest.
+pub fn invites_since(
+    conn: &Connection,
+    by_space: bool,
+    key: &str,
+    since: &str,
+) -> Result<(i64, Option<String>)> {
+    let sql = if by_space {
+        "SELECT count(*), min(created_at) FROM space_invite_log WHERE space_id = ?1 AND created_at > ?2"
+    } else {
+        "SELECT count(*), min(created_at) FROM space_invite_log WHERE user_id = ?1 AND created_at > ?2"
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params![key, since], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
 /// The pending invitation of an address to a space, if any.
 pub fn pending_invitation(
     conn: &Connection,

@@ -79,7 +79,8 @@ impl<'a> Browser<'a> {
         self.cookies.lock().unwrap().contains_key(name)
     }
 
-    /// Signs up through `/api/auth/sign-up/email` and keeps the cookie.
+    /// Signs up through `/api/auth/sign-up/email` and keeps the cookie;
+    /// the address is then marked verified (`TestServer::mark_verified`).
     pub async fn sign_up(&self, email: &str, name: &str) -> Resp {
         let r = self
             .post(
@@ -88,6 +89,9 @@ impl<'a> Browser<'a> {
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
+        self.t
+            .mark_verified(r.body["user"]["email"].as_str().unwrap())
+            .await;
         r
     }
 }

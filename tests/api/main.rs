@@ -20,6 +20,7 @@ mod crash;
 mod csrf;
 mod files;
 mod input;
+mod invitations;
 mod mail;
 mod mission_grant;
 mod openapi;

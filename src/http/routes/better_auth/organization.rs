@@ -618,6 +618,7 @@ pub(crate) async fn get_invitation(
     BaQuery(q): BaQuery<InvitationQuery>,
 ) -> BaResult<Json<Value>> {
     let email = auth.user.email.clone();
+    let user = auth.user.clone();
     let now = state.now();
     let out = state
         .db
@@ -633,6 +634,7 @@ pub(crate) async fn get_invitation(
             if !inv.email.eq_ignore_ascii_case(&email) {
                 return Ok(Err(not_recipient()));
             }
+            spaces::require_verified(&user, "verify your email address to see this invitation")?;
             let Some(space) = store::space(c, &inv.organization_id)? else {
                 return Ok(Err(invitation_not_found()));
             };
