@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod me;
 pub mod passkeys;
+pub mod personas;
 pub mod settings;
 pub mod spaces;
 pub mod state;

@@ -29,18 +29,23 @@ pub fn stats(conn: &Connection, now: DateTime<Utc>) -> Result<Stats> {
     let d30 = iso(now - Duration::days(30));
     let h24 = iso(now - Duration::hours(24));
     let at = iso(now);
+    // Only people count: personas and system users are left out of every
+    // number (`not_human` is the handful of such ids).
     let mut stmt = conn.prepare_cached(
-        "SELECT \
-           (SELECT count(*) FROM users WHERE deleted_at IS NULL), \
-           (SELECT count(*) FROM users WHERE deleted_at IS NULL AND created_at >= ?1), \
-           (SELECT count(*) FROM users WHERE deleted_at IS NULL AND created_at >= ?2), \
-           (SELECT count(*) FROM sessions WHERE expires_at > ?4), \
+        "WITH not_human AS (SELECT id FROM users WHERE kind != 'human') SELECT \
+           (SELECT count(*) FROM users WHERE deleted_at IS NULL AND kind = 'human'), \
+           (SELECT count(*) FROM users WHERE deleted_at IS NULL AND kind = 'human' AND created_at >= ?1), \
+           (SELECT count(*) FROM users WHERE deleted_at IS NULL AND kind = 'human' AND created_at >= ?2), \
+           (SELECT count(*) FROM sessions WHERE expires_at > ?4 AND user_id NOT IN not_human), \
            (SELECT count(*) FROM ( \
                SELECT user_id FROM security_events \
                 WHERE event_type = 'LOGIN_SUCCESS' AND user_id IS NOT NULL AND created_at >= ?3 \
-               UNION SELECT user_id FROM sessions WHERE updated_at >= ?3 AND expires_at > ?4)), \
-           (SELECT count(*) FROM security_events WHERE event_type = 'LOGIN_SUCCESS' AND created_at >= ?1), \
-           (SELECT count(*) FROM security_events WHERE event_type = 'LOGIN_FAILURE' AND created_at >= ?1)",
+               UNION SELECT user_id FROM sessions WHERE updated_at >= ?3 AND expires_at > ?4) \
+             WHERE user_id NOT IN not_human), \
+           (SELECT count(*) FROM security_events WHERE event_type = 'LOGIN_SUCCESS' AND created_at >= ?1 \
+             AND (user_id IS NULL OR user_id NOT IN not_human)), \
+           (SELECT count(*) FROM security_events WHERE event_type = 'LOGIN_FAILURE' AND created_at >= ?1 \
+             AND (user_id IS NULL OR user_id NOT IN not_human))",
     )?;
     Ok(stmt.query_row(rusqlite::params![d7, d30, h24, at], |r| {
         Ok(Stats {

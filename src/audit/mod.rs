@@ -51,6 +51,7 @@ pub enum Event {
     AdminDataErased,
     AdminUserCreated,
     AdminPasswordReset,
+    AdminPersonaSaved,
     TwoFactorEnabled,
     TwoFactorDisabled,
 }
@@ -91,6 +92,7 @@ impl Event {
             Event::AdminDataErased => "ADMIN_DATA_ERASED",
             Event::AdminUserCreated => "ADMIN_USER_CREATED",
             Event::AdminPasswordReset => "ADMIN_PASSWORD_RESET",
+            Event::AdminPersonaSaved => "ADMIN_PERSONA_SAVED",
             Event::TwoFactorEnabled => "TWO_FACTOR_ENABLED",
             Event::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
         }

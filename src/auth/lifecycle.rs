@@ -181,7 +181,9 @@ where
                 meta,
                 &iso(now),
             )?;
-            if let Some(user) = found {
+            // Only the admin sets a persona's credentials: no link is
+            // mailed for one (the answer is the same as for anyone).
+            if let Some(user) = found.filter(|u| u.kind != crate::personas::KIND) {
                 let token = verification::issue(
                     tx,
                     purpose,

@@ -1,5 +1,5 @@
-//! The write half of creating an account, shared by `POST /register` and the
-//! `admin create` CLI: the user, their password, the personal space with its
+//! The write half of creating an account, shared by `POST /register`, the
+//! `admin create` CLI and the admin's personas: the user, their password, the personal space with its
 //! owner membership and `kontextDoc`, the `userContext` row and the REGISTER
 //! event, all inside the caller's transaction.
 
@@ -23,8 +23,22 @@ pub fn insert_account(
     now: DateTime<Utc>,
 ) -> Result<User> {
     let user = users::new_user(email, name, now);
+    insert_user(tx, user, Some(password_hash), client, now)
+}
+
+/// Inserts a prepared user record (a persona, say) exactly as sign-up does,
+/// with a password only when `password_hash` is given.
+pub fn insert_user(
+    tx: &Connection,
+    user: User,
+    password_hash: Option<&str>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<User> {
     store::insert(tx, &user)?;
-    store::set_password(tx, &user.id, password_hash, &iso(now))?;
+    if let Some(hash) = password_hash {
+        store::set_password(tx, &user.id, hash, &iso(now))?;
+    }
     // The personal space, its owner membership, its kontextDoc and the
     // userContext row: same transaction, all or nothing.
     spaces::create_personal(tx, &user, now)?;

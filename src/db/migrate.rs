@@ -31,6 +31,7 @@ pub const STEPS: &[(i64, &str)] = &[
         include_str!("../../migrations/0012_secrets_at_rest.sql"),
     ),
     (13, include_str!("../../migrations/0013_invite_limits.sql")),
+    (14, include_str!("../../migrations/0014_personas.sql")),
 ];
 
 /// The schema version this binary writes.

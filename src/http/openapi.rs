@@ -76,6 +76,8 @@ pub struct ErrorEnvelope {
         (path = "/api/v1/settings", api = routes::settings::Doc),
         (path = "/api/v1/api-keys", api = routes::api_keys::Doc),
         (path = "/api/v1/internal", api = routes::internal::Doc),
+        (path = "/api/v1/internal/personas", api = routes::internal_personas::Doc),
+        (path = "/api/v1/admin/personas", api = routes::admin_personas::Doc),
         (path = "/api/v1/admin", api = routes::admin::Doc),
         (path = "/sync", api = routes::sync::Doc),
     ),

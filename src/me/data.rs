@@ -137,7 +137,7 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "devices": settings::devices(conn, user_id)?,
     });
     let vault = vault::status(conn, user_id, None)?;
-    Ok(json!({
+    let mut export = json!({
         "exportedAt": iso(now),
         "exportVersion": EXPORT_VERSION,
         "data": data,
@@ -164,7 +164,14 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "securityEvents": audit::recent(conn, user_id, u32::MAX)?,
         "loginFailures": store::login_failures(conn, &user.email)?,
         "syncChanges": store::sync_changes(conn, user_id)?,
-    }))
+    });
+    if let (Some(out), Some(persona)) = (
+        export.as_object_mut(),
+        crate::personas::export(conn, user_id)?,
+    ) {
+        out.insert("persona".to_owned(), persona);
+    }
+    Ok(export)
 }
 
 /// What an admin sees of a user: the summary (the upstream's admin answer)

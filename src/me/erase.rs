@@ -10,7 +10,8 @@
 //! them: sync_changes they wrote, invitations to their address, sessions,
 //! password, API keys, settings, devices, vault and vault audit, security
 //! events, two-factor secret, backup codes and tickets, login failures and
-//! lockouts of their address, and the user row.
+//! lockouts of their address, a persona's feedback, actions and descriptor,
+//! and the user row.
 //! Invitations they sent elsewhere stay, without the inviter. A surviving
 //! space whose `kontextDoc` singleton the user wrote gets a new one from its
 //! owner, in the same transaction.
@@ -165,6 +166,10 @@ fn queue_deletion_notice(
         "DELETE FROM mail_outbox WHERE user_id = ?1 OR to_address = ?2",
         rusqlite::params![user.id, user.email],
     )?;
+    // A persona's address is a test address nobody reads.
+    if user.kind == crate::personas::KIND {
+        return Ok(removed);
+    }
     let lang = email::lang_for(tx, Some(&user.id), client.accept_language.as_deref())?;
     let mail = email::templates::account_deleted(lang, &config.mail_product_name, &user.name);
     email::enqueue(tx, "account_deleted", None, &user.email, mail, now)?;
@@ -222,6 +227,9 @@ pub fn erase(
     );
     tx.prepare_cached("UPDATE space_invitations SET inviter_id = NULL WHERE inviter_id = ?1")?
         .execute([user_id])?;
+    for (table, n) in crate::personas::store::erase(tx, user_id)? {
+        add(table, n);
+    }
     for &table in OWNED {
         add(table, delete_where(tx, table, "user_id", user_id)?);
     }

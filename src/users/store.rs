@@ -118,10 +118,10 @@ pub fn update_profile(
     Ok(())
 }
 
-/// Users created at or after `since`.
+/// People (not personas or system users) signed up at or after `since`.
 pub fn count_created_since(conn: &Connection, since: &str) -> Result<u64> {
     Ok(conn
-        .prepare_cached("SELECT count(*) FROM users WHERE created_at >= ?1")?
+        .prepare_cached("SELECT count(*) FROM users WHERE created_at >= ?1 AND kind = 'human'")?
         .query_row([since], |r| r.get(0))?)
 }
 

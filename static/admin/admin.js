@@ -372,6 +372,92 @@
       pager(data, (p) => setQuery('#/outbox', { status, page: p })));
   }
 
+  // ---- personas (/admin/personas) ----------------------------------------
+  // Their errors come as {error, details?, hint?} (the original service's
+  // shape), not the envelope.
+  const CADENCES = ['daily', 'weekdays', 'hourly'];
+
+  function personaError(e) {
+    const b = e.body || {};
+    if (Array.isArray(b.details)) return (b.error || 'Invalid') + ': ' + b.details.join('; ');
+    return [b.error || e.message, b.hint].filter(Boolean).join(' — ');
+  }
+
+  function personaForm() {
+    const input = (id, attrs) => el('input', Object.assign({ id, name: id }, attrs));
+    const email = input('persona-email', { type: 'email', required: true, placeholder: 'anna@mana.test', autocomplete: 'off' });
+    const name = input('persona-name', { placeholder: 'default: the part before @' });
+    const password = input('persona-password', { type: 'password', autocomplete: 'new-password', placeholder: 'optional: lets the runner sign in' });
+    const archetype = input('persona-archetype', { required: true, placeholder: 'e.g. adhd-student' });
+    const prompt = el('textarea', { id: 'persona-prompt', name: 'persona-prompt', rows: 5, required: true });
+    const mix = el('textarea', { id: 'persona-mix', name: 'persona-mix', rows: 2 }, '{"todo": 0.5, "notes": 0.5}');
+    const cadence = select('persona-cadence', CADENCES.map((c) => [c, c]), 'daily');
+    async function submit(ev) {
+      ev.preventDefault();
+      let moduleMix;
+      try { moduleMix = JSON.parse(mix.value); } catch (_) { say('Module mix must be JSON, e.g. {"todo": 1}', 'error'); return; }
+      const body = { email: email.value.trim(), archetype: archetype.value.trim(), systemPrompt: prompt.value, moduleMix, tickCadence: cadence.value };
+      if (name.value.trim()) body.name = name.value.trim();
+      if (password.value) body.password = password.value;
+      try {
+        const r = await api('POST', '/admin/personas', body);
+        password.value = '';
+        say('Persona saved: ' + r.email, 'ok');
+        await route();
+      } catch (e) { say(personaError(e), 'error'); }
+    }
+    return el('form', { class: 'card persona-form', id: 'persona-form', on: { submit } },
+      el('h2', {}, 'Create or update (by email)'),
+      field('persona-email', 'Email', email), field('persona-name', 'Name', name),
+      field('persona-password', 'Password', password), field('persona-archetype', 'Archetype', archetype),
+      field('persona-prompt', 'System prompt', prompt), field('persona-mix', 'Module mix (JSON weights)', mix),
+      field('persona-cadence', 'Tick cadence', cadence),
+      el('button', { type: 'submit', id: 'persona-save' }, 'Save persona'));
+  }
+
+  async function personasList() {
+    const data = await api('GET', '/admin/personas');
+    render(el('h1', {}, 'Personas'),
+      el('p', { class: 'muted small' }, 'Test accounts the persona runner signs in as. They count in no user statistic.'),
+      table(['Email', 'Name', 'Archetype', 'Cadence', 'Last active', 'Actions (7 days)', 'Created'], data.personas.map((p) => [
+        link('#/personas/' + encodeURIComponent(p.userId), p.email), p.name || '—', p.archetype, p.tickCadence,
+        fmtTime(p.lastActiveAt), String(p.actions7d), fmtTime(p.createdAt)])),
+      personaForm());
+  }
+
+  async function personaDetail(id) {
+    const d = await api('GET', '/admin/personas/' + encodeURIComponent(id));
+    const p = d.persona;
+    const remove = async () => {
+      if (!confirm('Delete the persona ' + p.email + ' with its account, actions and feedback?')) return;
+      try { await api('DELETE', '/admin/personas/' + encodeURIComponent(id)); say('Persona deleted.', 'ok'); location.hash = '#/personas'; }
+      catch (e) { say(personaError(e), 'error'); }
+    };
+    render(el('h1', {}, p.email),
+      el('div', { class: 'card' }, el('dl', { class: 'props' },
+        el('dt', {}, 'Id'), el('dd', {}, p.userId),
+        el('dt', {}, 'Name'), el('dd', {}, p.name || '—'),
+        el('dt', {}, 'Archetype'), el('dd', { id: 'persona-archetype-value' }, p.archetype),
+        el('dt', {}, 'Cadence'), el('dd', {}, p.tickCadence),
+        el('dt', {}, 'Last active'), el('dd', {}, fmtTime(p.lastActiveAt)),
+        el('dt', {}, 'Created'), el('dd', {}, fmtTime(p.createdAt)),
+        el('dt', {}, 'Module mix'), el('dd', {}, el('code', {}, JSON.stringify(p.moduleMix)))),
+      el('h2', {}, 'System prompt'), el('pre', { id: 'persona-system-prompt' }, p.systemPrompt)),
+      el('div', { class: 'card actions' },
+        link('#/users/' + encodeURIComponent(p.userId), 'User account'),
+        el('button', { type: 'button', class: 'danger', id: 'persona-delete', on: { click: remove } }, 'Delete persona')),
+      el('h2', {}, 'Feedback by module'),
+      table(['Module', 'Average rating', 'Ratings'], d.feedbackByModule.map((f) => [f.module, f.avgRating.toFixed(2), String(f.count)])),
+      el('h2', {}, 'Recent actions'),
+      table(['When', 'Tick', 'Tool', 'Result', 'Latency', 'Error'], d.recentActions.map((a) => [
+        fmtTime(a.createdAt), a.tickId, a.toolName,
+        el('span', { class: a.result === 'ok' ? 'badge' : 'badge bad' }, a.result),
+        a.latencyMs === null ? '—' : a.latencyMs + ' ms', a.errorMessage || '—'])),
+      el('h2', {}, 'Recent feedback'),
+      table(['When', 'Tick', 'Module', 'Rating', 'Notes'], d.recentFeedback.map((f) => [
+        fmtTime(f.createdAt), f.tickId, f.module, String(f.rating), f.notes || '—'])));
+  }
+
   async function route() {
     if (!session) { showLogin(); return; }
     const { parts, params } = parseHash();
@@ -382,6 +468,7 @@
         case 'sync': await syncBrowser(params); break;
         case 'events': await eventsBrowser(params); break;
         case 'outbox': await outbox(params); break;
+        case 'personas': await (parts[1] ? personaDetail(parts[1]) : personasList()); break;
         default: await dashboard();
       }
     } catch (e) {

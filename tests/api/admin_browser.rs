@@ -118,3 +118,70 @@ async fn login_page_signs_in_and_follows_an_allowed_callback() {
         )) >= 2
     );
 }
+
+// ---- personas ---------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_manages_personas() {
+    const KEY: &str = "browser-persona-runner-key-0123";
+    let t = TestServer::start_with(|c| {
+        c.mana_service_key = mana_auth::config::Secret::new(KEY.to_owned());
+    })
+    .await;
+    let a = admin(&t, "admin@example.com").await;
+    let r = t
+        .post_auth(
+            "/api/v1/admin/personas",
+            &a.access,
+            serde_json::json!({
+                "email": "anna@mana.test", "name": "Anna", "archetype": "adhd-student",
+                "systemPrompt": "You are Anna, 21, studying biology.",
+                "moduleMix": {"todo": 0.6, "notes": 0.4},
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let anna = r.body["userId"].as_str().unwrap().to_owned();
+    let runner = |path: &str, body: serde_json::Value| {
+        t.client
+            .post(t.url(&format!("/api/v1/internal/personas/{anna}/{path}")))
+            .header("x-service-key", KEY)
+            .json(&body)
+    };
+    let actions = serde_json::json!({"actions": [
+        {"tickId": "tick-1", "toolName": "todo.create", "result": "ok", "latencyMs": 80},
+        {"tickId": "tick-1", "toolName": "notes.search", "result": "error", "errorMessage": "timeout"},
+    ]});
+    assert_eq!(t.send(runner("actions", actions)).await.status, 200);
+    let feedback = serde_json::json!({"feedback": [
+        {"tickId": "tick-1", "module": "todo", "rating": 4},
+        {"tickId": "tick-1", "module": "notes", "rating": 2, "notes": "zu langsam"},
+    ]});
+    assert_eq!(t.send(runner("feedback", feedback)).await.status, 200);
+
+    run_browser_script(
+        "admin-personas.mjs",
+        vec![t.base.clone(), a.email.clone(), PASSWORD.to_owned()],
+        vec![("PERSONA_EMAIL", "anna@mana.test".to_owned())],
+    )
+    .await;
+
+    // The persona made in the page was stored and then erased; Anna stays.
+    assert_eq!(
+        t.count("SELECT count(*) FROM users WHERE email = 'ben@mana.test'"),
+        0
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM personas"),
+        1,
+        "only Anna is left"
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM security_events WHERE event_type = 'ADMIN_PERSONA_SAVED'"),
+        2
+    );
+    assert_eq!(
+        t.count("SELECT count(*) FROM security_events WHERE event_type = 'ADMIN_DATA_ERASED'"),
+        1
+    );
+}

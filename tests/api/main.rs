@@ -26,6 +26,8 @@ mod mission_grant;
 mod openapi;
 mod ops;
 mod passkeys;
+mod personas;
+mod personas_refusals;
 mod process;
 mod redirects;
 mod revocation;

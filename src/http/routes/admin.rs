@@ -63,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .route("/sync-changes", get(get_sync_changes))
         .route("/security-events", get(get_events))
         .route("/mail-outbox", get(get_outbox))
+        .nest("/personas", super::admin_personas::router())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/org/{org_id}/member/{user_id}", get(get_member))
         .route("/users/{user_id}/memberships", get(get_memberships))
+        .nest("/personas", super::internal_personas::router())
 }
 
 #[utoipa::path(

@@ -2,11 +2,13 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_personas;
 pub mod api_keys;
 pub mod auth;
 pub mod better_auth;
 pub mod health;
 pub mod internal;
+pub mod internal_personas;
 pub mod me;
 pub mod mission_grant;
 pub mod passkeys;
