@@ -428,3 +428,22 @@ async fn a_bad_runner_key_stops_start_up_naming_the_setting() {
     let t = TestServer::start_with(|c| c.mana_ai_public_key_pem = Some(one_line)).await;
     assert!(t.state().grant_key.is_some());
 }
+#[tokio::test]
+async fn a_revoked_sessions_token_is_refused() {
+    let t = grant_server().await;
+    let d = t.account("revoked@example.com").await;
+    master_key(&t, &d).await;
+    let out = t
+        .post_auth("/api/v1/auth/logout", &d.access, json!({}))
+        .await;
+    assert!(out.status.is_success(), "{}", out.body);
+    let r = t
+        .post_auth(
+            GRANT,
+            &d.access,
+            json!({"missionId": "m", "tables": ["notes"], "recordIds": ["notes:1"]}),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(audit_rows(&t, &d.id).is_empty());
+}
