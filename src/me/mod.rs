@@ -27,7 +27,8 @@ pub struct ProfilePatch {
     pub image: Option<Option<String>>,
 }
 
-/// Updates name (1..80 characters) and image (http(s) URL).
+/// Updates name (1..80 characters) and image (http(s) URL); a patch that
+/// changes neither is refused.
 pub fn update_profile(
     tx: &Connection,
     user_id: &str,
@@ -35,6 +36,9 @@ pub fn update_profile(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<User> {
+    if patch.name.is_none() && patch.image.is_none() {
+        return Err(ApiError::validation("no fields to update"));
+    }
     let name = patch.name.as_deref().map(users::check_name).transpose()?;
     if name.as_deref() == Some("") {
         return Err(ApiError::validation("name must be 1..80 characters"));

@@ -269,8 +269,9 @@ fn request_counts(metrics: &str) -> (u64, u64) {
 /// role (schemathesis follows links from `GET /api/v1/admin/users` to the
 /// admin's own id). They run in a second phase, so that the first reaches
 /// every other operation signed in.
-const DESTRUCTIVE: [&str; 8] = [
+const DESTRUCTIVE: [&str; 9] = [
     "POST /api/v1/auth/logout",
+    "DELETE /api/v1/auth/sessions/{id}",
     "DELETE /api/v1/admin/users/{id}/sessions",
     "POST /api/v1/admin/users/{id}/lock",
     "PUT /api/v1/admin/users/{id}/role",

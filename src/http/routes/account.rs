@@ -206,7 +206,7 @@ struct ChangeEmailRequest {
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object),
+        (status = 200, description = "`{success, message}`", body = Object),
         (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
         (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
@@ -222,7 +222,9 @@ async fn post_change_email(
 ) -> Result<Json<serde_json::Value>> {
     let (email, callback, password) = (req.new_email, req.callback_url, req.password);
     lifecycle::change_email(&state, &auth.caller, &email, callback, password, client).await?;
-    Ok(success())
+    Ok(Json(
+        json!({ "success": true, "message": "Verification email sent to new address" }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -15,8 +15,9 @@ use crate::http::cookie;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
 use crate::http::openapi::ErrorEnvelope;
 use crate::http::ratelimit::Bucket;
+use crate::me::{self, ProfilePatch};
 use crate::state::AppState;
-use crate::users::{self, store};
+use crate::users;
 
 /// Routes under `/api/v1/auth`.
 pub fn router() -> Router<AppState> {
@@ -71,7 +72,7 @@ struct RegisterRequest {
     post, path = "/register", request_body = RegisterRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{user}`: the new account", body = Object),
+        (status = 200, description = "`{token: null, user}`: the new account", body = Object),
         (status = 409, description = "EMAIL_ALREADY_REGISTERED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED or SIGNUP_LIMIT_REACHED", body = ErrorEnvelope)
     )
@@ -90,7 +91,8 @@ async fn post_register(
         source_app_url: req.source_app_url,
     };
     let user = auth::register(&state, reg, client).await?;
-    Ok((axum::http::StatusCode::OK, Json(json!({ "user": user }))).into_response())
+    // `token: null`: registering opens no session (as upstream).
+    Ok(Json(json!({ "token": null, "user": user })).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -99,17 +101,30 @@ struct LoginRequest {
     password: String,
 }
 
-/// `{user, accessToken, refreshToken}` with the session cookie.
+/// `{redirect: false, token, user, accessToken, refreshToken}` (the
+/// upstream's sign-in body; `token` is the refresh token, which the persona
+/// runner reads) with the session cookie.
 pub(super) fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Response {
     let headers = cookie::set_session(&state.config, &signed.refresh_token);
-    (headers, Json(signed)).into_response()
+    (headers, Json(signed_in_json(&signed))).into_response()
+}
+
+/// The sign-in body of `/login` and the passkey sign-in.
+pub(super) fn signed_in_json(signed: &auth::SignedIn) -> Value {
+    json!({
+        "redirect": false,
+        "token": signed.refresh_token,
+        "user": signed.user,
+        "accessToken": signed.access_token,
+        "refreshToken": signed.refresh_token,
+    })
 }
 
 #[utoipa::path(
     post, path = "/login", request_body = LoginRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 200, description = "`{redirect, token, user, accessToken, refreshToken}`; sets the session cookie", body = crate::auth::SignedIn),
         (status = 401, description = "INVALID_CREDENTIALS, or TWO_FACTOR_REQUIRED with `twoFactorTicket`", body = ErrorEnvelope),
         (status = 403, description = "EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED or ACCOUNT_LOCKED", body = ErrorEnvelope)
@@ -130,7 +145,7 @@ async fn post_login(
     tag = "auth",
     security(("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{accessToken, refreshToken}`", body = Object),
+        (status = 200, description = "`{accessToken, refreshToken, user}`", body = Object),
         (status = 401, description = "no live session", body = ErrorEnvelope)
     )
 )]
@@ -140,10 +155,14 @@ async fn post_session_to_token(
 ) -> Result<Response> {
     let token = session_cookie(&headers).ok_or_else(ApiError::unauthorized)?;
     let signed = auth::refresh(&state, token).await?;
-    Ok(
-        Json(json!({ "accessToken": signed.access_token, "refreshToken": signed.refresh_token }))
-            .into_response(),
-    )
+    // `user` too: the two-factor steps of the shared auth client read
+    // `user.email` from here.
+    Ok(Json(json!({
+        "accessToken": signed.access_token,
+        "refreshToken": signed.refresh_token,
+        "user": signed.user,
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -260,10 +279,13 @@ async fn get_session(auth: SessionAuth) -> Json<Value> {
     tag = "auth",
     security(("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{sessions}`", body = Object)
+        (status = 200, description = "The caller's live sessions, newest first, as the shared auth client's session list reads them (`id, ipAddress, userAgent, deviceId, deviceName, lastActivityAt, createdAt, expiresAt`) plus `current`", body = Vec<Object>)
     )
 )]
-async fn get_sessions(State(state): State<AppState>, auth: SessionAuth) -> Result<Json<Value>> {
+async fn get_sessions(
+    State(state): State<AppState>,
+    auth: SessionAuth,
+) -> Result<Json<Vec<Value>>> {
     let uid = auth.user.id.clone();
     let now = state.now();
     let sessions = state.db.read(move |c| session::list(c, &uid, now)).await?;
@@ -272,12 +294,17 @@ async fn get_sessions(State(state): State<AppState>, auth: SessionAuth) -> Resul
         .into_iter()
         .map(|s| {
             let is_current = s.id == current;
+            let last_activity = s.updated_at.clone();
             let mut v = json!(s);
             v["current"] = json!(is_current);
+            // No device registry: the user agent names the device.
+            v["deviceId"] = Value::Null;
+            v["deviceName"] = Value::Null;
+            v["lastActivityAt"] = json!(last_activity);
             v
         })
         .collect();
-    Ok(Json(json!({ "sessions": list })))
+    Ok(Json(list))
 }
 
 #[utoipa::path(
@@ -315,33 +342,48 @@ async fn delete_session(
     Ok(Json(json!({ "success": true })))
 }
 
+/// The user's fields at the top level (what the web app's profile page
+/// reads), and `{session, user}` as the upstream's get-session passthrough
+/// answered.
 #[utoipa::path(
     get, path = "/profile",
     tag = "auth",
-    security(("bearer" = [])),
+    security(("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{user}`", body = Object),
-        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+        (status = 200, description = "`{id, name, email, image, …, session, user}`", body = Object)
     )
 )]
-async fn get_profile(
-    State(state): State<AppState>,
-    AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
-    let user = state
-        .db
-        .read(move |c| store::by_id(c, &claims.sub))
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    Ok(Json(json!({ "user": user })))
+async fn get_profile(auth: SessionAuth) -> Result<Json<Value>> {
+    let mut body = json!(auth.user);
+    body["session"] = json!(auth.session);
+    body["user"] = json!(auth.user);
+    Ok(Json(body))
 }
 
+/// The web app's profile form. `email` cannot be changed here (400, as
+/// upstream); use `/change-email`.
 #[derive(Deserialize, utoipa::ToSchema)]
-struct ProfileRequest {
-    name: Option<String>,
+pub(crate) struct ProfileRequest {
+    pub(crate) name: Option<String>,
     /// `null` removes the image; absent keeps it.
     #[serde(default, deserialize_with = "super::double_option")]
-    image: Option<Option<String>>,
+    pub(crate) image: Option<Option<String>>,
+    /// Refused when present.
+    #[schema(value_type = Option<String>)]
+    pub(crate) email: Option<Value>,
+}
+
+impl ProfileRequest {
+    /// The change, or 400 when it tries to change the email address.
+    pub(crate) fn into_patch(self) -> Result<ProfilePatch> {
+        if self.email.is_some() {
+            return Err(ApiError::validation("Email can not be updated"));
+        }
+        Ok(ProfilePatch {
+            name: self.name,
+            image: self.image,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -349,8 +391,8 @@ struct ProfileRequest {
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{user}`", body = Object),
-        (status = 404, description = "the user is gone", body = ErrorEnvelope)
+        (status = 200, description = "`{status: true, user}`", body = Object),
+        (status = 400, description = "bad name or image, no field to update, or an email", body = ErrorEnvelope)
     )
 )]
 async fn post_profile(
@@ -359,36 +401,13 @@ async fn post_profile(
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<ProfileRequest>,
 ) -> Result<Json<Value>> {
-    let name = req.name.as_deref().map(users::check_name).transpose()?;
-    if name.as_deref() == Some("") {
-        return Err(ApiError::validation("name must not be empty"));
-    }
-    let image = match req.image {
-        Some(Some(url)) => Some(Some(users::check_image(&url)?)),
-        other => other,
-    };
+    let patch = req.into_patch()?;
     let clock = state.clock.clone();
     let user = state
         .db
-        .write(move |tx| {
-            let current =
-                store::by_id(tx, &claims.sub)?.ok_or_else(|| ApiError::not_found("user"))?;
-            let name = name.unwrap_or(current.name);
-            let image = image.unwrap_or(current.image);
-            let now = iso(clock.now());
-            store::update_profile(tx, &claims.sub, &name, image.as_deref(), &now)?;
-            audit::record(
-                tx,
-                Some(&claims.sub),
-                Event::ProfileUpdated,
-                &client,
-                json!({}),
-                &now,
-            )?;
-            store::by_id(tx, &claims.sub)?.ok_or_else(|| ApiError::not_found("user"))
-        })
+        .write(move |tx| me::update_profile(tx, &claims.sub, patch, &client, clock.now()))
         .await?;
-    Ok(Json(json!({ "user": user })))
+    Ok(Json(json!({ "status": true, "user": user })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -430,18 +449,37 @@ async fn post_change_password(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{events}`", body = Object)
+        (status = 200, description = "The caller's newest 50 events, newest first: the web app's `{id, eventType, ipAddress, userAgent, metadata, createdAt}` and the upstream's row names (`event_type`, …)", body = Vec<Object>)
     )
 )]
 async fn get_security_events(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
-    let events = state
-        .db
-        .read(move |c| audit::recent(c, &claims.sub, 50))
-        .await?;
-    Ok(Json(json!({ "events": events })))
+) -> Result<Json<Vec<Value>>> {
+    let uid = claims.sub.clone();
+    let events = state.db.read(move |c| audit::recent(c, &uid, 50)).await?;
+    Ok(Json(
+        events.iter().map(|e| event_json(e, &claims.sub)).collect(),
+    ))
+}
+
+/// One event for its user. The web app's security log keys its labels on
+/// lower-case types (`login_success`), so `eventType` is lower-case;
+/// `event_type` keeps the stored name of the upstream's raw rows.
+fn event_json(e: &audit::EventRow, user_id: &str) -> Value {
+    json!({
+        "id": e.id,
+        "eventType": e.event_type.to_ascii_lowercase(),
+        "ipAddress": e.ip_address,
+        "userAgent": e.user_agent,
+        "metadata": e.metadata,
+        "createdAt": e.created_at,
+        "user_id": user_id,
+        "event_type": e.event_type,
+        "ip_address": e.ip_address,
+        "user_agent": e.user_agent,
+        "created_at": e.created_at,
+    })
 }
 
 /// The OpenAPI operations of this module (see `http::openapi`).

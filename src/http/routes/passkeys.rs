@@ -1,7 +1,14 @@
 //! `/api/v1/auth/passkeys`: capability, registration, sign-in, management.
+//!
+//! Shapes serve the shared auth client, which the upstream never matched:
+//! options answer `{options, challengeId}` (and, as before, the WebAuthn
+//! `publicKey` beside them); the verify routes take `credential` (or the
+//! framework's `response`) and `friendlyName` (or `name`); the list is a
+//! bare array of passkeys with the framework's fields and the client's
+//! (`friendlyName`, `credentialId`, `lastUsedAt`).
 
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -10,7 +17,6 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::http::cookie;
 use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
 use crate::http::openapi::ErrorEnvelope;
 use crate::passkeys::flow;
@@ -77,15 +83,38 @@ async fn get_capability(State(state): State<AppState>) -> Json<Value> {
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{passkeys}`", body = Object)
+        (status = 200, description = "The caller's passkeys", body = Vec<Object>)
     )
 )]
 async fn get_passkeys(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
-    let list = state.db.read(move |c| store::list(c, &claims.sub)).await?;
-    Ok(Json(json!({ "passkeys": list })))
+) -> Result<Json<Vec<Value>>> {
+    let uid = claims.sub.clone();
+    let list = state.db.read(move |c| store::list(c, &uid)).await?;
+    Ok(Json(
+        list.iter().map(|p| passkey_json(p, &claims.sub)).collect(),
+    ))
+}
+
+/// One passkey: the framework's object (what the upstream proxied) plus
+/// the names the shared auth client's passkey list reads.
+fn passkey_json(p: &store::PasskeyInfo, user_id: &str) -> Value {
+    let mut v = super::better_auth::passkey::passkey_json(p, user_id);
+    v["friendlyName"] = json!(p.name);
+    v["credentialId"] = json!(p.credential_id);
+    v["lastUsedAt"] = json!(p.last_used_at);
+    v
+}
+
+/// `{options, challengeId}` as the shared auth client destructures it, with
+/// the WebAuthn `publicKey` (the options again) beside them.
+fn options_json(options: Value, challenge_id: String) -> Value {
+    let inner = options.get("publicKey").cloned().unwrap_or(Value::Null);
+    let mut body = options;
+    body["options"] = inner;
+    body["challengeId"] = json!(challenge_id);
+    body
 }
 
 #[utoipa::path(
@@ -93,7 +122,7 @@ async fn get_passkeys(
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "WebAuthn creation options with `challengeId`", body = Object),
+        (status = 200, description = "`{options, challengeId, publicKey}`: the WebAuthn creation options", body = Object),
         (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
         (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
         (status = 404, description = "PASSKEY_NOT_ENABLED or the user is gone", body = ErrorEnvelope),
@@ -110,9 +139,10 @@ async fn post_register_options(
     let password = req.and_then(|r| r.password);
     let (challenge_id, options) =
         flow::register_options(&state, &auth.caller, password, &client).await?;
-    let mut body = serde_json::to_value(options)?;
-    body["challengeId"] = json!(challenge_id);
-    Ok(Json(body))
+    Ok(Json(options_json(
+        serde_json::to_value(options)?,
+        challenge_id,
+    )))
 }
 
 /// An optional body with the current password (step-up).
@@ -122,12 +152,17 @@ struct StepUpRequest {
     password: Option<String>,
 }
 
+/// `credential` and `friendlyName` are the shared auth client's names;
+/// `response` and `name` (the framework's) are accepted too.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct RegisterVerifyRequest {
     challenge_id: String,
     #[serde(default)]
     credential: Value,
+    #[serde(default)]
+    response: Value,
+    friendly_name: Option<String>,
     name: Option<String>,
 }
 
@@ -136,7 +171,7 @@ struct RegisterVerifyRequest {
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{passkey}`", body = Object),
+        (status = 200, description = "The new passkey, also under `passkey`", body = Object),
         (status = 404, description = "PASSKEY_NOT_ENABLED or no such challenge", body = ErrorEnvelope),
         (status = 409, description = "the credential is registered already", body = ErrorEnvelope)
     )
@@ -148,17 +183,21 @@ async fn post_register_verify(
     AppJson(req): AppJson<RegisterVerifyRequest>,
 ) -> Result<Json<Value>> {
     require_enabled(&state)?;
-    let credential: RegisterPublicKeyCredential = parse_credential(req.credential)?;
+    let credential: RegisterPublicKeyCredential =
+        parse_credential(either(req.credential, req.response))?;
+    let uid = claims.sub.clone();
     let passkey = flow::register_verify(
         &state,
         claims.sub,
         &req.challenge_id,
         credential,
-        req.name,
+        req.friendly_name.or(req.name),
         client,
     )
     .await?;
-    Ok(Json(json!({ "passkey": passkey })))
+    let mut body = passkey_json(&passkey, &uid);
+    body["passkey"] = body.clone();
+    Ok(Json(body))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -170,7 +209,7 @@ struct AuthOptionsRequest {
     post, path = "/authenticate/options", request_body = Option<AuthOptionsRequest>,
     tag = "passkeys",
     responses(
-        (status = 200, description = "WebAuthn request options with `challengeId`", body = Object),
+        (status = 200, description = "`{options, challengeId, publicKey}`: the WebAuthn request options", body = Object),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
@@ -183,9 +222,10 @@ async fn post_authenticate_options(
     require_enabled(&state)?;
     let email = req.and_then(|r| r.email);
     let (challenge_id, options) = flow::auth_options(&state, email, &client).await?;
-    let mut body = serde_json::to_value(options)?;
-    body["challengeId"] = json!(challenge_id);
-    Ok(Json(body))
+    Ok(Json(options_json(
+        serde_json::to_value(options)?,
+        challenge_id,
+    )))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -194,13 +234,25 @@ struct AuthVerifyRequest {
     challenge_id: String,
     #[serde(default)]
     credential: Value,
+    /// The framework's name for `credential`.
+    #[serde(default)]
+    response: Value,
+}
+
+/// The first of two spellings that was sent.
+fn either(first: Value, second: Value) -> Value {
+    if first.is_null() {
+        second
+    } else {
+        first
+    }
 }
 
 #[utoipa::path(
     post, path = "/authenticate/verify", request_body = AuthVerifyRequest,
     tag = "passkeys",
     responses(
-        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 200, description = "`{redirect, token, user, accessToken, refreshToken}`; sets the session cookie", body = crate::auth::SignedIn),
         (status = 401, description = "PASSKEY_VERIFICATION_FAILED or TWO_FACTOR_REQUIRED", body = ErrorEnvelope),
         (status = 403, description = "EMAIL_NOT_VERIFIED or locked", body = ErrorEnvelope),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
@@ -213,15 +265,17 @@ async fn post_authenticate_verify(
     AppJson(req): AppJson<AuthVerifyRequest>,
 ) -> Result<Response> {
     require_enabled(&state)?;
-    let credential: PublicKeyCredential = parse_credential(req.credential)?;
+    let credential: PublicKeyCredential = parse_credential(either(req.credential, req.response))?;
     let signed = flow::auth_verify(&state, &req.challenge_id, credential, client).await?;
-    let headers = cookie::set_session(&state.config, &signed.refresh_token);
-    Ok((headers, Json(signed)).into_response())
+    Ok(super::auth::signed_in_response(&state, signed))
 }
 
+/// `friendlyName` is the shared auth client's name; `name` the framework's.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 struct RenameRequest {
     name: Option<String>,
+    friendly_name: Option<String>,
 }
 
 #[utoipa::path(
@@ -238,8 +292,9 @@ async fn patch_passkey(
     Path(id): Path<String>,
     AppJson(req): AppJson<RenameRequest>,
 ) -> Result<Json<Value>> {
-    let passkey = flow::rename(&state, claims.sub, id, req.name).await?;
-    Ok(Json(json!({ "passkey": passkey })))
+    let uid = claims.sub.clone();
+    let passkey = flow::rename(&state, claims.sub, id, req.friendly_name.or(req.name)).await?;
+    Ok(Json(json!({ "passkey": passkey_json(&passkey, &uid) })))
 }
 
 #[utoipa::path(
@@ -247,7 +302,7 @@ async fn patch_passkey(
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object)
+        (status = 200, description = "`{status: true, success: true}`", body = Object)
     )
 )]
 async fn delete_passkey(
@@ -257,7 +312,7 @@ async fn delete_passkey(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     flow::delete(&state, claims.sub, id, client).await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(json!({ "status": true, "success": true })))
 }
 
 /// The OpenAPI operations of this module (see `http::openapi`).

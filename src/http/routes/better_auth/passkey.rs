@@ -157,7 +157,7 @@ fn with_challenge(state: &AppState, challenge_id: &str, options: Value) -> Respo
 
 /// The framework's passkey object (without `publicKey`, see the module
 /// documentation).
-fn passkey_json(p: &PasskeyInfo, user_id: &str) -> Value {
+pub(crate) fn passkey_json(p: &PasskeyInfo, user_id: &str) -> Value {
     let transports = match &p.transports {
         Value::Array(list) => list
             .iter()
