@@ -35,11 +35,10 @@ CREATE TABLE password_credentials (
 CREATE INDEX password_credentials_scrypt ON password_credentials (user_id)
     WHERE password_hash NOT LIKE '$%';
 
--- The session token is the refresh token; only its SHA-256 is stored.
+-- A sign-in. Its tokens are in session_tokens.
 CREATE TABLE sessions (
     id            TEXT PRIMARY KEY,
     user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    token_hash    TEXT NOT NULL UNIQUE,
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
     expires_at    TEXT NOT NULL,
@@ -50,6 +49,19 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE INDEX sessions_user ON sessions (user_id);
 CREATE INDEX sessions_expires ON sessions (expires_at);
+
+-- The tokens a session handed out; only their SHA-256 is stored. 'cookie':
+-- the session cookie (never rotates); 'refresh': an /api/v1 refresh token,
+-- replaced at each refresh (superseded_at set; presented again after the
+-- grace window, it ends the session).
+CREATE TABLE session_tokens (
+    token_hash    TEXT PRIMARY KEY,
+    session_id    TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL CHECK (kind IN ('cookie', 'refresh')),
+    created_at    TEXT NOT NULL,
+    superseded_at TEXT
+) STRICT;
+CREATE INDEX session_tokens_session ON session_tokens (session_id);
 
 -- Ed25519 signing keys. The newest key without retired_at signs; retired keys
 -- stay published in the JWKS until every token they signed has expired.

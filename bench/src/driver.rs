@@ -3,9 +3,11 @@
 //! time, all on the caller's thread. `main` runs it on a current_thread
 //! runtime, so the driver uses at most one core however many connections it
 //! keeps. Requests are built before the clock starts wherever they do not
-//! change; only sign-ups (a new address each time), random-user logins and
-//! the peer's token step build bytes in the loop.
+//! change; only sign-ups (a new address each time), random-user logins,
+//! refreshes (the refresh token rotates) and the peer's token step build
+//! bytes in the loop.
 
+use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -37,6 +39,11 @@ pub enum Kind {
         count: u64,
         password: String,
     },
+    /// mana-auth `/refresh`: each worker refreshes account `worker % len`
+    /// with its current refresh token and keeps the new one the answer
+    /// brings (refresh tokens rotate). Shared across runs, so a later run
+    /// continues each account's chain.
+    RefreshChain { tokens: Rc<RefCell<Vec<String>>> },
     /// Better Auth sign-in (`fixed[worker]`), then `GET /api/auth/token`
     /// with the session cookie it set: one operation, timed as a whole.
     PeerLogin {
@@ -216,6 +223,41 @@ async fn one(
             if !ok {
                 report("login", r.status, r.body);
             }
+            Ok((ok, r.close))
+        }
+        Kind::RefreshChain { tokens } => {
+            let (slot, current) = {
+                let tokens = tokens.borrow();
+                if tokens.is_empty() {
+                    return Ok((false, false));
+                }
+                let slot = worker % tokens.len();
+                (slot, tokens[slot].clone())
+            };
+            let body = serde_json::json!({ "refreshToken": current });
+            scratch.clear();
+            build(
+                "POST",
+                "/api/v1/auth/refresh",
+                &[],
+                body.to_string().as_bytes(),
+                scratch,
+            );
+            let r = conn.roundtrip(scratch, false).await?;
+            let next = serde_json::from_slice::<Value>(r.body)
+                .ok()
+                .filter(|v| r.status == 200 && v["accessToken"].is_string())
+                .and_then(|v| v["refreshToken"].as_str().map(str::to_owned));
+            let ok = match next {
+                Some(next) => {
+                    tokens.borrow_mut()[slot] = next;
+                    true
+                }
+                None => {
+                    report("refresh", r.status, r.body);
+                    false
+                }
+            };
             Ok((ok, r.close))
         }
         Kind::PeerLogin {

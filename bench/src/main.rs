@@ -221,17 +221,11 @@ fn mana_kind(name: &str, accts: &[Account], admin: &str, tag: &str) -> Option<Ki
             }),
             Check::AccessToken,
         ),
-        "refresh" => fixed(
-            each(&|a| {
-                request(
-                    "POST",
-                    "/api/v1/auth/refresh",
-                    &[],
-                    &json!({ "refreshToken": a.refresh }),
-                )
-            }),
-            Check::AccessToken,
-        ),
+        "refresh" => Some(Kind::RefreshChain {
+            tokens: std::rc::Rc::new(std::cell::RefCell::new(
+                accts.iter().map(|a| a.refresh.clone()).collect(),
+            )),
+        }),
         "validate" => fixed(
             each(&|a| {
                 request(
@@ -612,6 +606,8 @@ async fn mana_workloads(
     let hashing = |n: &String| n == "login" || n == "register";
     let last_hashing = names.iter().rposition(hashing);
     let mut floor_before = wants(&ctx.args, "floor");
+    // Refresh tokens rotate: one chain per account across the runs.
+    let refresh_chain = mana_kind("refresh", &accts, &admin, "");
     for (i, name) in names.iter().enumerate() {
         if floor_before && hashing(name) {
             measure_floor(ctx)?;
@@ -622,7 +618,11 @@ async fn mana_workloads(
         }
         for &c in &ctx.args.concurrency.clone() {
             let tag = format!("{}c{c}", std::process::id());
-            let Some(kind) = mana_kind(name, &accts, &admin, &tag) else {
+            let kind = match name.as_str() {
+                "refresh" => refresh_chain.clone(),
+                _ => mana_kind(name, &accts, &admin, &tag),
+            };
+            let Some(kind) = kind else {
                 continue;
             };
             let f = driver::run(&server.addr, &kind, c, ctx.args.seconds)

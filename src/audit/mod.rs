@@ -28,6 +28,8 @@ pub enum Event {
     AccountLocked,
     ProfileUpdated,
     SessionRevoked,
+    /// A replaced refresh token was presented again: its session ended.
+    RefreshTokenReused,
     OrgCreated,
     OrgDeleted,
     PasswordResetRequested,
@@ -69,6 +71,7 @@ impl Event {
             Event::AccountLocked => "ACCOUNT_LOCKED",
             Event::ProfileUpdated => "PROFILE_UPDATED",
             Event::SessionRevoked => "SESSION_REVOKED",
+            Event::RefreshTokenReused => "REFRESH_TOKEN_REUSED",
             Event::OrgCreated => "ORG_CREATED",
             Event::OrgDeleted => "ORG_DELETED",
             Event::PasswordResetRequested => "PASSWORD_RESET_REQUESTED",

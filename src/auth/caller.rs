@@ -5,8 +5,11 @@
 //! * An access token (JWT) is checked (signature, `exp`, issuer, audience),
 //!   then its `sid` must name a live session of its `sub`, whose user exists
 //!   and is not locked by an administrator.
-//! * A session token (the refresh token, the session cookie) is looked up
-//!   by its hash, with the same checks on session and user.
+//! * A session token (a refresh token, the session cookie) is looked up by
+//!   its hash, with the same checks on session and user. A refresh token
+//!   that a newer one replaced more than `REFRESH_GRACE` ago is a reuse:
+//!   whoever holds it, the family is compromised, so the whole session is
+//!   revoked and `REFRESH_TOKEN_REUSED` recorded (`auth::refresh`).
 //!
 //! Sessions resolved by `sid` are kept in a small cache (`LiveSessions`),
 //! each entry stamped with the database generation read before its rows
@@ -18,12 +21,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rusqlite::Connection;
+use serde_json::json;
 
-use super::session::{self, Session};
+use super::session::{self, Kind, Session};
 use super::token::{self, Claims};
-use crate::clock::parse_iso;
+use crate::audit::{self, ClientInfo, Event};
+use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::state::AppState;
 use crate::users::{store, User};
@@ -146,12 +151,99 @@ pub async fn by_access_token(state: &AppState, jwt: &str) -> Result<(Claims, Arc
     Ok((claims, caller))
 }
 
-/// The caller of a session token (refresh token or session cookie).
-pub async fn by_session_token(state: &AppState, token: String) -> Result<Caller> {
+/// How long a replaced refresh token still works: two requests that
+/// refresh at once (two tabs, a retry) both succeed.
+pub const REFRESH_GRACE: Duration = Duration::seconds(30);
+
+/// What a presented session token turned out to be.
+pub enum TokenUse {
+    /// A live session; `superseded` when the token was replaced within the
+    /// grace window.
+    Live {
+        caller: Box<Caller>,
+        kind: Kind,
+        superseded: bool,
+    },
+    /// A refresh token replaced longer ago than the grace window.
+    Reused { session_id: String, user_id: String },
+    /// No live session (unknown, expired, revoked, user gone or locked).
+    Gone,
+}
+
+/// Classifies a presented session token.
+pub fn classify(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<TokenUse> {
+    let Some(found) = session::by_token(conn, token, now)? else {
+        return Ok(TokenUse::Gone);
+    };
+    if found
+        .superseded_at
+        .is_some_and(|at| now - at > REFRESH_GRACE)
+    {
+        return Ok(TokenUse::Reused {
+            session_id: found.session.id,
+            user_id: found.session.user_id,
+        });
+    }
+    let (kind, superseded) = (found.kind, found.superseded_at.is_some());
+    Ok(match caller_of(conn, Some(found.session))? {
+        Some(caller) => TokenUse::Live {
+            caller: Box::new(caller),
+            kind,
+            superseded,
+        },
+        None => TokenUse::Gone,
+    })
+}
+
+/// Ends the session of a reused refresh token and records why (token
+/// family revocation).
+pub fn revoke_reused(
+    tx: &Connection,
+    session_id: &str,
+    user_id: &str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if session::revoke(tx, user_id, session_id)? {
+        let meta = json!({ "sessionId": session_id });
+        audit::record(
+            tx,
+            Some(user_id),
+            Event::RefreshTokenReused,
+            client,
+            meta,
+            &iso(now),
+        )?;
+    }
+    Ok(())
+}
+
+/// The caller of a session token (refresh token or session cookie); a
+/// reused refresh token revokes its session.
+pub async fn by_session_token(
+    state: &AppState,
+    token: String,
+    client: &ClientInfo,
+) -> Result<Caller> {
     let now = state.now();
-    state
+    let found = state
         .db
-        .read(move |conn| caller_of(conn, session::by_token(conn, &token, now)?))
-        .await?
-        .ok_or_else(session_gone)
+        .read(move |conn| classify(conn, &token, now))
+        .await?;
+    match found {
+        TokenUse::Live { caller, .. } => Ok(*caller),
+        TokenUse::Gone => Err(session_gone()),
+        TokenUse::Reused {
+            session_id,
+            user_id,
+        } => {
+            let client = client.clone();
+            let clock = state.clock.clone();
+            state
+                .db
+                .write(move |tx| revoke_reused(tx, &session_id, &user_id, &client, clock.now()))
+                .await?;
+            Err(session_gone())
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod lockout;
 pub mod password;
 pub mod reauth;
+pub mod refresh;
 pub mod scrypt_hash;
 pub mod session;
 pub mod signup;
@@ -32,7 +33,11 @@ pub use session::Session;
 pub struct SignedIn {
     pub user: User,
     pub access_token: String,
+    /// The `/api/v1` refresh token (rotates on each refresh).
     pub refresh_token: String,
+    /// The session cookie's token (also the Better Auth door's `token`).
+    #[serde(skip)]
+    pub session_token: String,
     #[serde(skip)]
     pub session: Session,
 }
@@ -235,7 +240,7 @@ async fn open_session(
 ) -> Result<SignedIn> {
     let clock = state.clock.clone();
     let user_id = user.id.clone();
-    let (session, token) = state
+    let opened = state
         .db
         .write(move |tx| {
             let now = clock.now();
@@ -259,35 +264,27 @@ async fn open_session(
             Ok(created)
         })
         .await?;
-    let access_token = state.tokens.issue(&user, &session.id, state.clock.now())?;
+    let access_token = state
+        .tokens
+        .issue(&user, &opened.session.id, state.clock.now())?;
     Ok(SignedIn {
         user,
         access_token,
-        refresh_token: token,
-        session,
+        refresh_token: opened.refresh_token,
+        session_token: opened.cookie_token,
+        session: opened.session,
     })
 }
 
-/// The live session and user of a refresh token (session token); see
-/// `caller` for what "live" means.
-pub async fn resolve(state: &AppState, token: String) -> Result<(Session, User)> {
-    let caller = caller::by_session_token(state, token).await?;
+/// The live session and user of a session token (see `caller`); a reused
+/// refresh token revokes its session.
+pub async fn resolve(
+    state: &AppState,
+    token: String,
+    client: &ClientInfo,
+) -> Result<(Session, User)> {
+    let caller = caller::by_session_token(state, token, client).await?;
     Ok((caller.session, caller.user))
-}
-
-/// Exchanges a refresh token for a fresh access token; extends the session
-/// at most once a day. The user is re-read, so role and tier are current.
-pub async fn refresh(state: &AppState, token: String) -> Result<SignedIn> {
-    let (mut session, user) = resolve(state, token.clone()).await?;
-    let now = state.clock.now();
-    extend_if_due(state, &mut session, now).await?;
-    let access_token = state.tokens.issue(&user, &session.id, now)?;
-    Ok(SignedIn {
-        user,
-        access_token,
-        refresh_token: token,
-        session,
-    })
 }
 
 /// Extends a session on use, at most once a day; returns whether it did.

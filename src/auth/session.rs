@@ -1,5 +1,12 @@
-//! Sessions: 7 days, extended at most once a day on use. The session token
-//! is the refresh token; only its SHA-256 is stored.
+//! Sessions: 7 days, extended at most once a day on use. A session hands
+//! out tokens (only their SHA-256 is stored, in `session_tokens`), each of
+//! one kind:
+//!
+//! * `cookie`: the session cookie, also the `token` of the Better Auth door.
+//!   It does not rotate, as in Better Auth: browsers and every app sharing
+//!   the cookie hold the same value.
+//! * `refresh`: a refresh token of `/api/v1` clients, held by one client.
+//!   Each `/refresh` supersedes it with a new one (`auth::refresh`).
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -59,15 +66,54 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Creates a session; returns it and its token (shown once). The user's
+/// What a token is for (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Cookie,
+    Refresh,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Cookie => "cookie",
+            Kind::Refresh => "refresh",
+        }
+    }
+}
+
+/// A new session with its two first tokens (each shown once).
+pub struct Opened {
+    pub session: Session,
+    /// For the session cookie (and the Better Auth door's `token`).
+    pub cookie_token: String,
+    /// For the body of `/api/v1` sign-in answers.
+    pub refresh_token: String,
+}
+
+/// Stores a new token of `kind` for a session; returns it.
+pub fn add_token(
+    conn: &Connection,
+    session_id: &str,
+    kind: Kind,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let token = new_token();
+    conn.prepare_cached(
+        "INSERT INTO session_tokens (token_hash, session_id, kind, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![hash_token(&token), session_id, kind.as_str(), iso(now)])?;
+    Ok(token)
+}
+
+/// Creates a session and its cookie and refresh tokens. The user's
 /// personal space starts as the session's active space.
 pub fn create(
     conn: &Connection,
     user_id: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> Result<(Session, String)> {
-    let token = new_token();
+) -> Result<Opened> {
     let session = Session {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),
@@ -82,13 +128,12 @@ pub fn create(
             .optional()?,
     };
     conn.prepare_cached(
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, updated_at, expires_at, ip, user_agent, active_space_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, ip, user_agent, active_space_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         session.id,
         session.user_id,
-        hash_token(&token),
         session.created_at,
         session.updated_at,
         session.expires_at,
@@ -96,16 +141,73 @@ pub fn create(
         session.user_agent,
         session.active_organization_id
     ])?;
-    Ok((session, token))
+    let cookie_token = add_token(conn, &session.id, Kind::Cookie, now)?;
+    let refresh_token = add_token(conn, &session.id, Kind::Refresh, now)?;
+    Ok(Opened {
+        session,
+        cookie_token,
+        refresh_token,
+    })
 }
 
-/// The live session of a token (expired sessions are not found).
-pub fn by_token(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
-    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = ?1 AND expires_at > ?2");
+/// A presented token as stored.
+pub struct Presented {
+    pub session: Session,
+    pub kind: Kind,
+    /// When a newer refresh token replaced it.
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+/// The session of a token, with the token's state (sessions that expired
+/// are not found).
+pub fn by_token(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<Option<Presented>> {
+    let cols = COLUMNS
+        .split(", ")
+        .map(|c| format!("s.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {cols}, t.kind, t.superseded_at FROM session_tokens t \
+         JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = ?1 AND s.expires_at > ?2"
+    );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row(params![hash_token(token), iso(now)], from_row)
+        .query_row(params![hash_token(token), iso(now)], |r| {
+            let kind: String = r.get(8)?;
+            let superseded: Option<String> = r.get(9)?;
+            Ok(Presented {
+                session: from_row(r)?,
+                kind: if kind == "refresh" {
+                    Kind::Refresh
+                } else {
+                    Kind::Cookie
+                },
+                // An unreadable time counts as long ago (never as live).
+                superseded_at: superseded
+                    .as_deref()
+                    .map(|t| parse_iso(t).unwrap_or(DateTime::<Utc>::MIN_UTC)),
+            })
+        })
         .optional()?)
+}
+
+/// Marks a refresh token replaced (unless it already is); returns whether
+/// this call did.
+pub fn supersede(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE session_tokens SET superseded_at = ?2 WHERE token_hash = ?1 AND superseded_at IS NULL",
+        )?
+        .execute(params![hash_token(token), iso(now)])?
+        > 0)
+}
+
+/// Forgets replaced refresh tokens of a session replaced before `before`
+/// (presenting one of them then finds nothing instead of a reuse).
+pub fn prune_superseded(conn: &Connection, session_id: &str, before: DateTime<Utc>) -> Result<()> {
+    conn.prepare_cached("DELETE FROM session_tokens WHERE session_id = ?1 AND superseded_at < ?2")?
+        .execute(params![session_id, iso(before)])?;
+    Ok(())
 }
 
 /// The live session with this id.

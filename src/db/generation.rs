@@ -124,9 +124,8 @@ mod tests {
 
     const USER: &str = "INSERT INTO users (id, name, email, created_at, updated_at) \
          VALUES ('u1', 'U', 'u@x.de', 't', 't');";
-    const SESSION: &str =
-        "INSERT INTO sessions (id, user_id, token_hash, created_at, updated_at, expires_at) \
-         VALUES ('s1', 'u1', 'h1', 't', 't', 't');";
+    const SESSION: &str = "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at) \
+         VALUES ('s1', 'u1', 't', 't', 't');";
 
     #[test]
     fn inserts_do_not_bump_updates_deletes_and_cascades_do() {
@@ -160,8 +159,8 @@ mod tests {
         write(
             &c,
             &g,
-            "INSERT INTO sessions (id, user_id, token_hash, created_at, updated_at, expires_at, active_space_id) \
-             VALUES ('s1', 'u1', 'h1', 't', 't', 't', 'sp');",
+            "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, active_space_id) \
+             VALUES ('s1', 'u1', 't', 't', 't', 'sp');",
         );
         let before = g.current();
         write(&c, &g, "DELETE FROM space_members WHERE id = 'm'");

@@ -32,6 +32,10 @@ pub const STEPS: &[(i64, &str)] = &[
     ),
     (13, include_str!("../../migrations/0013_invite_limits.sql")),
     (14, include_str!("../../migrations/0014_personas.sql")),
+    (
+        15,
+        include_str!("../../migrations/0015_rotating_refresh_tokens.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

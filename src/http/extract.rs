@@ -294,7 +294,8 @@ impl FromRequestParts<AppState> for SessionAuth {
             });
         }
         let token = session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let caller = caller::by_session_token(state, token)
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        let caller = caller::by_session_token(state, token, &client)
             .await
             .map_err(|_| ApiError::unauthorized())?;
         Ok(SessionAuth {

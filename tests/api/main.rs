@@ -31,6 +31,7 @@ mod personas_refusals;
 mod process;
 mod redirects;
 mod revocation;
+mod rotation;
 mod scrypt_passwords;
 mod secret_settings;
 mod security;

@@ -356,7 +356,7 @@ async fn export_holds_the_users_rows_and_no_secret_material() {
     ))
     .unwrap();
     let token_hash =
-        String::from_utf8(one("SELECT token_hash FROM sessions WHERE user_id = ?1")).unwrap();
+        String::from_utf8(one("SELECT t.token_hash FROM session_tokens t JOIN sessions s ON s.id = t.session_id WHERE s.user_id = ?1 LIMIT 1")).unwrap();
     let key_hash =
         String::from_utf8(one("SELECT key_hash FROM api_keys WHERE user_id = ?1")).unwrap();
     let wrapped = one("SELECT wrapped_mk FROM encryption_vaults WHERE user_id = ?1");

@@ -116,7 +116,7 @@ async fn assert_signed_in(t: &TestServer, r: &Resp, user_id: &str) {
     assert_eq!(r.body["user"]["id"], user_id);
     assert_eq!(r.body["user"]["twoFactorEnabled"], true);
     let refresh = r.body["refreshToken"].as_str().unwrap();
-    assert_eq!(r.session_cookie().as_deref(), Some(refresh));
+    assert!(r.session_cookie().is_some_and(|c| c != refresh));
     let v = t
         .post(
             "/api/v1/auth/validate",

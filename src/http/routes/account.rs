@@ -275,7 +275,7 @@ async fn get_magic_link_verify(
         .ok_or_else(|| ApiError::validation("token is required"))?;
     match lifecycle::verify_magic_link(&state, token, client).await {
         Ok((signed, stored_callback)) => {
-            let cookie = cookie::set_session(&state.config, &signed.refresh_token);
+            let cookie = cookie::set_session(&state.config, &signed.session_token);
             let target = match callback.or(stored_callback) {
                 Some(cb) => lifecycle::check_callback(&state, Some(&cb))?,
                 None => None,

@@ -102,10 +102,11 @@ struct LoginRequest {
 }
 
 /// `{redirect: false, token, user, accessToken, refreshToken}` (the
-/// upstream's sign-in body; `token` is the refresh token, which the persona
-/// runner reads) with the session cookie.
+/// upstream's sign-in body) with the session cookie. `refreshToken` rotates
+/// on each refresh; `token` (which the persona runner sends as a Better
+/// Auth bearer token) is the cookie's token, which does not.
 pub(super) fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Response {
-    let headers = cookie::set_session(&state.config, &signed.refresh_token);
+    let headers = cookie::set_session(&state.config, &signed.session_token);
     (headers, Json(signed_in_json(&signed))).into_response()
 }
 
@@ -113,7 +114,7 @@ pub(super) fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Re
 pub(super) fn signed_in_json(signed: &auth::SignedIn) -> Value {
     json!({
         "redirect": false,
-        "token": signed.refresh_token,
+        "token": signed.session_token,
         "user": signed.user,
         "accessToken": signed.access_token,
         "refreshToken": signed.refresh_token,
@@ -145,16 +146,17 @@ async fn post_login(
     tag = "auth",
     security(("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{accessToken, refreshToken, user}`", body = Object),
+        (status = 200, description = "`{accessToken, refreshToken, user}`: a new refresh token of the cookie's session (the cookie stays as it is)", body = Object),
         (status = 401, description = "no live session", body = ErrorEnvelope)
     )
 )]
 async fn post_session_to_token(
     State(state): State<AppState>,
+    client: ClientInfo,
     headers: axum::http::HeaderMap,
 ) -> Result<Response> {
     let token = session_cookie(&headers).ok_or_else(ApiError::unauthorized)?;
-    let signed = auth::refresh(&state, token).await?;
+    let signed = auth::refresh::exchange(&state, token, client).await?;
     // `user` too: the two-factor steps of the shared auth client read
     // `user.email` from here.
     Ok(Json(json!({
@@ -176,23 +178,28 @@ struct RefreshRequest {
     tag = "auth",
     security((), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{accessToken, refreshToken}`; rotates the session cookie", body = Object),
+        (status = 200, description = "`{accessToken, refreshToken}`: the refresh token rotates (the one sent works for 30 s more; after that, sending it again ends the session); a session cookie sent instead is renewed as it is", body = Object),
         (status = 401, description = "no or an invalid refresh token", body = ErrorEnvelope)
     )
 )]
 async fn post_refresh(
     State(state): State<AppState>,
+    client: ClientInfo,
     headers: axum::http::HeaderMap,
     OptionalJson(req): OptionalJson<RefreshRequest>,
 ) -> Result<Response> {
-    let token = req
-        .and_then(|r| r.refresh_token)
-        .or_else(|| session_cookie(&headers))
+    let by_body = req.and_then(|r| r.refresh_token);
+    let by_cookie = session_cookie(&headers).filter(|_| by_body.is_none());
+    let token = by_body
+        .or_else(|| by_cookie.clone())
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "refreshToken is required"))?;
-    let signed = auth::refresh(&state, token).await?;
-    let cookie = cookie::set_session(&state.config, &signed.refresh_token);
+    let signed = auth::refresh::refresh(&state, token, client).await?;
     let body = json!({ "accessToken": signed.access_token, "refreshToken": signed.refresh_token });
-    Ok((cookie, Json(body)).into_response())
+    Ok(match by_cookie {
+        // The cookie does not rotate; it gets its full lifetime again.
+        Some(cookie) => (cookie::set_session(&state.config, &cookie), Json(body)).into_response(),
+        None => Json(body).into_response(),
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -245,7 +252,7 @@ async fn post_logout(
         by_body.or_else(|| session_cookie(&headers)),
         crate::http::extract::bearer(&headers),
     ) {
-        (Some(token), _) => auth::resolve(&state, token).await.ok(),
+        (Some(token), _) => auth::resolve(&state, token, &client).await.ok(),
         (None, Some(jwt)) => auth::caller::by_access_token(&state, jwt)
             .await
             .ok()

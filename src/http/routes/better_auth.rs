@@ -20,6 +20,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::audit::ClientInfo;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::{bearer, session_cookie};
@@ -215,10 +216,15 @@ pub fn session_json(session: &Session, token: Option<&str>) -> Value {
     })
 }
 
-/// Resolves the caller's session, if any.
-pub async fn optional_auth(state: &AppState, headers: &HeaderMap) -> BaResult<Option<BaAuth>> {
+/// Resolves the caller's session, if any (`client` is recorded when a
+/// reused refresh token ends a session).
+pub async fn optional_auth(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &ClientInfo,
+) -> BaResult<Option<BaAuth>> {
     if let Some(token) = session_cookie(headers) {
-        return match auth::resolve(state, token.clone()).await {
+        return match auth::resolve(state, token.clone(), client).await {
             Ok((session, user)) => Ok(Some(BaAuth {
                 session,
                 user,
@@ -237,7 +243,7 @@ pub async fn optional_auth(state: &AppState, headers: &HeaderMap) -> BaResult<Op
                 .await
                 .map(|(_, c)| (c.session.clone(), c.user.clone(), None))
         } else {
-            auth::resolve(state, given.to_owned())
+            auth::resolve(state, given.to_owned(), client)
                 .await
                 .map(|(s, u)| (s, u, Some(given.to_owned())))
         };
@@ -263,7 +269,8 @@ impl FromRequestParts<AppState> for BaAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        optional_auth(state, &parts.headers)
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        optional_auth(state, &parts.headers, &client)
             .await?
             .ok_or_else(BaError::unauthorized)
     }

@@ -237,9 +237,9 @@ pub(crate) async fn get_magic_link_verify(
                 Some(to) => Ok(redirect(to, cookies)),
                 None => {
                     let body = json!({
-                        "token": signed.refresh_token,
+                        "token": signed.session_token,
                         "user": signed.user,
-                        "session": session_json(&signed.session, Some(&signed.refresh_token)),
+                        "session": session_json(&signed.session, Some(&signed.session_token)),
                     });
                     Ok((cookies, Json(body)).into_response())
                 }

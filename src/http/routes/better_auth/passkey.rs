@@ -299,7 +299,7 @@ pub(crate) async fn post_verify_registration(
         .await?
         .ok_or_else(BaError::unauthorized)?;
     let signed = auth::start_session(&state, user, client, None).await?;
-    out["session"] = session_json(&signed.session, Some(&signed.refresh_token));
+    out["session"] = session_json(&signed.session, Some(&signed.session_token));
     out["user"] = json!(signed.user);
     let cookies = signed_in_cookies(&state, &signed, true);
     Ok((cookies, Json(out)).into_response())
@@ -322,7 +322,9 @@ pub(crate) async fn get_generate_authenticate_options(
 ) -> BaResult<Response> {
     require_enabled(&state)?;
     // Signed in: limited to the caller's passkeys, as the framework does.
-    let email = optional_auth(&state, &headers).await?.map(|a| a.user.email);
+    let email = optional_auth(&state, &headers, &client)
+        .await?
+        .map(|a| a.user.email);
     let (id, rcr) = flow::auth_options(&state, email, &client)
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
@@ -367,7 +369,7 @@ pub(crate) async fn post_verify_authentication(
         .map_err(|e| refused(e, Route::Authenticate))?;
     let cookies = signed_in_cookies(&state, &signed, true);
     let out = json!({
-        "session": session_json(&signed.session, Some(&signed.refresh_token)),
+        "session": session_json(&signed.session, Some(&signed.session_token)),
         "user": signed.user,
     });
     Ok((cookies, Json(out)).into_response())

@@ -60,7 +60,7 @@ pub(crate) struct SignUpBody {
 /// browser-session cookie when `remember` is false) and a cleared
 /// two-factor cookie.
 pub(crate) fn signed_in_cookies(state: &AppState, signed: &SignedIn, remember: bool) -> HeaderMap {
-    let mut headers = cookie::set_session_remember(&state.config, &signed.refresh_token, remember);
+    let mut headers = cookie::set_session_remember(&state.config, &signed.session_token, remember);
     cookie::append(&mut headers, &state.config, TWO_FACTOR_COOKIE, "", Some(0));
     if !remember {
         cookie::append(
@@ -116,7 +116,7 @@ pub(crate) async fn post_sign_up_email(
     let headers = signed_in_cookies(&state, &signed, body.remember_me != Some(false));
     Ok((
         headers,
-        Json(json!({ "token": signed.refresh_token, "user": signed.user })),
+        Json(json!({ "token": signed.session_token, "user": signed.user })),
     )
         .into_response())
 }
@@ -203,7 +203,7 @@ pub(crate) async fn post_sign_in_email(
     let mut headers = signed_in_cookies(&state, &signed, body.remember_me != Some(false));
     let mut out = json!({
         "redirect": callback.is_some(),
-        "token": signed.refresh_token,
+        "token": signed.session_token,
         "user": signed.user,
     });
     if let Some(url) = callback {
@@ -225,9 +225,10 @@ pub(crate) async fn post_sign_in_email(
 )]
 pub(crate) async fn get_session(
     State(state): State<AppState>,
+    client: ClientInfo,
     headers: HeaderMap,
 ) -> BaResult<Response> {
-    let Some(mut found) = super::optional_auth(&state, &headers).await? else {
+    let Some(mut found) = super::optional_auth(&state, &headers, &client).await? else {
         return Ok(no_store(Json(Value::Null).into_response()));
     };
     // Extend at most once a day, like every other use of the session; a
@@ -294,7 +295,7 @@ pub(crate) async fn post_sign_out(
     headers: HeaderMap,
 ) -> BaResult<Response> {
     if let Some(token) = crate::http::extract::session_cookie(&headers) {
-        if let Ok((session, _)) = auth::resolve(&state, token).await {
+        if let Ok((session, _)) = auth::resolve(&state, token, &client).await {
             auth::logout(&state, session, client).await?;
         }
     }

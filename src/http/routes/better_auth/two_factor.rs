@@ -334,10 +334,10 @@ async fn verify(
             Err(e) => return Err(refusal(e, route)),
         };
         let cookies = signed_in_cookies(state, &signed, super::session::remembered(headers));
-        let body = json!({ "token": signed.refresh_token, "user": signed.user });
+        let body = json!({ "token": signed.session_token, "user": signed.user });
         return Ok((cookies, Json(body)).into_response());
     }
-    let Some(auth) = optional_auth(state, headers).await? else {
+    let Some(auth) = optional_auth(state, headers, &client).await? else {
         return Err(invalid_two_factor_cookie());
     };
     let user_id = auth.user.id.clone();
