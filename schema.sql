@@ -76,6 +76,15 @@ CREATE TABLE jwt_keys (
     kek_id      TEXT
 ) STRICT;
 
+-- Named random server secrets (the key of the passkey decoy lists), made on
+-- first use; value sealed under MANA_AUTH_KEK when kek_id is set.
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    kek_id     TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+
 CREATE TABLE security_events (
     id         TEXT PRIMARY KEY,
     user_id    TEXT REFERENCES users (id) ON DELETE CASCADE,

@@ -262,6 +262,16 @@ pub struct Config {
     )]
     pub rate_limit_validate: u32,
 
+    /// Passkey ceremonies (sign-in and registration options) open at once,
+    /// server-wide; beyond it new options get 503 until some expire.
+    #[arg(
+        long,
+        env = "PASSKEY_MAX_CEREMONIES",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub passkey_max_ceremonies: usize,
+
     /// Seconds a client may take to send its request headers.
     #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub header_timeout_secs: u64,

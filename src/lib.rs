@@ -106,7 +106,17 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     let grant_key = vault::grant::RunnerKey::from_config(&config)
         .map_err(StartError)?
         .map(Arc::new);
-    let passkeys = passkeys::Passkeys::new(&config);
+    let decoy_key = db
+        .write_blocking(|tx| {
+            vault::at_rest::server_secret(
+                tx,
+                passkeys::decoy::SECRET_NAME,
+                kek.as_ref(),
+                &clock::iso(now),
+            )
+        })
+        .map_err(|e| StartError(format!("cannot open the stored secrets: {}", e.message)))?;
+    let passkeys = passkeys::Passkeys::new(&config, decoy_key);
     let limits = http::ratelimit::Limits::new(
         config.rate_limit_auth,
         config.rate_limit_validate,
@@ -192,6 +202,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
             }
         })
     };
+    let sweeper = tokio::spawn(passkeys::sweep_every(
+        state.passkeys.clone(),
+        state.clock.clone(),
+        std::time::Duration::from_secs(60),
+    ));
     let header_timeout = std::time::Duration::from_secs(state.config.header_timeout_secs.max(1));
     let task = tokio::spawn(async move {
         http::serve::serve(listener, app, header_timeout, async move {
@@ -200,6 +215,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         .await;
         reloader.abort();
         watcher.abort();
+        sweeper.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let closed = tokio::task::spawn_blocking(move || db.close()).await;

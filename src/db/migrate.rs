@@ -36,6 +36,7 @@ pub const STEPS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/0015_rotating_refresh_tokens.sql"),
     ),
+    (16, include_str!("../../migrations/0016_server_secrets.sql")),
 ];
 
 /// The schema version this binary writes.

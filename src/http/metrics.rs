@@ -206,7 +206,21 @@ pub async fn get_metrics(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(depth.0, depth.1),
+        {
+            let mut text = state.metrics.render(depth.0, depth.1);
+            let _ = write!(
+                text,
+                "# HELP mana_passkey_ceremonies_open Passkey ceremonies open in memory.\n\
+                 # TYPE mana_passkey_ceremonies_open gauge\n\
+                 mana_passkey_ceremonies_open {}\n\
+                 # HELP mana_passkey_failures_tracked Passkeys with failed sign-ins on record.\n\
+                 # TYPE mana_passkey_failures_tracked gauge\n\
+                 mana_passkey_failures_tracked {}\n",
+                state.passkeys.open_ceremonies(),
+                state.passkeys.tracked_failures()
+            );
+            text
+        },
     )
         .into_response()
 }

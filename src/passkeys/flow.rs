@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use webauthn_rs::prelude::*;
 
 use super::store::{self, encode_id, PasskeyInfo};
-use super::Expected;
+use super::{Expected, OptionsFor};
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::{self, SignedIn};
 use crate::clock::iso;
@@ -93,47 +93,109 @@ pub async fn register_verify(
         .await
 }
 
-/// Options for signing in; with an email, limited to that account's
-/// passkeys (unknown accounts get discoverable options, so the answer does
-/// not tell whether the account exists).
+/// Who sign-in options are asked for.
+pub enum Scope {
+    /// Nobody named: discoverable.
+    Anyone,
+    /// An address typed at sign-in (unauthenticated).
+    Email(String),
+    /// The signed-in user (the Better Auth door).
+    SignedIn(String),
+}
+
+/// Options for signing in. For an address, the account's passkeys — or,
+/// when there is no such account or it has none, a stable decoy list of the
+/// same shape (`decoy`), so the answer tells nothing about the address.
 pub async fn auth_options(
     state: &AppState,
-    email: Option<String>,
+    scope: Scope,
     client: &ClientInfo,
 ) -> Result<(String, RequestChallengeResponse)> {
     state.limit(crate::http::ratelimit::Bucket::PasskeyOptions, client)?;
-    let for_user = match email
-        .as_deref()
-        .map(users::normalize_email)
-        .transpose()
-        .ok()
-        .flatten()
-    {
-        Some(email) => {
-            state
+    let request = match scope {
+        Scope::Anyone => OptionsFor::Anyone,
+        Scope::SignedIn(user_id) => {
+            let uid = user_id.clone();
+            let keys = state
                 .db
-                .read(
-                    move |c| match user_store::with_password_by_email(c, &email)? {
+                .read(move |c| store::credentials_of(c, &uid))
+                .await?;
+            OptionsFor::SignedIn { user_id, keys }
+        }
+        Scope::Email(email) => match users::normalize_email(&email) {
+            // Not an address (or empty): no account can have it, so the
+            // discoverable options tell nothing.
+            Err(_) => OptionsFor::Anyone,
+            Ok(address) => {
+                let a = address.clone();
+                let account = state
+                    .db
+                    .read(move |c| match user_store::with_password_by_email(c, &a)? {
                         Some((user, _)) => {
                             Ok(Some((user.id.clone(), store::credentials_of(c, &user.id)?)))
                         }
                         None => Ok(None),
-                    },
-                )
-                .await?
-        }
-        None => None,
+                    })
+                    .await?;
+                OptionsFor::Address { address, account }
+            }
+        },
     };
-    state.passkeys.auth_options(for_user, state.now())
+    state.passkeys.auth_options(request, state.now())
 }
 
-/// Verifies a sign-in assertion and opens a session.
+/// At most this much of a credential id goes into a security event.
+const EVENT_ID_PREFIX: usize = 12;
+
+/// Records PASSKEY_LOGIN_FAILURE for the owner of a stored credential, with a
+/// short prefix of its id (enough for the owner to tell their passkeys
+/// apart, never the whole id).
+async fn failure_event(state: &AppState, owner: String, credential_id: &str, client: ClientInfo) {
+    let prefix: String = credential_id.chars().take(EVENT_ID_PREFIX).collect();
+    let clock = state.clock.clone();
+    let logged = state
+        .db
+        .write(move |tx| {
+            let meta = json!({ "credentialIdPrefix": prefix });
+            audit::record(
+                tx,
+                Some(&owner),
+                Event::PasskeyLoginFailure,
+                &client,
+                meta,
+                &iso(clock.now()),
+            )
+        })
+        .await;
+    if let Err(log_err) = logged {
+        tracing::warn!(error = %log_err, "could not record a passkey failure");
+    }
+}
+
+fn not_verified() -> ApiError {
+    ApiError::new(
+        ErrorCode::PasskeyVerificationFailed,
+        super::refusal::NOT_VERIFIED,
+    )
+}
+
+/// Verifies a sign-in assertion and opens a session. A credential id longer
+/// than WebAuthn allows is refused before anything; an id nobody
+/// registered is refused without a trace (no row, no counter); failures of
+/// a stored credential are recorded for its owner, and count towards its
+/// block only when the signature verified.
 pub async fn auth_verify(
     state: &AppState,
     challenge_id: &str,
     credential: PublicKeyCredential,
     client: ClientInfo,
 ) -> Result<SignedIn> {
+    if credential.raw_id.as_ref().len() > super::MAX_CREDENTIAL_ID {
+        return Err(ApiError::validation(format!(
+            "a credential id is at most {} bytes",
+            super::MAX_CREDENTIAL_ID
+        )));
+    }
     let now = state.now();
     let credential_id = encode_id(credential.raw_id.as_ref());
     if let Some(secs) = state.passkeys.blocked_for(&credential_id, now) {
@@ -149,73 +211,61 @@ pub async fn auth_verify(
         .db
         .read(move |c| store::by_credential_id(c, &cid))
         .await?;
-    let outcome = match stored {
-        None => Err(ApiError::new(
+    let Some((row_id, user_id, passkey)) = stored else {
+        tracing::info!(
+            credential = %credential_id.chars().take(EVENT_ID_PREFIX).collect::<String>(),
+            "passkey sign-in with an unregistered credential"
+        );
+        return Err(ApiError::new(
             ErrorCode::PasskeyVerificationFailed,
             super::refusal::NOT_REGISTERED,
-        )),
-        Some((row_id, user_id, passkey)) => {
-            let wrong_user = matches!(&ceremony.expected, Expected::User(u) if *u != user_id);
-            if wrong_user {
-                Err(ApiError::new(
-                    ErrorCode::PasskeyVerificationFailed,
-                    super::refusal::OTHER_ACCOUNT,
-                ))
-            } else {
-                state
-                    .passkeys
-                    .auth_finish(ceremony, &credential, passkey)
-                    .map(|updated| (row_id, user_id, updated))
+        ));
+    };
+    let wrong_user = match &ceremony.expected {
+        Expected::Anyone => false,
+        Expected::User(u) => *u != user_id,
+        Expected::Nobody => true,
+    };
+    if wrong_user {
+        failure_event(state, user_id, &credential_id, client).await;
+        return Err(ApiError::new(
+            ErrorCode::PasskeyVerificationFailed,
+            super::refusal::OTHER_ACCOUNT,
+        ));
+    }
+    let updated = match state.passkeys.auth_finish(ceremony, &credential, passkey) {
+        Ok(updated) => updated,
+        Err(refused) => {
+            if refused.signed {
+                state.passkeys.record_failure(&credential_id, now);
             }
+            failure_event(state, user_id, &credential_id, client).await;
+            return Err(not_verified());
         }
     };
     let clock = state.clock.clone();
-    match outcome {
-        Err(e) => {
-            state.passkeys.record_failure(&credential_id, now);
-            let cid = credential_id.clone();
-            let logged = state
-                .db
-                .write(move |tx| {
-                    let owner = store::by_credential_id(tx, &cid)?.map(|(_, u, _)| u);
-                    let meta = json!({ "credentialId": cid });
-                    audit::record(
-                        tx,
-                        owner.as_deref(),
-                        Event::PasskeyLoginFailure,
-                        &client,
-                        meta,
-                        &iso(clock.now()),
-                    )
-                })
-                .await;
-            if let Err(log_err) = logged {
-                tracing::warn!(error = %log_err, "could not record a passkey failure");
+    let (uid, c2) = (user_id.clone(), client.clone());
+    let user = state
+        .db
+        .write(move |tx| {
+            let now = iso(clock.now());
+            if !store::update_after_use(tx, &row_id, &updated, &now)? {
+                // A parallel sign-in with this counter value won.
+                return Ok(None);
             }
-            Err(e)
-        }
-        Ok((row_id, user_id, updated)) => {
-            let c2 = client.clone();
-            let user = state
-                .db
-                .write(move |tx| {
-                    let now = iso(clock.now());
-                    store::update_after_use(tx, &row_id, &updated, &now)?;
-                    let meta = json!({ "passkeyId": row_id });
-                    audit::record(
-                        tx,
-                        Some(&user_id),
-                        Event::PasskeyLoginSuccess,
-                        &c2,
-                        meta,
-                        &now,
-                    )?;
-                    user_store::by_id(tx, &user_id)?.ok_or_else(ApiError::unauthorized)
-                })
-                .await?;
-            auth::start_session(state, user, client, None).await
-        }
-    }
+            let meta = json!({ "passkeyId": row_id });
+            audit::record(tx, Some(&uid), Event::PasskeyLoginSuccess, &c2, meta, &now)?;
+            user_store::by_id(tx, &uid)?
+                .ok_or_else(ApiError::unauthorized)
+                .map(Some)
+        })
+        .await?;
+    let Some(user) = user else {
+        state.passkeys.record_failure(&credential_id, now);
+        failure_event(state, user_id, &credential_id, client).await;
+        return Err(not_verified());
+    };
+    auth::start_session(state, user, client, None).await
 }
 
 /// Renames one of the caller's passkeys.

@@ -1,17 +1,26 @@
 //! Passkeys on webauthn-rs: registration by a signed-in user, sign-in with a
 //! discoverable credential (or one of a named account's credentials), list,
 //! rename, delete. Ceremony state lives in memory for five minutes, bound to
-//! the user (registration) and single use. Signature counters are stored and
-//! a counter that does not increase is refused (cloned authenticator).
+//! the user (registration) and single use, in a bounded table
+//! (`ceremonies`). Signature counters are stored and a counter that does not
+//! increase is refused (cloned authenticator); the store's write is a
+//! compare-and-set, so parallel assertions with one counter value sign in
+//! once.
 //!
 //! Limits, separate from the password lockout: `authenticate/options` per IP
-//! (30 a minute), and a credential with 5 failed verifications in 10 minutes
-//! is blocked for 15 minutes.
+//! (30 a minute); a credential id longer than WebAuthn's 1,023 bytes is
+//! refused before anything else; a credential with 5 failed verifications
+//! in 10 minutes is blocked for 15 minutes — counting only failures whose
+//! signature verified (a counter that went backwards, a lost counter race),
+//! which only a holder of the key can cause, so a stranger who knows a
+//! credential id cannot block it. Unknown credential ids are not counted.
 
+pub mod ceremonies;
+pub mod decoy;
 pub mod flow;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
@@ -32,6 +41,10 @@ pub const MAX_FAILURES: usize = 5;
 pub const FAILURE_WINDOW: Duration = Duration::minutes(10);
 /// How long a blocked credential stays blocked.
 pub const BLOCK_FOR: Duration = Duration::minutes(15);
+/// Longest credential id WebAuthn allows; longer ones are refused at once.
+pub const MAX_CREDENTIAL_ID: usize = 1023;
+/// Credentials whose failures are tracked at most (the oldest go first).
+pub const FAILURES_TRACKED: usize = 10_000;
 
 enum State {
     Register {
@@ -43,11 +56,8 @@ enum State {
         user_id: String,
         state: PasskeyAuthentication,
     },
-}
-
-struct Ceremony {
-    state: State,
-    expires_at: DateTime<Utc>,
+    /// Options with a decoy credential list: nobody can finish it.
+    Decoy(DiscoverableAuthentication),
 }
 
 /// What a finished authentication ceremony needs from storage.
@@ -56,14 +66,38 @@ pub enum Expected {
     Anyone,
     /// A credential of this user.
     User(String),
+    /// No credential: the options were a decoy list.
+    Nobody,
+}
+
+/// Whose credentials sign-in options are for.
+pub enum OptionsFor {
+    /// Nobody named: a discoverable sign-in.
+    Anyone,
+    /// A signed-in user's own passkeys (discoverable when they have none).
+    SignedIn { user_id: String, keys: Vec<Passkey> },
+    /// An address typed at sign-in (normalised): the account's passkeys, or a
+    /// decoy list (`decoy`) when there is no account or it has none.
+    Address {
+        address: String,
+        account: Option<(String, Vec<Passkey>)>,
+    },
+}
+
+/// Why an assertion was refused: `signed` when its signature verified (only
+/// a holder of the key gets that far), which is what the block counts.
+#[derive(Debug)]
+pub struct Refused {
+    pub signed: bool,
 }
 
 /// The relying party and the in-memory ceremony and limit tables.
 pub struct Passkeys {
     webauthn: Option<Webauthn>,
     rp_id: String,
-    ceremonies: Mutex<HashMap<String, Ceremony>>,
-    failures: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
+    ceremonies: Mutex<ceremonies::Ceremonies<State>>,
+    failures: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    decoy_key: [u8; 32],
 }
 
 fn host_of(url: &str) -> Option<String> {
@@ -111,7 +145,7 @@ impl Passkeys {
     /// WEBAUTHN_ORIGIN, else CORS_ORIGINS, plus BASE_URL. Origins outside
     /// the relying party's domain are dropped with a warning. A relying
     /// party that cannot be built disables passkeys (PASSKEY_NOT_ENABLED).
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, decoy_key: [u8; 32]) -> Self {
         let rp_id = config
             .webauthn_rp_id
             .clone()
@@ -156,8 +190,9 @@ impl Passkeys {
         Self {
             webauthn,
             rp_id,
-            ceremonies: Mutex::new(HashMap::new()),
+            ceremonies: Mutex::new(ceremonies::Ceremonies::new(config.passkey_max_ceremonies)),
             failures: Mutex::new(HashMap::new()),
+            decoy_key,
         }
     }
 
@@ -175,27 +210,40 @@ impl Passkeys {
         self.webauthn.as_ref().ok_or_else(not_enabled)
     }
 
-    fn put(&self, state: State, now: DateTime<Utc>) -> String {
+    fn put(&self, state: State, owner: Option<String>, now: DateTime<Utc>) -> Result<String> {
         let id = crate::auth::session::new_token();
-        let mut map = lock(&self.ceremonies);
-        map.retain(|_, c| c.expires_at > now);
-        map.insert(
-            id.clone(),
-            Ceremony {
-                state,
-                expires_at: now + CEREMONY_TTL,
-            },
-        );
-        id
+        lock(&self.ceremonies)
+            .insert(id.clone(), state, owner, now, now + CEREMONY_TTL)
+            .map_err(|full| {
+                ApiError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "too many passkey ceremonies are open; try again shortly",
+                )
+                .with_retry_after((full.until - now).num_seconds().max(1) as u64)
+            })?;
+        Ok(id)
     }
 
     /// Removes a ceremony (single use) if it has not expired.
     fn take(&self, id: &str, now: DateTime<Utc>) -> Result<State> {
-        let ceremony = lock(&self.ceremonies).remove(id);
-        match ceremony {
-            Some(c) if c.expires_at > now => Ok(c.state),
-            _ => Err(failed(refusal::UNKNOWN_CHALLENGE)),
-        }
+        lock(&self.ceremonies)
+            .take(id, now)
+            .ok_or_else(|| failed(refusal::UNKNOWN_CHALLENGE))
+    }
+
+    /// Drops expired ceremonies (the timed sweep); returns how many.
+    pub fn sweep(&self, now: DateTime<Utc>) -> usize {
+        lock(&self.ceremonies).sweep(now)
+    }
+
+    /// Ceremonies open now (for metrics and tests).
+    pub fn open_ceremonies(&self) -> usize {
+        lock(&self.ceremonies).len()
+    }
+
+    /// Credentials with failures on record (for metrics and tests).
+    pub fn tracked_failures(&self) -> usize {
+        lock(&self.failures).len()
     }
 
     /// Starts registering a passkey for `user`.
@@ -230,8 +278,9 @@ impl Passkeys {
                 user_id: user_id.to_owned(),
                 state,
             },
+            Some(user_id.to_owned()),
             now,
-        );
+        )?;
         Ok((id, ccr))
     }
 
@@ -261,31 +310,55 @@ impl Passkeys {
             })
     }
 
-    /// Starts a sign-in: discoverable when `for_user` is None, else limited
-    /// to that user's credentials.
+    /// Starts a sign-in: limited to a user's credentials, discoverable, or
+    /// (for an address without passkeys) a decoy of the same shape.
     pub fn auth_options(
         &self,
-        for_user: Option<(String, Vec<Passkey>)>,
+        request: OptionsFor,
         now: DateTime<Utc>,
     ) -> Result<(String, RequestChallengeResponse)> {
         let webauthn = self.webauthn()?;
-        let (rcr, state) = match for_user {
-            Some((user_id, keys)) if !keys.is_empty() => {
-                let (rcr, state) = webauthn
-                    .start_passkey_authentication(&keys)
-                    .map_err(|e| ApiError::internal(format!("webauthn start: {e}")))?;
-                (rcr, State::ForUser { user_id, state })
+        let start_for = |user_id: String, keys: &[Passkey]| {
+            webauthn
+                .start_passkey_authentication(keys)
+                .map(|(rcr, state)| (rcr, State::ForUser { user_id, state }))
+                .map_err(|e| ApiError::internal(format!("webauthn start: {e}")))
+        };
+        let discoverable = || {
+            webauthn
+                .start_discoverable_authentication()
+                .map_err(|e| ApiError::internal(format!("webauthn start: {e}")))
+        };
+        let (mut rcr, state) = match request {
+            OptionsFor::SignedIn { user_id, keys } if !keys.is_empty() => {
+                start_for(user_id, &keys)?
             }
-            _ => {
-                let (mut rcr, state) = webauthn
-                    .start_discoverable_authentication()
-                    .map_err(|e| ApiError::internal(format!("webauthn start: {e}")))?;
-                // A modal sign-in; clients that want conditional UI set it.
-                rcr.mediation = None;
+            OptionsFor::Address {
+                account: Some((user_id, keys)),
+                ..
+            } if !keys.is_empty() => {
+                let (mut rcr, state) = start_for(user_id, &keys)?;
+                for c in &mut rcr.public_key.allow_credentials {
+                    c.transports = None;
+                }
+                (rcr, state)
+            }
+            OptionsFor::Address { address, .. } => {
+                // Shaped like the options of an account with passkeys; any
+                // answer to it is refused (`Expected::Nobody`).
+                let (mut rcr, state) = discoverable()?;
+                rcr.public_key.allow_credentials = decoy::allow_list(&self.decoy_key, &address);
+                rcr.public_key.extensions = None;
+                (rcr, State::Decoy(state))
+            }
+            OptionsFor::Anyone | OptionsFor::SignedIn { .. } => {
+                let (rcr, state) = discoverable()?;
                 (rcr, State::Discoverable(state))
             }
         };
-        Ok((self.put(state, now), rcr))
+        // A modal sign-in; clients that want conditional UI set it.
+        rcr.mediation = None;
+        Ok((self.put(state, None, now)?, rcr))
     }
 
     /// Seconds a credential stays blocked, if it is.
@@ -304,12 +377,31 @@ impl Passkeys {
         (until > now).then(|| (until - now).num_seconds().max(1) as u64)
     }
 
-    /// Records a failed verification of a credential.
+    /// Records a failed verification of a stored credential whose signature
+    /// verified. The table is bounded: at most `FAILURES_TRACKED`
+    /// credentials (stale ones are pruned first, then the oldest), at most
+    /// `MAX_FAILURES` times each.
     pub fn record_failure(&self, credential_id: &str, now: DateTime<Utc>) {
+        let keep = FAILURE_WINDOW.max(BLOCK_FOR);
         let mut failures = lock(&self.failures);
+        if !failures.contains_key(credential_id) && failures.len() >= FAILURES_TRACKED {
+            failures.retain(|_, list| list.back().is_some_and(|t| now - *t < keep));
+            if failures.len() >= FAILURES_TRACKED {
+                let oldest = failures
+                    .iter()
+                    .min_by_key(|(_, list)| list.back().copied())
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = oldest {
+                    failures.remove(&id);
+                }
+            }
+        }
         let list = failures.entry(credential_id.to_owned()).or_default();
-        list.retain(|t| now - *t < FAILURE_WINDOW);
-        list.push(now);
+        list.retain(|t| now - *t < keep);
+        list.push_back(now);
+        while list.len() > MAX_FAILURES {
+            list.pop_front();
+        }
     }
 
     /// The ceremony a verification belongs to, consumed.
@@ -318,6 +410,10 @@ impl Passkeys {
             State::Register { .. } => Err(failed(refusal::NOT_SIGN_IN)),
             State::Discoverable(state) => Ok(AuthCeremony {
                 expected: Expected::Anyone,
+                state: AuthState::Discoverable(state),
+            }),
+            State::Decoy(state) => Ok(AuthCeremony {
+                expected: Expected::Nobody,
                 state: AuthState::Discoverable(state),
             }),
             State::ForUser { user_id, state } => Ok(AuthCeremony {
@@ -334,8 +430,8 @@ impl Passkeys {
         ceremony: AuthCeremony,
         credential: &PublicKeyCredential,
         mut stored: Passkey,
-    ) -> Result<Passkey> {
-        let webauthn = self.webauthn()?;
+    ) -> std::result::Result<Passkey, Refused> {
+        let webauthn = self.webauthn().map_err(|_| Refused { signed: false })?;
         let result = match ceremony.state {
             AuthState::Discoverable(state) => webauthn.finish_discoverable_authentication(
                 credential,
@@ -346,7 +442,10 @@ impl Passkeys {
         }
         .map_err(|e| {
             tracing::info!(error = %e, "passkey assertion refused");
-            failed(refusal::NOT_VERIFIED)
+            // The counter is checked after the signature.
+            Refused {
+                signed: matches!(e, WebauthnError::CredentialPossibleCompromise),
+            }
         })?;
         stored.update_credential(&result);
         Ok(stored)
@@ -363,4 +462,19 @@ pub struct AuthCeremony {
     /// Whose credential may answer it.
     pub expected: Expected,
     state: AuthState,
+}
+
+/// Drops expired ceremonies every `period` (they are also dropped as new
+/// ones come in), so an idle server frees their memory too.
+pub async fn sweep_every(
+    passkeys: std::sync::Arc<Passkeys>,
+    clock: crate::clock::Clock,
+    period: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        passkeys.sweep(clock.now());
+    }
 }

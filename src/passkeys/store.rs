@@ -139,15 +139,20 @@ pub fn by_credential_id(
         .transpose()
 }
 
-/// Stores the credential after a successful sign-in (new counter, flags).
-pub fn update_after_use(tx: &Connection, id: &str, passkey: &Passkey, now: &str) -> Result<()> {
+/// Stores the credential after a successful sign-in (new counter, flags),
+/// as a compare-and-set on the counter: only while the stored counter is
+/// below the new one (or both are 0, an authenticator without a counter).
+/// False when another sign-in with the same or a higher counter got there
+/// first — the caller refuses this one.
+pub fn update_after_use(tx: &Connection, id: &str, passkey: &Passkey, now: &str) -> Result<bool> {
     let (json, f) = flags(passkey)?;
-    tx.prepare_cached(
-        "UPDATE passkeys SET credential = ?2, counter = ?3, backup_eligible = ?4, backup_state = ?5, last_used_at = ?6 \
-         WHERE id = ?1",
-    )?
-    .execute(params![id, json, f.counter, f.backup_eligible, f.backup_state, now])?;
-    Ok(())
+    Ok(tx
+        .prepare_cached(
+            "UPDATE passkeys SET credential = ?2, counter = ?3, backup_eligible = ?4, backup_state = ?5, \
+             last_used_at = ?6 WHERE id = ?1 AND (counter < ?3 OR (?3 = 0 AND counter = 0))",
+        )?
+        .execute(params![id, json, f.counter, f.backup_eligible, f.backup_state, now])?
+        == 1)
 }
 
 /// Renames a passkey of the user; false when it is not theirs.

@@ -1,5 +1,6 @@
-//! Server secrets at rest: the Ed25519 signing keys (`jwt_keys.private_der`)
-//! and the TOTP secrets (`two_factor_secrets.secret`). With `MANA_AUTH_KEK`
+//! Server secrets at rest: the Ed25519 signing keys (`jwt_keys.private_der`),
+//! the TOTP secrets (`two_factor_secrets.secret`) and the server's own
+//! random keys (`server_secrets.value`). With `MANA_AUTH_KEK`
 //! set they are stored sealed (AES-256-GCM, `IV ‖ ciphertext ‖ tag`, the row
 //! named as associated data) and the row's `kek_id` holds the KEK's
 //! fingerprint; `kek_id IS NULL` means clear bytes (a server without a KEK).
@@ -12,15 +13,16 @@
 //! cells are zeroed, and the caller then checkpoints and truncates the WAL,
 //! so no earlier page image with a clear secret is left in either file.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Kek;
 use crate::error::{ApiError, ErrorCode, Result};
 
 /// The sealed secrets: (table, key column, secret column).
-const TABLES: [(&str, &str, &str); 2] = [
+const TABLES: [(&str, &str, &str); 3] = [
     ("jwt_keys", "kid", "private_der"),
     ("two_factor_secrets", "user_id", "secret"),
+    ("server_secrets", "name", "value"),
 ];
 
 /// Associated data of a row's secret: table and key, so a sealed value
@@ -110,4 +112,37 @@ pub fn prepare(tx: &Connection, kek: Option<&Kek>) -> Result<usize> {
         }
     }
     Ok(sealed)
+}
+
+/// A named random 32-byte server secret (e.g. the key of the passkey decoy
+/// lists), made on first use and stored like the other secrets: sealed
+/// under `kek` when there is one.
+pub fn server_secret(
+    tx: &Connection,
+    name: &str,
+    kek: Option<&Kek>,
+    now: &str,
+) -> Result<[u8; 32]> {
+    let stored: Option<(Vec<u8>, Option<String>)> = tx
+        .prepare_cached("SELECT value, kek_id FROM server_secrets WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let clear = match stored {
+        Some((value, kek_id)) => {
+            open(kek, &aad("server_secrets", name), &value, kek_id.as_deref())?
+        }
+        None => {
+            let mut fresh = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
+            let (value, kek_id) = seal(kek, &aad("server_secrets", name), &fresh)?;
+            tx.prepare_cached(
+                "INSERT INTO server_secrets (name, value, kek_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![name, value, kek_id, now])?;
+            fresh.to_vec()
+        }
+    };
+    clear
+        .try_into()
+        .map_err(|_| ApiError::internal(format!("server secret {name} is not 32 bytes")))
 }

@@ -25,6 +25,7 @@ mod mail;
 mod mission_grant;
 mod openapi;
 mod ops;
+mod passkey_limits;
 mod passkeys;
 mod personas;
 mod personas_refusals;

@@ -4,29 +4,29 @@
 
 use serde_json::{json, Value};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
-use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
 use webauthn_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 
 use crate::common::{Account, Resp, TestServer};
 
-const ORIGIN: &str = "https://mana.test";
+pub(crate) const ORIGIN: &str = "https://mana.test";
 /// Inside the relying party's domain, so an authenticator signs for it, but
 /// not one of the server's allowed origins.
 const OTHER_ORIGIN: &str = "https://other.mana.test";
 
 /// A server whose public URL is https (WebAuthn needs a secure origin).
-async fn server() -> TestServer {
+pub(crate) async fn server() -> TestServer {
     TestServer::start_with(|c| c.base_url = Some(ORIGIN.into())).await
 }
 
-fn authenticator() -> WebauthnAuthenticator<SoftPasskey> {
+pub(crate) fn authenticator() -> WebauthnAuthenticator<SoftPasskey> {
     WebauthnAuthenticator::new(SoftPasskey::new(true))
 }
 
-async fn register(
+pub(crate) async fn register<B: AuthenticatorBackend>(
     t: &TestServer,
     a: &Account,
-    auth: &mut WebauthnAuthenticator<SoftPasskey>,
+    auth: &mut WebauthnAuthenticator<B>,
     origin: &str,
     name: &str,
 ) -> Resp {
@@ -56,10 +56,10 @@ async fn register(
 }
 
 /// Options for `email`, answered by `auth`: (challenge id, credential JSON).
-async fn assertion(
+pub(crate) async fn assertion<B: AuthenticatorBackend>(
     t: &TestServer,
     email: &str,
-    auth: &mut WebauthnAuthenticator<SoftPasskey>,
+    auth: &mut WebauthnAuthenticator<B>,
     origin: &str,
 ) -> (String, Value) {
     let opts = t
@@ -77,7 +77,7 @@ async fn assertion(
     (challenge, serde_json::to_value(credential).unwrap())
 }
 
-fn verify<'a>(
+pub(crate) fn verify<'a>(
     t: &'a TestServer,
     challenge: &str,
     credential: &Value,

@@ -220,8 +220,11 @@ async fn post_authenticate_options(
     OptionalJson(req): OptionalJson<AuthOptionsRequest>,
 ) -> Result<Json<Value>> {
     require_enabled(&state)?;
-    let email = req.and_then(|r| r.email);
-    let (challenge_id, options) = flow::auth_options(&state, email, &client).await?;
+    let scope = match req.and_then(|r| r.email) {
+        Some(email) => flow::Scope::Email(email),
+        None => flow::Scope::Anyone,
+    };
+    let (challenge_id, options) = flow::auth_options(&state, scope, &client).await?;
     Ok(Json(options_json(
         serde_json::to_value(options)?,
         challenge_id,

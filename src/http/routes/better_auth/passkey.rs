@@ -322,10 +322,11 @@ pub(crate) async fn get_generate_authenticate_options(
 ) -> BaResult<Response> {
     require_enabled(&state)?;
     // Signed in: limited to the caller's passkeys, as the framework does.
-    let email = optional_auth(&state, &headers, &client)
-        .await?
-        .map(|a| a.user.email);
-    let (id, rcr) = flow::auth_options(&state, email, &client)
+    let scope = match optional_auth(&state, &headers, &client).await? {
+        Some(a) => flow::Scope::SignedIn(a.user.id),
+        None => flow::Scope::Anyone,
+    };
+    let (id, rcr) = flow::auth_options(&state, scope, &client)
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
     let options = serde_json::to_value(rcr.public_key).map_err(ApiError::from)?;
