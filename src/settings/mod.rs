@@ -5,7 +5,11 @@
 //! Merge semantics of every PATCH (`merge`): objects merge recursively, key
 //! by key; arrays and scalars replace; `null` deletes the key (a key with a
 //! default then shows its default again). Each stored document is at most
-//! `MAX_DOC_BYTES` of JSON.
+//! `MAX_DOC_BYTES` of JSON; a user has at most `MAX_APPS` app overrides and
+//! `MAX_APPS` app documents on each of at most `MAX_DEVICES` devices, and
+//! all their documents together are at most `MAX_USER_BYTES`
+//! (`PAYLOAD_TOO_LARGE` beyond), so one account cannot grow the file or the
+//! `GET` answer without bound.
 
 pub mod store;
 
@@ -25,6 +29,8 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_APPS: u32 = 100;
 /// Devices per user.
 pub const MAX_DEVICES: u32 = 50;
+/// All settings documents of one user together (serialized JSON bytes).
+pub const MAX_USER_BYTES: usize = 1024 * 1024;
 
 /// The global defaults of SPEC §7.
 pub fn defaults() -> Value {
@@ -84,6 +90,23 @@ pub fn check_patch(patch: Value) -> Result<Map<String, Value>> {
         Value::Object(m) => Ok(m),
         _ => Err(ApiError::validation("settings must be a JSON object")),
     }
+}
+
+/// Refuses a write that would take the user's documents over
+/// `MAX_USER_BYTES`; `doc` is the one being replaced (its old size does not
+/// count).
+fn check_quota(tx: &Connection, user_id: &str, doc: store::Doc<'_>, text: &str) -> Result<()> {
+    let others = store::bytes_besides(tx, user_id, doc)?;
+    if others.saturating_add(text.len()) > MAX_USER_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "your settings would exceed {} KiB in all; remove some first",
+                MAX_USER_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Applies a patch to a stored document; fails when the result is too big.
@@ -195,6 +218,7 @@ pub fn patch_global(
 ) -> Result<Value> {
     let patch = check_patch(patch)?;
     let (doc, text) = apply(store::global(tx, user_id)?, patch)?;
+    check_quota(tx, user_id, store::Doc::Global, &text)?;
     store::put_global(tx, user_id, &text, &iso(now))?;
     Ok(effective_global(Some(doc)))
 }
@@ -217,6 +241,7 @@ pub fn patch_app(
         ));
     }
     let (doc, text) = apply(stored, patch)?;
+    check_quota(tx, user_id, store::Doc::App(app_id), &text)?;
     store::put_app(tx, user_id, app_id, &text, &iso(now))?;
     Ok(doc)
 }
@@ -267,6 +292,14 @@ pub fn patch_device_app(
             "at most {MAX_DEVICES} devices per user; remove one first"
         )));
     }
+    let stored = store::device_app(tx, user_id, device_id, app_id)?;
+    if stored.is_none() && store::device_app_count(tx, user_id, device_id)? >= MAX_APPS {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_APPS} apps per device; remove one first"
+        )));
+    }
+    let (_, text) = apply(stored, settings)?;
+    check_quota(tx, user_id, store::Doc::DeviceApp(device_id, app_id), &text)?;
     let at = iso(now);
     store::upsert_device(
         tx,
@@ -276,7 +309,6 @@ pub fn patch_device_app(
         kind.as_deref(),
         &at,
     )?;
-    let (_, text) = apply(store::device_app(tx, user_id, device_id, app_id)?, settings)?;
     store::put_device_app(tx, user_id, device_id, app_id, &text, &at)?;
     devices(tx, user_id)?
         .into_iter()

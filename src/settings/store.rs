@@ -187,3 +187,41 @@ pub fn delete_device(conn: &Connection, user_id: &str, device_id: &str) -> Resul
         .execute([user_id, device_id])?
         > 0)
 }
+
+/// One settings document of a user.
+#[derive(Clone, Copy)]
+pub enum Doc<'a> {
+    Global,
+    App(&'a str),
+    DeviceApp(&'a str, &'a str),
+}
+
+/// Bytes of all settings documents of a user except `doc`.
+pub fn bytes_besides(conn: &Connection, user_id: &str, doc: Doc<'_>) -> Result<usize> {
+    let (kind, device, app) = match doc {
+        Doc::Global => ("global", "", ""),
+        Doc::App(app) => ("app", "", app),
+        Doc::DeviceApp(device, app) => ("device", device, app),
+    };
+    let bytes: i64 = conn
+        .prepare_cached(
+            "SELECT \
+             (SELECT coalesce(sum(length(CAST(settings AS BLOB))), 0) FROM user_settings \
+               WHERE user_id = ?1 AND ?2 <> 'global') + \
+             (SELECT coalesce(sum(length(CAST(settings AS BLOB))), 0) FROM user_app_settings \
+               WHERE user_id = ?1 AND NOT (?2 = 'app' AND app_id = ?4)) + \
+             (SELECT coalesce(sum(length(CAST(settings AS BLOB))), 0) FROM user_device_app_settings \
+               WHERE user_id = ?1 AND NOT (?2 = 'device' AND device_id = ?3 AND app_id = ?4))",
+        )?
+        .query_row(params![user_id, kind, device, app], |r| r.get(0))?;
+    Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
+/// Number of app documents on one device of a user.
+pub fn device_app_count(conn: &Connection, user_id: &str, device_id: &str) -> Result<u32> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM user_device_app_settings WHERE user_id = ?1 AND device_id = ?2",
+        )?
+        .query_row([user_id, device_id], |r| r.get(0))?)
+}

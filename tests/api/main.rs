@@ -31,6 +31,7 @@ mod personas;
 mod personas_refusals;
 mod process;
 mod redirects;
+mod resource_caps;
 mod revocation;
 mod rotation;
 mod scrypt_passwords;
