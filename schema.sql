@@ -220,9 +220,22 @@ CREATE TABLE verification_tokens (
     callback_url TEXT,
     expires_at   TEXT NOT NULL,
     used_at      TEXT,
-    created_at   TEXT NOT NULL
+    created_at   TEXT NOT NULL,
+    -- The password credential the token was issued for (SHA-256 of the
+    -- stored hash, or 'none'); a later change voids it. NULL: not bound.
+    credential   TEXT
 ) STRICT;
 CREATE INDEX verification_tokens_user ON verification_tokens (user_id, purpose);
+
+-- Mail sent per address (its SHA-256, not the address), for the hourly cap;
+-- rows older than an hour are pruned as new ones come. Kept apart from the
+-- outbox so that deleting mail or an account does not reset the count.
+CREATE TABLE mail_quota (
+    id           INTEGER PRIMARY KEY,
+    address_hash TEXT NOT NULL CHECK (length(address_hash) = 64),
+    created_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX mail_quota_address ON mail_quota (address_hash, created_at);
 
 -- Mail waiting to be sent (or, without SMTP, the outbox developers read).
 -- A row is committed in the same transaction as the change that caused it;

@@ -207,6 +207,13 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         state.clock.clone(),
         std::time::Duration::from_secs(60),
     ));
+    // Registrations left unverified expire (where verification is required).
+    let unproven_sweeper = tokio::spawn(auth::proof::sweep_every(
+        state.db.clone(),
+        state.clock.clone(),
+        state.config.require_email_verification,
+        std::time::Duration::from_secs(600),
+    ));
     let header_timeout = std::time::Duration::from_secs(state.config.header_timeout_secs.max(1));
     let task = tokio::spawn(async move {
         http::serve::serve(listener, app, header_timeout, async move {
@@ -214,6 +221,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         })
         .await;
         reloader.abort();
+        unproven_sweeper.abort();
         watcher.abort();
         sweeper.abort();
         let _ = stop_worker.send(true);

@@ -56,6 +56,9 @@ pub enum Event {
     AdminPersonaSaved,
     TwoFactorEnabled,
     TwoFactorDisabled,
+    /// An address never verified was proven by a password-less way in
+    /// (magic link, reset): what was set up before the proof was removed.
+    UnverifiedAccountClaimed,
 }
 
 impl Event {
@@ -98,6 +101,7 @@ impl Event {
             Event::AdminPersonaSaved => "ADMIN_PERSONA_SAVED",
             Event::TwoFactorEnabled => "TWO_FACTOR_ENABLED",
             Event::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
+            Event::UnverifiedAccountClaimed => "UNVERIFIED_ACCOUNT_CLAIMED",
         }
     }
 }

@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::verification::{self, Purpose};
-use super::{lockout, session, SignedIn};
+use super::{lockout, proof, session, SignedIn};
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
 use crate::email::{self, templates, with_param, Lang};
@@ -32,7 +32,8 @@ fn lang(tx: &rusqlite::Connection, user: &User, client: &ClientInfo) -> Result<L
     email::lang_for(tx, Some(&user.id), client.accept_language.as_deref())
 }
 
-/// Queues the verification mail for `user` in the caller's transaction.
+/// Queues the verification mail for `user` in the caller's transaction
+/// (nothing when the address's hourly mail cap is reached).
 pub fn queue_verification(
     tx: &rusqlite::Connection,
     state: &AppState,
@@ -41,6 +42,9 @@ pub fn queue_verification(
     client: &ClientInfo,
 ) -> Result<()> {
     let now = state.clock.now();
+    if !email::take_quota(tx, &user.email, now)? {
+        return Ok(());
+    }
     let token = verification::issue(
         tx,
         Purpose::EmailVerify,
@@ -82,8 +86,10 @@ pub async fn resend_verification(
     state
         .db
         .write(move |tx| {
-            match store::with_password_by_email(tx, &email_addr)? {
-                Some((user, _)) if !user.email_verified => {
+            let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
+            let required = st.config.require_email_verification;
+            match proof::expire(tx, required, found, &client, st.clock.now())? {
+                Some(user) if !user.email_verified => {
                     queue_verification(tx, &st, &user, callback.as_deref(), &client)
                 }
                 // Same work either way: nothing to send.
@@ -120,7 +126,9 @@ pub async fn verify_email(state: &AppState, token: String, client: ClientInfo) -
             let mut meta = json!({});
             if t.purpose == Purpose::EmailChange {
                 store::set_email(tx, &t.user_id, &t.email, &iso(now))?;
-                meta = json!({ "changedFrom": before.email, "changedTo": t.email });
+                // Links mailed to the old address (reset, magic link, …) die.
+                let voided = verification::void_all(tx, &t.user_id)?;
+                meta = json!({ "changedFrom": before.email, "changedTo": t.email, "voidedLinks": voided });
             } else if !before.email.eq_ignore_ascii_case(&t.email) {
                 return Err(ApiError::new(
                     ErrorCode::TokenInvalid,
@@ -172,6 +180,8 @@ where
         .write(move |tx| {
             let now = st.clock.now();
             let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
+            let required = st.config.require_email_verification;
+            let found = proof::expire(tx, required, found, &client, now)?;
             let meta = json!({ "known": found.is_some() });
             audit::record(
                 tx,
@@ -182,8 +192,17 @@ where
                 &iso(now),
             )?;
             // Only the admin sets a persona's credentials: no link is
-            // mailed for one (the answer is the same as for anyone).
-            if let Some(user) = found.filter(|u| u.kind != crate::personas::KIND) {
+            // mailed for one (the answer is the same as for anyone); and
+            // none beyond the address's hourly mail cap.
+            let found = match found {
+                Some(u)
+                    if u.kind != crate::personas::KIND && email::take_quota(tx, &u.email, now)? =>
+                {
+                    Some(u)
+                }
+                _ => None,
+            };
+            if let Some(user) = found {
                 let token = verification::issue(
                     tx,
                     purpose,
@@ -223,7 +242,13 @@ pub async fn forgot_password(
             let link = with_param(&base, "token", token);
             (
                 "password_reset",
-                templates::password_reset(lang, &st.config.mail_product_name, &user.name, &link),
+                templates::password_reset(
+                    lang,
+                    &st.config.mail_product_name,
+                    &user.name,
+                    &link,
+                    !user.email_verified,
+                ),
             )
         },
     )
@@ -245,8 +270,11 @@ pub async fn reset_password(
         .write(move |tx| {
             let now = clock.now();
             let t = verification::consume(tx, &token, &[Purpose::PasswordReset], now)?;
+            let user = mailbox_owner(tx, &t)?;
+            // The mailbox owner proved control of the address: a
+            // never-verified account becomes theirs alone.
+            proof::claim(tx, &user, &client, now)?;
             store::set_password(tx, &t.user_id, &hash, &iso(now))?;
-            // The mailbox owner proved control of the address.
             store::set_verified(tx, &t.user_id, &iso(now))?;
             let revoked = session::revoke_all(tx, &t.user_id, None)?;
             lockout::clear(tx, &t.email)?;
@@ -261,6 +289,21 @@ pub async fn reset_password(
             )
         })
         .await
+}
+
+/// The account a reset or magic-link token was mailed for, if the token was
+/// mailed to its current address (a link sent to an address the account no
+/// longer has is TOKEN_INVALID).
+fn mailbox_owner(tx: &rusqlite::Connection, t: &verification::Token) -> Result<User> {
+    let user = store::by_id(tx, &t.user_id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::TokenInvalid, "account no longer exists"))?;
+    if !user.email.eq_ignore_ascii_case(&t.email) {
+        return Err(ApiError::new(
+            ErrorCode::TokenInvalid,
+            "this link was sent to an address the account no longer has",
+        ));
+    }
+    Ok(user)
 }
 
 /// Mails a confirmation link to a new address; behind the step-up rule
@@ -292,6 +335,18 @@ pub async fn change_email(
                     "this email is already registered",
                 ));
             }
+            let meta = json!({ "newEmail": new_email });
+            audit::record(
+                tx,
+                Some(&user.id),
+                Event::EmailChangeRequested,
+                &client,
+                meta,
+                &iso(now),
+            )?;
+            if !email::take_quota(tx, &new_email, now)? {
+                return Ok(());
+            }
             let token = verification::issue(
                 tx,
                 Purpose::EmailChange,
@@ -309,15 +364,7 @@ pub async fn change_email(
                 &link,
             );
             email::enqueue(tx, "email_change", Some(&user.id), &new_email, mail, now)?;
-            let meta = json!({ "newEmail": new_email });
-            audit::record(
-                tx,
-                Some(&user.id),
-                Event::EmailChangeRequested,
-                &client,
-                meta,
-                &iso(now),
-            )
+            Ok(())
         })
         .await?;
     state.mail.wake();
@@ -376,7 +423,13 @@ pub async fn send_magic_link_via(
             }
             (
                 "magic_link",
-                templates::magic_link(lang, &st.config.mail_product_name, &user.name, &link),
+                templates::magic_link(
+                    lang,
+                    &st.config.mail_product_name,
+                    &user.name,
+                    &link,
+                    !user.email_verified,
+                ),
             )
         },
     )
@@ -390,15 +443,20 @@ pub async fn verify_magic_link(
     client: ClientInfo,
 ) -> Result<(SignedIn, Option<String>)> {
     let clock = state.clock.clone();
+    let proving = client.clone();
     let (user, callback) = state
         .db
         .write(move |tx| {
             let now = clock.now();
+            let client = proving;
             let t = verification::consume(tx, &token, &[Purpose::MagicLink], now)?;
+            let before = mailbox_owner(tx, &t)?;
+            // Proving the address without the password: a never-verified
+            // account becomes the mailbox owner's alone.
+            proof::claim(tx, &before, &client, now)?;
             store::set_verified(tx, &t.user_id, &iso(now))?;
-            let user = store::by_id(tx, &t.user_id)?.ok_or_else(|| {
-                ApiError::new(ErrorCode::TokenInvalid, "account no longer exists")
-            })?;
+            let user =
+                store::by_id(tx, &t.user_id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
             Ok((user, t.callback_url))
         })
         .await?;

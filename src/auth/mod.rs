@@ -7,6 +7,7 @@ pub mod caller;
 pub mod lifecycle;
 pub mod lockout;
 pub mod password;
+pub mod proof;
 pub mod reauth;
 pub mod refresh;
 pub mod scrypt_hash;
@@ -53,7 +54,10 @@ pub struct Registration {
     pub source_app_url: Option<String>,
 }
 
-/// Creates an account.
+/// Creates an account. Where verification is required, an address whose
+/// account was never verified is taken over by this registration
+/// (`proof::restart`); a verified address answers 409 (the one place that
+/// tells whether an address has an account, bounded by the per-IP limit).
 pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -> Result<User> {
     let email = users::normalize_email(&reg.email)?;
     password::check_strength(&reg.password)?;
@@ -67,6 +71,11 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
         .db
         .write(move |tx| {
             let now = st.clock.now();
+            // A never-verified registration of this address is restarted
+            // for this registrant (where verification is required); a
+            // verified account stays and the insert answers 409.
+            let required = st.config.require_email_verification;
+            proof::restart(tx, required, &email, &client, now)?;
             users::enforce_signup_limit(tx, limit, now)?;
             let mut user = signup::insert_account(tx, email, name, &hash, &client, now)?;
             if let Some(image) = image {

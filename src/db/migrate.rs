@@ -37,6 +37,7 @@ pub const STEPS: &[(i64, &str)] = &[
         include_str!("../../migrations/0015_rotating_refresh_tokens.sql"),
     ),
     (16, include_str!("../../migrations/0016_server_secrets.sql")),
+    (17, include_str!("../../migrations/0017_links.sql")),
 ];
 
 /// The schema version this binary writes.

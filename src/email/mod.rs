@@ -71,6 +71,31 @@ pub fn lang_for(
     Ok(Lang::pick(locale.as_deref(), accept_language))
 }
 
+/// Mails one address may get per hour from the flows a stranger can start
+/// (verification, reset, magic link, email change, invitation); beyond, the
+/// mail is silently not sent (the answer does not change).
+pub const MAIL_PER_ADDRESS_PER_HOUR: i64 = 5;
+
+/// Counts one mail to `to` against `MAIL_PER_ADDRESS_PER_HOUR` and answers
+/// whether it may go; `false` (nothing counted) when the cap is reached.
+/// Call it before issuing the link the mail would carry.
+pub fn take_quota(tx: &Connection, to: &str, now: DateTime<Utc>) -> Result<bool> {
+    use sha2::{Digest, Sha256};
+    let key = hex::encode(Sha256::digest(to.to_lowercase().as_bytes()));
+    let hour_ago = iso(now - chrono::Duration::hours(1));
+    tx.prepare_cached("DELETE FROM mail_quota WHERE address_hash = ?1 AND created_at <= ?2")?
+        .execute(params![key, hour_ago])?;
+    let sent: i64 = tx
+        .prepare_cached("SELECT count(*) FROM mail_quota WHERE address_hash = ?1")?
+        .query_row([&key], |r| r.get(0))?;
+    if sent >= MAIL_PER_ADDRESS_PER_HOUR {
+        return Ok(false);
+    }
+    tx.prepare_cached("INSERT INTO mail_quota (address_hash, created_at) VALUES (?1, ?2)")?
+        .execute(params![key, iso(now)])?;
+    Ok(true)
+}
+
 /// Queues a rendered mail in the caller's transaction.
 pub fn enqueue(
     tx: &Connection,

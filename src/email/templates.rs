@@ -91,10 +91,25 @@ fn hello(lang: Lang, name: &str) -> String {
     }
 }
 
+fn with_note(line: String, note: Option<String>) -> Vec<String> {
+    std::iter::once(line).chain(note).collect()
+}
+
 fn ignore(lang: Lang) -> String {
     match lang {
         Lang::De => "Wenn du das nicht warst, kannst du diese E-Mail ignorieren.".into(),
         Lang::En => "If this wasn't you, you can ignore this email.".into(),
+    }
+}
+
+/// The warning in a magic-link or reset mail to an account whose address was
+/// never proven: using the link claims the account (`auth::proof::claim`).
+fn unproven_note(lang: Lang, reset: bool) -> String {
+    match (lang, reset) {
+        (Lang::De, false) => "Diese Adresse wurde für das Konto noch nie bestätigt. Wenn du dich mit diesem Link anmeldest, bestätigst du sie; dabei werden das Passwort, alle Sitzungen, API-Schlüssel, Passkeys und die Zwei-Faktor-Anmeldung entfernt, die vorher eingerichtet wurden, denn jemand anderes könnte sie eingerichtet haben.".into(),
+        (Lang::De, true) => "Diese Adresse wurde für das Konto noch nie bestätigt. Wenn du mit diesem Link ein neues Passwort festlegst, bestätigst du sie; dabei werden das alte Passwort, alle Sitzungen, API-Schlüssel, Passkeys und die Zwei-Faktor-Anmeldung entfernt, die vorher eingerichtet wurden, denn jemand anderes könnte sie eingerichtet haben.".into(),
+        (Lang::En, false) => "This address was never confirmed for the account. Signing in with this link confirms it and removes the password, every session, API key and passkey and the two-factor sign-in set up before, as someone else may have set them up.".into(),
+        (Lang::En, true) => "This address was never confirmed for the account. Choosing a new password with this link confirms it and removes the old password, every session, API key and passkey and the two-factor sign-in set up before, as someone else may have set them up.".into(),
     }
 }
 
@@ -118,13 +133,25 @@ pub fn verification(lang: Lang, product: &str, name: &str, url: &str) -> Rendere
         greeting: hello(lang, name),
         lines: vec![line],
         action: Some((label.into(), url)),
-        footer: ignore(lang),
+        // The link confirms the registration that asked for it, with the
+        // password chosen there: whoever did not register must not click.
+        footer: match lang {
+            Lang::De => "Wenn du dieses Konto nicht angelegt hast, bestätige nichts und ignoriere diese E-Mail: Dann wird das Konto nie aktiviert.".into(),
+            Lang::En => "If you did not create this account, do not confirm it and ignore this email: it is then never activated.".into(),
+        },
     }
     .render()
 }
 
-/// Password reset link (1 hour).
-pub fn password_reset(lang: Lang, product: &str, name: &str, url: &str) -> Rendered {
+/// Password reset link (1 hour); `unproven`: the address was never
+/// confirmed (the mail says what using the link removes).
+pub fn password_reset(
+    lang: Lang,
+    product: &str,
+    name: &str,
+    url: &str,
+    unproven: bool,
+) -> Rendered {
     let (subject, line, label) = match lang {
         Lang::De => (
             format!("Setze dein {product}-Passwort zurück"),
@@ -141,15 +168,16 @@ pub fn password_reset(lang: Lang, product: &str, name: &str, url: &str) -> Rende
         product,
         subject,
         greeting: hello(lang, name),
-        lines: vec![line],
+        lines: with_note(line, unproven.then(|| unproven_note(lang, true))),
         action: Some((label.into(), url)),
         footer: ignore(lang),
     }
     .render()
 }
 
-/// Passwordless sign-in link (10 minutes, single use).
-pub fn magic_link(lang: Lang, product: &str, name: &str, url: &str) -> Rendered {
+/// Passwordless sign-in link (10 minutes, single use); `unproven` as for
+/// `password_reset`.
+pub fn magic_link(lang: Lang, product: &str, name: &str, url: &str, unproven: bool) -> Rendered {
     let (subject, line, label) = match lang {
         Lang::De => (
             format!("Dein Anmeldelink für {product}"),
@@ -166,7 +194,7 @@ pub fn magic_link(lang: Lang, product: &str, name: &str, url: &str) -> Rendered 
         product,
         subject,
         greeting: hello(lang, name),
-        lines: vec![line],
+        lines: with_note(line, unproven.then(|| unproven_note(lang, false))),
         action: Some((label.into(), url)),
         footer: ignore(lang),
     }

@@ -188,7 +188,34 @@ pub fn erase(
     // The deletion notice is queued inside the erase transaction: it goes out
     // exactly when the erasure commits.
     let mail_removed = queue_deletion_notice(tx, config, &user, client, now)?;
+    erase_rows(tx, &user, client, now, mail_removed, None)
+}
 
+/// Erases a registration whose address was never proven (restarted by a
+/// new sign-up, or expired): everything goes as in `erase`, but no notice
+/// is mailed (the mailbox owner never had this account) and its mail stays
+/// (it counts toward the address's hourly mail cap; the links in it die
+/// with its tokens). The ACCOUNT_DELETED event names the `reason`.
+pub fn erase_unproven(
+    tx: &Connection,
+    user_id: &str,
+    reason: &'static str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Erased> {
+    let user = require_user(tx, user_id)?;
+    erase_rows(tx, &user, client, now, 0, Some(reason))
+}
+
+fn erase_rows(
+    tx: &Connection,
+    user: &User,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+    mail_removed: usize,
+    reason: Option<&'static str>,
+) -> Result<Erased> {
+    let user_id = user.id.as_str();
     let mut deleted: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut add = |table: &'static str, n: usize| *deleted.entry(table).or_insert(0) += n;
     add("mail_outbox", mail_removed);
@@ -247,7 +274,10 @@ pub fn erase(
     add("users", delete_where(tx, "users", "id", user_id)?);
 
     // The trace of the deletion names no one: no user id, no address.
-    let meta = json!({ "deleted": deleted, "promotedOwners": promoted_owners.len() });
+    let mut meta = json!({ "deleted": deleted, "promotedOwners": promoted_owners.len() });
+    if let Some(reason) = reason {
+        meta["reason"] = json!(reason);
+    }
     audit::record(tx, None, Event::AccountDeleted, client, meta, &iso(now))?;
     Ok(Erased {
         deleted,

@@ -10,7 +10,8 @@ use crate::email::{self, templates};
 use crate::error::Result;
 use crate::users::store;
 
-/// Queues the mail that tells the invitee about `invitation`.
+/// Queues the mail that tells the invitee about `invitation` (nothing when
+/// the address's hourly mail cap is reached; the invitation stands).
 pub fn queue_invitation(
     tx: &Connection,
     config: &Config,
@@ -20,6 +21,9 @@ pub fn queue_invitation(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    if !email::take_quota(tx, &invitation.email, now)? {
+        return Ok(());
+    }
     let inviter = store::by_id(tx, inviter_id)?
         .map(|u| if u.name.is_empty() { u.email } else { u.name })
         .unwrap_or_default();

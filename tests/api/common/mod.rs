@@ -97,6 +97,22 @@ impl TestServer {
         Self::start_in(dir, db_path, config, Clock::system()).await
     }
 
+    /// A server whose mail goes over SMTP (plain, to a loopback listener)
+    /// into a real SMTP sink, with `adjust` applied; the sink's messages
+    /// are the mailboxes the tests read links from.
+    pub async fn start_with_mail(adjust: impl FnOnce(&mut Config)) -> (Self, smtp::SmtpSink) {
+        let sink = smtp::SmtpSink::start().await;
+        let port = sink.port;
+        let t = Self::start_with(move |c| {
+            c.smtp_host = Some("127.0.0.1".into());
+            c.smtp_port = port;
+            c.smtp_tls = mana_auth::config::SmtpTls::None;
+            adjust(c);
+        })
+        .await;
+        (t, sink)
+    }
+
     pub async fn start_in(
         dir: tempfile::TempDir,
         db_path: PathBuf,

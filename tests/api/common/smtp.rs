@@ -63,6 +63,36 @@ impl SmtpSink {
         self.messages.lock().unwrap().clone()
     }
 
+    /// The messages received for `to`, oldest first.
+    pub fn received_by(&self, to: &str) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|r| r.eq_ignore_ascii_case(to)))
+            .collect()
+    }
+
+    /// Waits (up to 10 s) for the `n`-th message (from 1) to `to`.
+    pub async fn nth_to(&self, to: &str, n: usize) -> Parsed {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let wait = self.notify.notified();
+            if let Some(m) = self.received_by(to).get(n - 1) {
+                return m.parse();
+            }
+            if tokio::time::timeout_at(deadline, wait).await.is_err() {
+                panic!(
+                    "expected {n} mails to {to}, got {}",
+                    self.received_by(to).len()
+                );
+            }
+        }
+    }
+
+    /// The link of the `n`-th message (from 1) to `to`.
+    pub async fn link_to(&self, to: &str, n: usize) -> String {
+        self.nth_to(to, n).await.link()
+    }
+
     /// Waits (up to 10 s) until at least `n` messages arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
