@@ -48,20 +48,6 @@ enum Command {
     },
     /// Check the database: `PRAGMA integrity_check` and the schema version.
     Check,
-    /// Benchmarks only (mana-bench): add COUNT verified accounts
-    /// `PREFIX{i}@bench.test`, i = START.., all with PASSWORD hashed once,
-    /// each written by the sign-up code path. Refused in production.
-    #[command(hide = true)]
-    BenchSeed {
-        #[arg(long)]
-        count: u64,
-        #[arg(long, default_value_t = 0)]
-        start: u64,
-        #[arg(long, default_value = "seed")]
-        prefix: String,
-        #[arg(long)]
-        password: String,
-    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,12 +121,6 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate) => finish(rotate_key(&config)),
         Command::Backup { file } => finish(backup(&config, &file)),
         Command::Check => finish(check(&config)),
-        Command::BenchSeed {
-            count,
-            start,
-            prefix,
-            password,
-        } => finish(bench_seed(&config, count, start, &prefix, &password)),
     }
 }
 
@@ -285,90 +265,6 @@ fn check(config: &Config) -> Result<String, String> {
     } else {
         Err(text)
     }
-}
-
-/// Accounts per transaction when seeding.
-const SEED_BATCH: u64 = 50_000;
-
-/// `bench-seed`: many accounts fast. One argon2 hash for all of them; rows
-/// written by `signup::insert_account` (user, password, personal space,
-/// owner membership, `kontextDoc`, `userContext`, REGISTER event) and
-/// verified, in big transactions on one connection with the journal and
-/// fsync off and a 4 GiB page cache. A crash while seeding can ruin the
-/// file, so it only touches a file whose accounts are all `@bench.test`
-/// (a new file, or one it seeded before); the server never runs like that.
-fn bench_seed(
-    config: &Config,
-    count: u64,
-    start: u64,
-    prefix: &str,
-    password: &str,
-) -> Result<String, String> {
-    if config.is_production() {
-        return Err("bench-seed is refused in production".into());
-    }
-    let hash = hash_password(config, password)?;
-    // Creates and migrates the file like the server would.
-    drop(open_db(config)?);
-    let path = config.database_path();
-    let mut conn = rusqlite::Connection::open(&path).map_err(|e| e.to_string())?;
-    let others: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM users WHERE email NOT LIKE '%@bench.test'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(|e| e.to_string())?;
-    if others > 0 {
-        return Err(format!(
-            "{} has {others} accounts that bench-seed did not make; it only seeds bench files",
-            path.display()
-        ));
-    }
-    let sql = |conn: &rusqlite::Connection, sql: &str| {
-        conn.query_row(sql, [], |_| Ok(())).or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(()),
-            e => Err(e.to_string()),
-        })
-    };
-    sql(&conn, "PRAGMA journal_mode = OFF")?;
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE; \
-         PRAGMA cache_size = -4194304;",
-    )
-    .map_err(|e| e.to_string())?;
-    let client = ops::cli_client();
-    let clock = Clock::system();
-    let started = std::time::Instant::now();
-    let mut next = start;
-    let end = start.saturating_add(count);
-    while next < end {
-        let upto = end.min(next.saturating_add(SEED_BATCH));
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| e.to_string())?;
-        for i in next..upto {
-            let now = clock.now();
-            let user = crate::auth::signup::insert_account(
-                &tx,
-                format!("{prefix}{i}@bench.test"),
-                String::new(),
-                &hash,
-                &client,
-                now,
-            )
-            .map_err(|e| e.message)?;
-            crate::users::store::set_verified(&tx, &user.id, &crate::clock::iso(now))
-                .map_err(|e| e.message)?;
-        }
-        tx.commit().map_err(|e| e.to_string())?;
-        next = upto;
-    }
-    sql(&conn, "PRAGMA journal_mode = WAL")?;
-    Ok(format!(
-        "seeded {count} accounts {prefix}{start}@bench.test.. in {:.1} s",
-        started.elapsed().as_secs_f64()
-    ))
 }
 
 fn serve(config: Config) -> ExitCode {

@@ -73,6 +73,8 @@ pub enum Check {
     Token,
     /// `ok` is true (the no-op server).
     Ok,
+    /// `status` is "ok" (`GET /health`).
+    Health,
 }
 
 fn body_ok(check: Check, body: &[u8]) -> bool {
@@ -89,6 +91,7 @@ fn body_ok(check: Check, body: &[u8]) -> bool {
         Check::PeerSession => v["session"]["id"].is_string() && v["user"]["id"].is_string(),
         Check::Token => v["token"].is_string(),
         Check::Ok => v["ok"] == true,
+        Check::Health => v["status"] == "ok",
     }
 }
 
@@ -131,7 +134,7 @@ impl Figure {
     }
 }
 
-fn pct(sorted: &[u32], p: f64) -> f64 {
+pub fn pct(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -302,20 +305,33 @@ pub fn thread_cpu() -> Duration {
 
 /// Drives `addr` with `kind` on `concurrency` connections for `seconds`.
 pub async fn run(addr: &str, kind: &Kind, concurrency: usize, seconds: f64) -> io::Result<Figure> {
-    let kind = Rc::new(kind.clone());
-    let mut conns = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        conns.push(Conn::open(addr).await?);
+    let mut figures = run_groups(addr, &[(kind.clone(), concurrency)], seconds).await?;
+    figures.pop().ok_or_else(|| io::Error::other("no figure"))
+}
+
+/// Drives `addr` with several workloads at once, each `(kind,
+/// concurrency)` on connections of its own, for `seconds`; one figure per
+/// group (the driver's CPU share is that of the whole run).
+pub async fn run_groups(
+    addr: &str,
+    groups: &[(Kind, usize)],
+    seconds: f64,
+) -> io::Result<Vec<Figure>> {
+    let mut conns = Vec::new();
+    for (g, (kind, concurrency)) in groups.iter().enumerate() {
+        let kind = Rc::new(kind.clone());
+        for worker in 0..*concurrency {
+            conns.push((g, worker, kind.clone(), Conn::open(addr).await?));
+        }
     }
     let started = Instant::now();
     let cpu0 = thread_cpu();
     let deadline = started + Duration::from_secs_f64(seconds);
     let local = tokio::task::LocalSet::new();
-    let mut handles = Vec::with_capacity(concurrency);
-    for (worker, conn) in conns.into_iter().enumerate() {
-        let kind = kind.clone();
+    let mut handles = Vec::with_capacity(conns.len());
+    for (g, worker, kind, conn) in conns {
         let addr = addr.to_owned();
-        handles.push(local.spawn_local(async move {
+        let handle = local.spawn_local(async move {
             let mut conn = conn;
             let mut lat = Vec::with_capacity(8192);
             let mut errors = 0u64;
@@ -346,35 +362,42 @@ pub async fn run(addr: &str, kind: &Kind, concurrency: usize, seconds: f64) -> i
                 }
             }
             Ok::<_, io::Error>((lat, errors))
-        }));
+        });
+        handles.push((g, handle));
     }
     let joined = local
         .run_until(async move {
             let mut out = Vec::with_capacity(handles.len());
-            for h in handles {
-                out.push(h.await);
+            for (g, h) in handles {
+                out.push((g, h.await));
             }
             out
         })
         .await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (thread_cpu().saturating_sub(cpu0)).as_secs_f64() / elapsed;
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for j in joined {
+    let mut lats: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
+    let mut errors = vec![0u64; groups.len()];
+    for (g, j) in joined {
         let (lat, e) = j.map_err(io::Error::other)??;
-        all.extend(lat);
-        errors += e;
+        lats[g].extend(lat);
+        errors[g] += e;
     }
-    all.sort_unstable();
-    Ok(Figure {
-        requests: all.len() as u64,
-        errors,
-        per_sec: all.len() as f64 / elapsed,
-        p50_ms: pct(&all, 0.50),
-        p99_ms: pct(&all, 0.99),
-        driver_cpu: cpu,
-        latencies: all,
-        seconds: elapsed,
-    })
+    Ok(lats
+        .into_iter()
+        .zip(errors)
+        .map(|(mut all, errors)| {
+            all.sort_unstable();
+            Figure {
+                requests: all.len() as u64,
+                errors,
+                per_sec: all.len() as f64 / elapsed,
+                p50_ms: pct(&all, 0.50),
+                p99_ms: pct(&all, 0.99),
+                driver_cpu: cpu,
+                latencies: all,
+                seconds: elapsed,
+            }
+        })
+        .collect())
 }

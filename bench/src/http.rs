@@ -26,6 +26,8 @@ pub struct Response<'a> {
     pub cookie: Option<String>,
     /// The server asked to close the connection.
     pub close: bool,
+    /// `Retry-After` in seconds, when the answer has one.
+    pub retry_after: Option<u64>,
 }
 
 fn bad(msg: &str) -> io::Error {
@@ -114,6 +116,7 @@ impl Conn {
         let mut chunked = false;
         let mut close = false;
         let mut cookie = None;
+        let mut retry_after = None;
         for line in head.split(|&b| b == b'\n').skip(1) {
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 continue;
@@ -128,6 +131,8 @@ impl Conn {
                     .any(|w| w == b"chunked");
             } else if name.eq_ignore_ascii_case(b"connection") {
                 close = value.to_ascii_lowercase().windows(5).any(|w| w == b"close");
+            } else if name.eq_ignore_ascii_case(b"retry-after") {
+                retry_after = parse_usize(value, 10).map(|v| v as u64);
             } else if want_cookie && cookie.is_none() && name.eq_ignore_ascii_case(b"set-cookie") {
                 let v = String::from_utf8_lossy(value);
                 cookie = v.trim().split(';').next().map(str::to_owned);
@@ -171,6 +176,7 @@ impl Conn {
             body: &self.body,
             cookie,
             close,
+            retry_after,
         })
     }
 }

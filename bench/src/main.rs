@@ -11,7 +11,12 @@
 mod driver;
 mod http;
 mod noop;
+mod peer;
 mod procs;
+mod report;
+mod scale;
+mod seed;
+mod storm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,11 +27,10 @@ use serde_json::{json, Value};
 
 use driver::{Check, Figure, Kind};
 use http::{build, Conn};
-use procs::Proc;
 
 /// Every part of a full run, in order.
-const ALL: &str =
-    "selfcheck,floor,footprint,register,login,refresh,validate,session,bootstrap,pull,stats,scale";
+const ALL: &str = "selfcheck,floor,footprint,health,register,login,refresh,validate,session,\
+                   bootstrap,pull,stats,storm,overload,scale";
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmarks for mana-auth; prints figures, asserts nothing")]
@@ -36,8 +40,10 @@ struct Args {
     bin: String,
     /// What to run (comma list): selfcheck (driver vs a no-op server),
     /// floor (argon2id), footprint (exec → healthy, RSS), the HTTP
-    /// workloads register, login, refresh, validate, session, bootstrap,
-    /// pull, stats, and scale (login p50 at 1 k vs --scale-users accounts).
+    /// workloads health, register, login, refresh, validate, session,
+    /// bootstrap, pull, stats, storm (64 clients on login while /validate
+    /// and /session run), overload (256 clients on login, on register), and
+    /// scale (1 k vs --scale-users accounts: login, admin stats, start-up).
     #[arg(long, value_delimiter = ',', default_value = ALL)]
     workloads: Vec<String>,
     /// Concurrency levels (comma list).
@@ -62,6 +68,13 @@ struct Args {
     /// Where the JSON result goes.
     #[arg(long, default_value = "target/mana-bench.json")]
     json: PathBuf,
+    /// Only fill this database file with --seed-count accounts
+    /// `seed{i}@bench.test` (password `bench-password-123`), then exit.
+    #[arg(long)]
+    seed_file: Option<PathBuf>,
+    /// Accounts for --seed-file.
+    #[arg(long, default_value_t = 1_000_000)]
+    seed_count: u64,
 }
 
 const PASSWORD: &str = "bench-password-123";
@@ -76,6 +89,23 @@ fn main() -> ExitCode {
     let mut args = Args::parse();
     if args.self_check {
         args.workloads = vec!["selfcheck".into()];
+    }
+    if let Some(file) = &args.seed_file {
+        return match seed::seed(file, args.seed_count, 0, "seed", PASSWORD) {
+            Ok(s) => {
+                println!(
+                    "seeded {} accounts into {} in {:.1} s",
+                    s.accounts,
+                    file.display(),
+                    s.seconds
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("mana-bench: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -171,6 +201,65 @@ struct Account {
     email: String,
     access: String,
     refresh: String,
+    /// `syncedUntil` of a first pull: what an up-to-date client sends.
+    since: String,
+}
+
+/// Signs `email` in (password `PASSWORD`); its access token.
+async fn sign_in(addr: &str, email: &str) -> Result<String, String> {
+    let mut conn = Conn::open(addr).await.map_err(|e| e.to_string())?;
+    let creds = json!({ "email": email, "password": PASSWORD });
+    let (l, _) = call(&mut conn, "POST", "/api/v1/auth/login", &[], &creds, false).await?;
+    Ok(l["accessToken"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Pulls everything once; the `syncedUntil` an up-to-date client keeps.
+async fn synced_until(addr: &str, access: &str) -> Result<String, String> {
+    let mut conn = Conn::open(addr).await.map_err(|e| e.to_string())?;
+    let (p, _) = call(
+        &mut conn,
+        "GET",
+        "/sync/kontext/pull",
+        &bearer(access),
+        &Value::Null,
+        false,
+    )
+    .await?;
+    p["syncedUntil"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("first pull brought nothing: {p}"))
+}
+
+/// `GET /api/v1/admin/stats` as the admin.
+fn stats_kind(admin: &str) -> Kind {
+    Kind::Fixed {
+        fixed: vec![request(
+            "GET",
+            "/api/v1/admin/stats",
+            &bearer(admin),
+            &Value::Null,
+        )],
+        check: Check::Stats,
+    }
+}
+
+/// The sync pull of an up-to-date client: (access token, its syncedUntil).
+fn pull_kind(clients: &[String], since: &str) -> Kind {
+    Kind::Fixed {
+        fixed: clients
+            .iter()
+            .map(|access| {
+                request(
+                    "GET",
+                    &format!("/sync/kontext/pull?since={since}"),
+                    &bearer(access),
+                    &Value::Null,
+                )
+            })
+            .collect(),
+        check: Check::Changes,
+    }
 }
 
 async fn mana_accounts(addr: &str, n: usize) -> Result<Vec<Account>, String> {
@@ -189,9 +278,11 @@ async fn mana_accounts(addr: &str, n: usize) -> Result<Vec<Account>, String> {
         )
         .await?;
         let (l, _) = call(&mut conn, "POST", "/api/v1/auth/login", &[], &creds, false).await?;
+        let access = l["accessToken"].as_str().unwrap_or_default().to_owned();
         out.push(Account {
             email,
-            access: l["accessToken"].as_str().unwrap_or_default().to_owned(),
+            since: synced_until(addr, &access).await?,
+            access,
             refresh: l["refreshToken"].as_str().unwrap_or_default().to_owned(),
         });
     }
@@ -203,6 +294,10 @@ fn mana_kind(name: &str, accts: &[Account], admin: &str, tag: &str) -> Option<Ki
     let each = |f: &dyn Fn(&Account) -> Vec<u8>| accts.iter().map(f).collect::<Vec<_>>();
     let fixed = |fixed: Vec<Vec<u8>>, check| Some(Kind::Fixed { fixed, check });
     match name {
+        "health" => fixed(
+            vec![request("GET", "/health", &[], &Value::Null)],
+            Check::Health,
+        ),
         "register" => Some(Kind::Register {
             path: "/api/v1/auth/register",
             headers: Vec::new(),
@@ -259,26 +354,19 @@ fn mana_kind(name: &str, accts: &[Account], admin: &str, tag: &str) -> Option<Ki
             }),
             Check::Bootstrapped,
         ),
+        // An up-to-date client: `since` is its last `syncedUntil`.
         "pull" => fixed(
             each(&|a| {
                 request(
                     "GET",
-                    "/sync/kontext/pull",
+                    &format!("/sync/kontext/pull?since={}", a.since),
                     &bearer(&a.access),
                     &Value::Null,
                 )
             }),
             Check::Changes,
         ),
-        "stats" => fixed(
-            vec![request(
-                "GET",
-                "/api/v1/admin/stats",
-                &bearer(admin),
-                &Value::Null,
-            )],
-            Check::Stats,
-        ),
+        "stats" => Some(stats_kind(admin)),
         _ => None,
     }
 }
@@ -286,13 +374,14 @@ fn mana_kind(name: &str, accts: &[Account], admin: &str, tag: &str) -> Option<Ki
 /// Display names of the workloads.
 fn title(name: &str) -> &str {
     match name {
+        "health" => "/health",
         "register" => "register",
         "login" => "login",
         "refresh" => "refresh",
         "validate" => "/validate",
         "session" => "/session (Bearer)",
         "bootstrap" => "bootstrap (done)",
-        "pull" => "sync pull",
+        "pull" => "sync pull (current)",
         "stats" => "admin stats",
         "peer-register" => "sign-up/email",
         "peer-login" => "sign-in/email+token",
@@ -396,6 +485,11 @@ struct Ctx {
     floor: Option<f64>,
     /// Floor measurements of this run: (1 thread, all threads, one hash ms).
     floors: Vec<(f64, f64, f64)>,
+    /// The driver against the no-op server, by concurrency.
+    noop: Vec<(usize, Figure)>,
+    /// The password storm and the overload runs.
+    storm: Option<storm::Storm>,
+    overload: Vec<storm::Overload>,
 }
 
 impl Ctx {
@@ -419,6 +513,9 @@ async fn run(args: Args) -> Result<(), String> {
         peer: Vec::new(),
         floor: None,
         floors: Vec::new(),
+        noop: Vec::new(),
+        storm: None,
+        overload: Vec::new(),
     };
     ctx.say(format!(
         "mana-bench {} · {cores} cores · {} s per workload and concurrency",
@@ -451,10 +548,10 @@ async fn run(args: Args) -> Result<(), String> {
     finish_floor(&mut ctx);
     let mut peer_fp = serde_json::Map::new();
     if ctx.args.peer {
-        peer_workloads(&mut ctx, &mut peer_fp).await?;
+        peer::peer_workloads(&mut ctx, &mut peer_fp).await?;
     }
     if wants(&ctx.args, "scale") && ctx.args.scale_users > 0 {
-        scale(&mut ctx, &mut footprint).await?;
+        scale::scale(&mut ctx, &mut footprint).await?;
     }
     ctx.out
         .insert("footprint".into(), Value::Object(footprint.clone()));
@@ -462,7 +559,7 @@ async fn run(args: Args) -> Result<(), String> {
         ctx.out
             .insert("peerFootprint".into(), Value::Object(peer_fp.clone()));
     }
-    print_tables(&mut ctx, &footprint, &peer_fp);
+    report::print_tables(&mut ctx, &footprint, &peer_fp);
     let doc = Value::Object(ctx.out.clone());
     if let Some(dir) = ctx.args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
@@ -539,6 +636,7 @@ async fn self_check(ctx: &mut Ctx) -> Result<(), String> {
          ≈{capacity:.0} req/s per second of driver CPU"
     ));
     ctx.out.insert("selfCheck".into(), Value::Array(js));
+    ctx.noop = results;
     Ok(())
 }
 
@@ -550,7 +648,7 @@ async fn mana_workloads(
         .args
         .workloads
         .iter()
-        .filter(|w| mana_kind(w, &[], "", "").is_some())
+        .filter(|w| mana_kind(w, &[], "", "").is_some() || storm::is_part(w))
         .cloned()
         .collect();
     if names.is_empty() && !wants(&ctx.args, "footprint") {
@@ -568,42 +666,18 @@ async fn mana_workloads(
         return Ok(());
     }
     let accts = mana_accounts(&server.addr, ACCOUNTS).await?;
-    // Passwords never go on a command line: the CLI reads them from a file.
-    let password_file = dir.path().join("admin-password");
-    std::fs::write(&password_file, PASSWORD).map_err(|e| e.to_string())?;
-    procs::mana_cli(
-        &bin,
-        &db,
-        &[
-            "admin",
-            "create",
-            "--email",
-            "admin@bench.test",
-            "--password-file",
-            &password_file.to_string_lossy(),
-            "--admin",
-        ],
-    )
-    .await?;
-    let mut conn = Conn::open(&server.addr).await.map_err(|e| e.to_string())?;
-    let (l, _) = call(
-        &mut conn,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        &json!({ "email": "admin@bench.test", "password": PASSWORD }),
-        false,
-    )
-    .await?;
-    let admin = l["accessToken"].as_str().unwrap_or_default().to_owned();
-    drop(conn);
+    procs::make_admin(&bin, &db, dir.path()).await?;
+    let admin = sign_in(&server.addr, procs::ADMIN_EMAIL).await?;
     ctx.say(format!(
         "\nmana-auth ({bin}, fresh data dir, {} accounts + 1 admin)",
         accts.len()
     ));
     ctx.say(HEADER.into());
     let mut results = Vec::new();
-    let hashing = |n: &String| n == "login" || n == "register";
+    let hashing = |n: &String| n == "login" || n == "register" || storm::is_part(n);
+    // VmHWM of the whole run: read before every reset (the login figure
+    // resets it) and at the end.
+    let mut peak_run = 0u64;
     let last_hashing = names.iter().rposition(hashing);
     let mut floor_before = wants(&ctx.args, "floor");
     // Refresh tokens rotate: one chain per account across the runs.
@@ -614,7 +688,11 @@ async fn mana_workloads(
             floor_before = false;
         }
         if name == "login" {
+            peak_run = peak_run.max(procs::peak_kib(pid));
             footprint.insert("peakResetBeforeLogin".into(), json!(procs::reset_peak(pid)));
+        }
+        if storm::is_part(name) {
+            storm::run(ctx, name, &server.addr, &accts).await?;
         }
         for &c in &ctx.args.concurrency.clone() {
             let tag = format!("{}c{c}", std::process::id());
@@ -639,467 +717,14 @@ async fn mana_workloads(
             measure_floor(ctx)?;
         }
     }
+    let settle = procs::settle(pid, storm::RSS_AFTER_KIB, storm::SETTLE).await;
+    footprint.insert("rssSettle".into(), settle);
     footprint.insert("rssAfterKiB".into(), json!(procs::rss_kib(pid)));
+    footprint.insert(
+        "peakRssRunKiB".into(),
+        json!(peak_run.max(procs::peak_kib(pid))),
+    );
     server.stop().await;
     ctx.out.insert("results".into(), Value::Array(results));
     Ok(())
-}
-
-async fn peer_workloads(
-    ctx: &mut Ctx,
-    fp: &mut serde_json::Map<String, Value>,
-) -> Result<(), String> {
-    let dir = ctx.args.peer_dir.clone();
-    procs::peer_install(&dir).await?;
-    let version = std::fs::read_to_string(dir.join("node_modules/better-auth/package.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .and_then(|v| v["version"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut starts = Vec::new();
-    for _ in 0..STARTS {
-        let data = procs::temp_dir()?;
-        let p = procs::start_peer(&dir, data.path()).await?;
-        starts.push(p.ready_ms);
-        p.stop().await;
-    }
-    fp.insert("betterAuthVersion".into(), json!(version));
-    fp.insert(
-        "nodeModulesBytes".into(),
-        json!(dir_bytes(&dir.join("node_modules"))),
-    );
-    fp.insert("readyMsFresh".into(), json!(starts));
-    fp.insert("readyMsFreshMedian".into(), json!(median(starts)));
-    let data = procs::temp_dir()?;
-    let peer = procs::start_peer(&dir, data.path()).await?;
-    let pid = peer.pid();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    fp.insert("idleRssKiB".into(), json!(procs::rss_kib(pid)));
-
-    let origin = format!("Origin: http://{}", peer.addr);
-    let mut conn = Conn::open(&peer.addr).await.map_err(|e| e.to_string())?;
-    let mut sign_in = Vec::new();
-    let mut cookies = Vec::new();
-    for i in 0..ACCOUNTS {
-        let email = format!("u{i}@bench.test");
-        call(
-            &mut conn,
-            "POST",
-            "/api/auth/sign-up/email",
-            std::slice::from_ref(&origin),
-            &json!({ "email": email, "password": PASSWORD, "name": "Bench" }),
-            false,
-        )
-        .await?;
-        let body = json!({ "email": email, "password": PASSWORD });
-        let (_, cookie) = call(
-            &mut conn,
-            "POST",
-            "/api/auth/sign-in/email",
-            std::slice::from_ref(&origin),
-            &body,
-            true,
-        )
-        .await?;
-        cookies.push(cookie.ok_or("peer sign-in set no cookie")?);
-        sign_in.push(request(
-            "POST",
-            "/api/auth/sign-in/email",
-            std::slice::from_ref(&origin),
-            &body,
-        ));
-    }
-    drop(conn);
-    let with_cookie = |path: &str| -> Vec<Vec<u8>> {
-        cookies
-            .iter()
-            .map(|c| {
-                request(
-                    "GET",
-                    path,
-                    &[origin.clone(), format!("Cookie: {c}")],
-                    &Value::Null,
-                )
-            })
-            .collect()
-    };
-    let session = with_cookie("/api/auth/get-session");
-    let token = with_cookie("/api/auth/token");
-    ctx.say(format!(
-        "\nBetter Auth {version} peer (node {}, bench/peer/server.mjs, rate limiter off, {} accounts)",
-        node_version().await,
-        ACCOUNTS
-    ));
-    ctx.say(HEADER.into());
-    let mut results = Vec::new();
-    let wanted = [
-        "register",
-        "login",
-        "refresh",
-        "validate",
-        "session",
-        "bootstrap",
-    ];
-    let mut names: Vec<&str> = Vec::new();
-    for w in wanted {
-        if let Some(p) = peer_of(w).filter(|_| wants(&ctx.args, w)) {
-            if !names.contains(&p) {
-                names.push(p);
-            }
-        }
-    }
-    for name in names {
-        if name == "peer-login" {
-            fp.insert("peakResetBeforeLogin".into(), json!(procs::reset_peak(pid)));
-        }
-        for &c in &ctx.args.concurrency.clone() {
-            let kind = match name {
-                "peer-register" => Kind::Register {
-                    path: "/api/auth/sign-up/email",
-                    headers: vec![origin.clone()],
-                    tag: format!("{}c{c}", std::process::id()),
-                    password: PASSWORD.into(),
-                    with_name: true,
-                },
-                "peer-login" => Kind::PeerLogin {
-                    fixed: sign_in.clone(),
-                    token_headers: vec![origin.clone()],
-                },
-                "peer-token" => Kind::Fixed {
-                    fixed: token.clone(),
-                    check: Check::Token,
-                },
-                _ => Kind::Fixed {
-                    fixed: session.clone(),
-                    check: Check::PeerSession,
-                },
-            };
-            let f = driver::run(&peer.addr, &kind, c, ctx.args.seconds)
-                .await
-                .map_err(|e| format!("{name}: {e}"))?;
-            ctx.say(row(name, c, &f));
-            results.push(figure_json(name, c, &f));
-            ctx.peer.push((name.to_owned(), c, f));
-        }
-        if name == "peer-login" {
-            fp.insert("peakRssLoginKiB".into(), json!(procs::peak_kib(pid)));
-        }
-    }
-    peer.stop().await;
-    ctx.out.insert("peerResults".into(), Value::Array(results));
-    Ok(())
-}
-
-/// Bytes of the files under `dir`.
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
-}
-
-async fn node_version() -> String {
-    tokio::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .await
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// Login latency with 1 k accounts in the file vs `--scale-users`: both
-/// files seeded by `mana-auth bench-seed` (the sign-up code path, one
-/// precomputed hash), both servers up at once, login at concurrency 1 as a
-/// random account, in alternating one-second slices so that background load
-/// hits both alike.
-async fn scale(ctx: &mut Ctx, fp: &mut serde_json::Map<String, Value>) -> Result<(), String> {
-    let bin = ctx.args.bin.clone();
-    let big = ctx.args.scale_users;
-    let small = 1000u64.min(big);
-    let mut seeded = Vec::new();
-    let mut dirs = Vec::new();
-    for n in [small, big] {
-        let dir = procs::temp_dir()?;
-        let db = procs::db_in(dir.path());
-        let t0 = Instant::now();
-        eprintln!("seeding {n} accounts…");
-        procs::mana_cli(
-            &bin,
-            &db,
-            &[
-                "bench-seed",
-                "--count",
-                &n.to_string(),
-                "--password",
-                PASSWORD,
-            ],
-        )
-        .await?;
-        let secs = t0.elapsed().as_secs_f64();
-        let bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
-        seeded.push(json!({ "accounts": n, "seedSeconds": secs, "fileBytes": bytes }));
-        dirs.push((dir, db, n));
-    }
-    let mut servers: Vec<(Proc, u64)> = Vec::new();
-    for (_, db, n) in &dirs {
-        servers.push((procs::start_mana(&bin, db).await?, *n));
-    }
-    let slices = (ctx.args.seconds * 2.0).ceil().max(2.0) as usize;
-    let mut parts: Vec<Vec<Figure>> = vec![Vec::new(); servers.len()];
-    for _ in 0..slices {
-        for (i, (p, n)) in servers.iter().enumerate() {
-            let kind = Kind::LoginRandom {
-                prefix: "seed".into(),
-                count: *n,
-                password: PASSWORD.into(),
-            };
-            let f = driver::run(&p.addr, &kind, 1, 1.0)
-                .await
-                .map_err(|e| format!("scale login: {e}"))?;
-            parts[i].push(f);
-        }
-    }
-    for (p, _) in servers {
-        p.stop().await;
-    }
-    let merged: Vec<Figure> = parts.iter().map(|p| Figure::merge(p)).collect();
-    let mut js = Vec::new();
-    for (i, f) in merged.iter().enumerate() {
-        let n = dirs[i].2;
-        js.push(
-            json!({ "accounts": n, "concurrency": 1, "requests": f.requests, "errors": f.errors,
-            "reqPerSec": f.per_sec, "p50Ms": f.p50_ms, "p99Ms": f.p99_ms, "seed": seeded[i] }),
-        );
-    }
-    fp.insert("loginByAccounts".into(), Value::Array(js));
-    Ok(())
-}
-
-fn pct_of(a: f64, b: f64) -> f64 {
-    if b > 0.0 {
-        a / b * 100.0
-    } else {
-        0.0
-    }
-}
-
-fn mark(ok: bool) -> &'static str {
-    if ok {
-        "✓"
-    } else {
-        "✗"
-    }
-}
-
-fn print_tables(
-    ctx: &mut Ctx,
-    fp: &serde_json::Map<String, Value>,
-    peer_fp: &serde_json::Map<String, Value>,
-) {
-    let have_peer = !ctx.peer.is_empty();
-    if !ctx.ours.is_empty() {
-        ctx.say(String::new());
-        ctx.say("Side by side (ratio = mana-auth req/s ÷ peer req/s at the same concurrency; % floor = req/s ÷ argon2 floor)".into());
-        ctx.say(format!(
-            "{:<21} {:>4} {:>9} {:>6} {:>8} {:>8} | {:<21} {:>9} {:>8} {:>6} | {:>7} {:>7}",
-            "mana-auth",
-            "conc",
-            "req/s",
-            "errors",
-            "p50 ms",
-            "p99 ms",
-            "peer",
-            "req/s",
-            "p50 ms",
-            "errors",
-            "ratio",
-            "% floor"
-        ));
-        let ours = ctx.ours.clone();
-        for (name, c, f) in &ours {
-            let peer_name = peer_of(name);
-            let p = peer_name.and_then(|p| Ctx::find(&ctx.peer, p, *c));
-            let (pn, pr, pp, pe, ratio) = match (&p, peer_name) {
-                (Some(p), Some(n)) => (
-                    title(n).to_owned(),
-                    format!("{:.1}", p.per_sec),
-                    format!("{:.2}", p.p50_ms),
-                    p.errors.to_string(),
-                    format!("{:.1}×", f.per_sec / p.per_sec.max(1e-9)),
-                ),
-                _ => ("—".into(), "—".into(), "—".into(), "—".into(), "—".into()),
-            };
-            let floor = match ctx.floor.filter(|_| name == "login" || name == "register") {
-                Some(fl) => format!("{:.0} %", pct_of(f.per_sec, fl)),
-                None => "—".into(),
-            };
-            let line = format!(
-                "{:<21} {:>4} {:>9.1} {:>6} {:>8.2} {:>8.2} | {:<21} {:>9} {:>8} {:>6} | {:>7} {:>7}",
-                title(name), c, f.per_sec, f.errors, f.p50_ms, f.p99_ms, pn, pr, pp, pe, ratio, floor
-            );
-            ctx.say(line);
-        }
-    }
-    let kib = |m: &serde_json::Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64);
-    let mib = |v: f64| format!("{:.1} MiB", v / 1024.0);
-    let ms = |v: f64| format!("{v:.0} ms");
-    if !fp.is_empty() {
-        ctx.say(String::new());
-        let peer_col = if have_peer { "Better Auth" } else { "" };
-        ctx.say(format!(
-            "{:<44} {:>16} {:>16}",
-            "footprint", "mana-auth", peer_col
-        ));
-        let mut rows: Vec<(String, Option<String>, String)> = Vec::new();
-        let peer = |v: String| if have_peer { v } else { String::new() };
-        rows.push((
-            "binary (release, stripped)".into(),
-            fp.get("binaryBytes")
-                .and_then(Value::as_f64)
-                .map(|b| format!("{:.1} MiB", b / MIB)),
-            peer(
-                kib(peer_fp, "nodeModulesBytes")
-                    .map_or("—".into(), |b| format!("{:.0} MiB + node", b / MIB)),
-            ),
-        ));
-        rows.push((
-            format!("exec → healthy, new file (median of {STARTS})"),
-            kib(fp, "readyMsFreshMedian").map(ms),
-            peer(kib(peer_fp, "readyMsFreshMedian").map_or("—".into(), ms)),
-        ));
-        rows.push((
-            format!("exec → healthy, existing file (median of {STARTS})"),
-            kib(fp, "readyMsExistingMedian").map(ms),
-            String::new(),
-        ));
-        rows.push((
-            "idle RSS".into(),
-            kib(fp, "idleRssKiB").map(mib),
-            peer(kib(peer_fp, "idleRssKiB").map_or("—".into(), mib)),
-        ));
-        rows.push((
-            "peak RSS under the login load (VmHWM)".into(),
-            kib(fp, "peakRssLoginKiB").map(mib),
-            peer(kib(peer_fp, "peakRssLoginKiB").map_or("—".into(), mib)),
-        ));
-        for r in fp
-            .get("loginByAccounts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            rows.push((
-                format!(
-                    "login c=1 p50 / p99, {} accounts in the file",
-                    r["accounts"].as_u64().unwrap_or(0)
-                ),
-                Some(format!(
-                    "{:.1} / {:.1} ms",
-                    r["p50Ms"].as_f64().unwrap_or(0.0),
-                    r["p99Ms"].as_f64().unwrap_or(0.0)
-                )),
-                format!(
-                    "(seeded in {:.0} s)",
-                    r["seed"]["seedSeconds"].as_f64().unwrap_or(0.0)
-                ),
-            ));
-        }
-        for (what, ours, theirs) in rows {
-            if let Some(ours) = ours {
-                ctx.say(format!("{what:<44} {ours:>16} {theirs:>16}"));
-            }
-        }
-    }
-    // The issue's targets, checked against this run (printed, not asserted).
-    let mut targets = Vec::new();
-    let mut check = |what: String, ok: Option<bool>| {
-        let m = ok.map_or("n/a", mark);
-        targets.push((what, m));
-    };
-    let ours = ctx.ours.clone();
-    let get = |n: &str, c: usize| Ctx::find(&ours, n, c);
-    if let Some(fl) = ctx.floor {
-        for (n, need) in [("login", 90.0), ("register", 80.0)] {
-            for c in [8, 32] {
-                if let Some(f) = get(n, c) {
-                    let p = pct_of(f.per_sec, fl);
-                    check(
-                        format!("{n} c={c}: {:.1}/s = {p:.0} % of the floor {fl:.1}/s (≥ {need:.0} %), {} errors", f.per_sec, f.errors),
-                        Some(p >= need && (n != "login" || f.errors == 0)),
-                    );
-                }
-            }
-        }
-    }
-    let ps = Ctx::find(&ctx.peer, "peer-session", 32);
-    for (n, need) in [("validate", 15.0), ("session", 15.0), ("bootstrap", 10.0)] {
-        if let Some(f) = get(n, 32) {
-            let ok = ps.as_ref().map(|p| f.per_sec / p.per_sec.max(1e-9) >= need);
-            let ratio = ps.as_ref().map_or("no peer run".into(), |p| {
-                format!("{:.1}×", f.per_sec / p.per_sec.max(1e-9))
-            });
-            check(
-                format!(
-                    "{} c=32: {:.0}/s = {ratio} the peer's get-session (≥ {need:.0}×)",
-                    title(n),
-                    f.per_sec
-                ),
-                ok,
-            );
-        }
-    }
-    if let Some(v) = kib(fp, "idleRssKiB") {
-        check(
-            format!("idle RSS {:.1} MiB (≤ 20 MB)", v / 1024.0),
-            Some(v * 1024.0 <= 20e6),
-        );
-    }
-    if let Some(v) = kib(fp, "readyMsFreshMedian") {
-        check(
-            format!("exec → healthy {v:.0} ms (≤ 50 ms)"),
-            Some(v <= 50.0),
-        );
-    }
-    if let Some(v) = fp.get("binaryBytes").and_then(Value::as_f64) {
-        check(
-            format!("binary {:.1} MiB (≤ 20 MB)", v / MIB),
-            Some(v <= 20e6),
-        );
-    }
-    if let Some(rows) = fp.get("loginByAccounts").and_then(Value::as_array) {
-        if let (Some(a), Some(b)) = (rows.first(), rows.last()) {
-            let (pa, pb) = (
-                a["p50Ms"].as_f64().unwrap_or(0.0),
-                b["p50Ms"].as_f64().unwrap_or(0.0),
-            );
-            check(
-                format!(
-                    "login p50 {:.1} ms at {} accounts vs {:.1} ms at {} ({:+.1} %, within 10 %)",
-                    pb,
-                    b["accounts"],
-                    pa,
-                    a["accounts"],
-                    pct_of(pb - pa, pa)
-                ),
-                Some(pa > 0.0 && (pb - pa).abs() <= pa * 0.10),
-            );
-        }
-    }
-    if !targets.is_empty() {
-        ctx.say(String::new());
-        ctx.say("targets (issue 9), this run:".into());
-        let mut js = Vec::new();
-        for (what, m) in targets {
-            js.push(json!({ "target": what, "met": m }));
-            ctx.say(format!("  {m} {what}"));
-        }
-        ctx.out.insert("targets".into(), Value::Array(js));
-    }
 }

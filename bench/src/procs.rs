@@ -101,7 +101,7 @@ pub async fn start_mana(bin: &str, db: &Path) -> Result<Proc, String> {
     })
 }
 
-/// Runs a `mana-auth` subcommand (admin create, bench-seed) on `db`.
+/// Runs a `mana-auth` subcommand (admin create) on `db`.
 pub async fn mana_cli(bin: &str, db: &Path, args: &[&str]) -> Result<String, String> {
     let mut cmd = tokio::process::Command::new(bin);
     mana_env(&mut cmd, db);
@@ -119,6 +119,32 @@ pub async fn mana_cli(bin: &str, db: &Path, args: &[&str]) -> Result<String, Str
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The admin account of every bench file.
+pub const ADMIN_EMAIL: &str = "admin@bench.test";
+
+/// Makes `ADMIN_EMAIL` (password `PASSWORD`) an admin of `db` with the
+/// CLI; `dir` holds the password file (passwords never go on a command
+/// line).
+pub async fn make_admin(bin: &str, db: &Path, dir: &Path) -> Result<(), String> {
+    let password_file = dir.join("admin-password");
+    std::fs::write(&password_file, crate::PASSWORD).map_err(|e| e.to_string())?;
+    mana_cli(
+        bin,
+        db,
+        &[
+            "admin",
+            "create",
+            "--email",
+            ADMIN_EMAIL,
+            "--password-file",
+            &password_file.to_string_lossy(),
+            "--admin",
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Installs the peer's packages when `node_modules` is missing.
@@ -208,4 +234,23 @@ pub fn temp_dir() -> Result<tempfile::TempDir, String> {
 /// The database path inside `dir`.
 pub fn db_in(dir: &Path) -> PathBuf {
     dir.join("mana-auth.db")
+}
+
+/// Watches RSS after a load for `limit`, every 100 ms: when it first went
+/// under `under_kib` (ms, or null) and where it ended.
+pub async fn settle(pid: u32, under_kib: u64, limit: Duration) -> serde_json::Value {
+    let t0 = Instant::now();
+    let start = rss_kib(pid);
+    let mut under_ms = None;
+    let mut last = start;
+    while t0.elapsed() < limit {
+        last = rss_kib(pid);
+        if last < under_kib && under_ms.is_none() {
+            under_ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    serde_json::json!({ "startKiB": start, "underKiB": under_kib, "underAfterMs": under_ms,
+                        "endKiB": last, "watchedMs": t0.elapsed().as_secs_f64() * 1000.0 })
 }

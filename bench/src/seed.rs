@@ -1,0 +1,107 @@
+//! Many accounts in a database file, fast, for the figures at scale (login
+//! latency, admin stats and start-up with 1 M accounts). Not part of the
+//! server: the bench opens the SQLite file itself and writes every account
+//! through the server's own sign-up function (`signup::insert_account`:
+//! user, password, personal space, owner membership, `kontextDoc`,
+//! `userContext`, REGISTER event), marked verified, with one argon2id hash
+//! (the shipped parameters) shared by all of them.
+//!
+//! Speed: one connection, big transactions, the journal and fsync off and a
+//! large page cache — a crash while seeding can ruin the file, so it only
+//! touches a file whose accounts are all `@bench.test` (a new one, or one
+//! it seeded before); the server never runs like that.
+
+use std::path::Path;
+use std::time::Instant;
+
+use mana_auth::auth::password::Hasher;
+use mana_auth::auth::signup;
+use mana_auth::clock::{iso, Clock};
+use mana_auth::config::Synchronous;
+use mana_auth::db::Db;
+
+/// Accounts per transaction.
+const BATCH: u64 = 50_000;
+
+/// What a seeding did.
+pub struct Seeded {
+    pub accounts: u64,
+    pub seconds: f64,
+}
+
+fn fail(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Adds `count` verified accounts `{prefix}{i}@bench.test`, i = start..,
+/// all with `password`, to the file at `db` (created and migrated as the
+/// server would when it does not exist).
+pub fn seed(
+    db: &Path,
+    count: u64,
+    start: u64,
+    prefix: &str,
+    password: &str,
+) -> Result<Seeded, String> {
+    // The server's hashing with its defaults (a server started by the
+    // bench uses the same): verifying this hash costs what a real one does.
+    let hash = Hasher::new(19_456, 2, 1, 1)
+        .and_then(|h| h.hash_blocking(password))
+        .map_err(|e| e.message)?;
+    // Creates and migrates the file exactly like the server.
+    drop(Db::open(db, Synchronous::Full).map_err(fail)?);
+    let mut conn = rusqlite::Connection::open(db).map_err(fail)?;
+    let others: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM users WHERE email NOT LIKE '%@bench.test'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(fail)?;
+    if others > 0 {
+        return Err(format!(
+            "{} has {others} accounts the bench did not make; it only seeds bench files",
+            db.display()
+        ));
+    }
+    conn.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
+        .map_err(fail)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE; \
+         PRAGMA cache_size = -4194304;",
+    )
+    .map_err(fail)?;
+    let client = mana_auth::admin::ops::cli_client();
+    let clock = Clock::system();
+    let started = Instant::now();
+    let mut next = start;
+    let end = start.saturating_add(count);
+    while next < end {
+        let upto = end.min(next.saturating_add(BATCH));
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        for i in next..upto {
+            let now = clock.now();
+            let user = signup::insert_account(
+                &tx,
+                format!("{prefix}{i}@bench.test"),
+                String::new(),
+                &hash,
+                &client,
+                now,
+            )
+            .map_err(|e| e.message)?;
+            mana_auth::users::store::set_verified(&tx, &user.id, &iso(now))
+                .map_err(|e| e.message)?;
+        }
+        tx.commit().map_err(fail)?;
+        next = upto;
+    }
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .map_err(fail)?;
+    Ok(Seeded {
+        accounts: count,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
