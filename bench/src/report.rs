@@ -299,7 +299,6 @@ fn issue9(ctx: &Ctx, fp: &serde_json::Map<String, Value>) -> Targets {
     targets
 }
 
-
 /// sync pull c=32 before this round (issue 21 asks for ≥ 3×).
 const PULL_BEFORE: f64 = 2934.3;
 
@@ -418,7 +417,10 @@ fn issue21(ctx: &Ctx, fp: &serde_json::Map<String, Value>) -> Targets {
             format!(
                 "RSS back under {:.0} MiB after the load: {} (≤ 10 s; {:.1} MiB when it stopped)",
                 storm::RSS_AFTER_KIB as f64 / 1024.0,
-                under.map_or("not within 10 s".into(), |v| format!("after {:.1} s", v / 1000.0)),
+                under.map_or("not within 10 s".into(), |v| format!(
+                    "after {:.1} s",
+                    v / 1000.0
+                )),
                 s["startKiB"].as_f64().unwrap_or(0.0) / 1024.0
             ),
             Some(under.is_some_and(|v| v <= 10_000.0)),

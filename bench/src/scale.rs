@@ -118,9 +118,6 @@ pub async fn scale(ctx: &mut Ctx, fp: &mut serde_json::Map<String, Value>) -> Re
         }));
     }
     fp.insert("loginByAccounts".into(), Value::Array(js));
-    fp.insert(
-        "scaleSeconds".into(),
-        json!(t0.elapsed().as_secs_f64()),
-    );
+    fp.insert("scaleSeconds".into(), json!(t0.elapsed().as_secs_f64()));
     Ok(())
 }

@@ -258,7 +258,9 @@ async fn client(addr: String, what: Rc<What>, worker: usize, deadline: Instant) 
             Ok(Err(_)) => t.conn_errors += 1,
             Ok(Ok(r)) => {
                 let body: Value = serde_json::from_slice(r.body).unwrap_or(Value::Null);
-                if r.status == 200 && (body["accessToken"].is_string() || body["user"]["id"].is_string()) {
+                if r.status == 200
+                    && (body["accessToken"].is_string() || body["user"]["id"].is_string())
+                {
                     t.accepted.push(us);
                 } else if r.status == 503 && body["error"] == "OVERLOADED" {
                     t.shed.push(us);
@@ -285,7 +287,12 @@ async fn client(addr: String, what: Rc<What>, worker: usize, deadline: Instant) 
     t
 }
 
-async fn overload(addr: &str, name: &'static str, what: What, seconds: f64) -> io::Result<Overload> {
+async fn overload(
+    addr: &str,
+    name: &'static str,
+    what: What,
+    seconds: f64,
+) -> io::Result<Overload> {
     let what = Rc::new(what);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
