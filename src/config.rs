@@ -161,14 +161,17 @@ pub struct Config {
     #[arg(skip)]
     pub smtp_pass: Option<Secret<String>>,
 
-    /// SMTP transport security: `opportunistic` (STARTTLS when offered),
-    /// `required` (STARTTLS or fail), `wrapper` (implicit TLS, port 465),
-    /// `none` (plain, for a local relay).
+    /// SMTP transport security: `required` (STARTTLS or no mail; the
+    /// default), `wrapper` (implicit TLS, port 465), `opportunistic`
+    /// (STARTTLS when offered, else plain: whoever strips the offer reads
+    /// the password and the links), `none` (plain, for a local relay).
+    /// Production refuses `opportunistic` and `none` to a relay that is not
+    /// on loopback when SMTP credentials are set.
     #[arg(
         long,
         env = "SMTP_TLS",
         value_enum,
-        default_value = "opportunistic",
+        default_value = "required",
         global = true
     )]
     pub smtp_tls: SmtpTls,
@@ -420,6 +423,22 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("mana-auth.db"))
     }
 
+    /// Whether mail may leave in clear to a relay that is not on this host:
+    /// `SMTP_TLS` is `opportunistic` or `none` and `SMTP_HOST` is not a
+    /// loopback address (or `localhost`).
+    pub fn smtp_sends_in_clear(&self) -> bool {
+        let Some(host) = self.smtp_host.as_deref().map(str::trim) else {
+            return false;
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        matches!(self.smtp_tls, SmtpTls::Opportunistic | SmtpTls::None) && !loopback
+    }
+
     /// Decoded KEK, if configured and well formed.
     pub fn kek(&self) -> Option<[u8; 32]> {
         let raw = self.mana_auth_kek.as_ref()?;
@@ -455,6 +474,14 @@ impl Config {
             }
             if self.base_url.is_none() {
                 problems.push("BASE_URL is missing: production needs the public URL".to_owned());
+            }
+            if self.smtp_sends_in_clear() && (self.smtp_user.is_some() || self.smtp_pass.is_some())
+            {
+                problems.push(format!(
+                    "SMTP_TLS={} sends the SMTP password and the mailed links in clear to                      {} when the relay offers no STARTTLS (or someone strips the offer):                      use SMTP_TLS=required or wrapper in production",
+                    if self.smtp_tls == SmtpTls::None { "none" } else { "opportunistic" },
+                    self.smtp_host.as_deref().unwrap_or_default()
+                ));
             }
         } else if self.mana_auth_kek.is_some() && self.kek().is_none() {
             problems.push(

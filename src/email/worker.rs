@@ -49,6 +49,13 @@ impl Mailer {
         let transport = match &config.smtp_host {
             None => None,
             Some(host) => {
+                if config.smtp_sends_in_clear() {
+                    tracing::warn!(
+                        smtp_host = %host,
+                        smtp_tls = ?config.smtp_tls,
+                        "SMTP_TLS lets mail (and SMTP_PASS) go to the relay in clear; use required or wrapper"
+                    );
+                }
                 let tls_params =
                     || TlsParameters::new(host.clone()).map_err(|e| format!("SMTP TLS setup: {e}"));
                 let tls = match config.smtp_tls {

@@ -521,6 +521,8 @@ async fn with_smtp(sink: &SmtpSink) -> TestServer {
     TestServer::start_with(move |c| {
         c.smtp_host = Some("127.0.0.1".into());
         c.smtp_port = port;
+        // The sink is a plain relay on loopback.
+        c.smtp_tls = mana_auth::config::SmtpTls::None;
     })
     .await
 }

@@ -12,6 +12,8 @@ async fn with_smtp(sink: &SmtpSink) -> TestServer {
     TestServer::start_with(move |c| {
         c.smtp_host = Some("127.0.0.1".into());
         c.smtp_port = port;
+        // The sink is a plain relay on loopback.
+        c.smtp_tls = mana_auth::config::SmtpTls::None;
         c.require_email_verification = true;
     })
     .await
@@ -336,6 +338,8 @@ async fn invitation_mail_names_the_space_and_the_inviter() {
     let t = TestServer::start_with(move |c| {
         c.smtp_host = Some("127.0.0.1".into());
         c.smtp_port = port;
+        // The sink is a plain relay on loopback.
+        c.smtp_tls = mana_auth::config::SmtpTls::None;
     })
     .await;
     let owner = t.account("host@example.com").await;
@@ -371,6 +375,8 @@ async fn smtp_down_keeps_the_mail_and_delivers_it_later() {
     let t = TestServer::start_with(move |c| {
         c.smtp_host = Some("127.0.0.1".into());
         c.smtp_port = port;
+        // The sink is a plain relay on loopback.
+        c.smtp_tls = mana_auth::config::SmtpTls::None;
     })
     .await;
     let r = t.register("patient@example.com").await;

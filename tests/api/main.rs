@@ -40,6 +40,7 @@ mod secret_settings;
 mod security;
 mod self_service;
 mod settings;
+mod smtp_tls;
 mod space_integrity;
 mod spaces;
 mod takeover;

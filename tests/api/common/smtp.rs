@@ -22,6 +22,8 @@ pub struct Received {
 pub struct SmtpSink {
     pub port: u16,
     messages: Arc<Mutex<Vec<Received>>>,
+    /// Every line any client sent, in order (commands, AUTH, mail data).
+    lines: Arc<Mutex<Vec<String>>>,
     notify: Arc<Notify>,
     task: JoinHandle<()>,
 }
@@ -41,21 +43,48 @@ impl SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::new(Mutex::new(Vec::new()));
         let notify = Arc::new(Notify::new());
-        let (m, n) = (messages.clone(), notify.clone());
+        let (m, l, n) = (messages.clone(), lines.clone(), notify.clone());
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (m, n) = (m.clone(), n.clone());
+                let (m, l, n) = (m.clone(), l.clone(), n.clone());
                 tokio::spawn(async move {
-                    let _ = session(sock, m, n).await;
+                    let _ = session(sock, m, l, n).await;
                 });
             }
         });
         Self {
             port,
             messages,
+            lines,
             notify,
             task,
+        }
+    }
+
+    /// Everything clients sent so far, one line each.
+    pub fn transcript(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until a client sent a line starting with `prefix`
+    /// (case-insensitive).
+    pub async fn wait_for_line(&self, prefix: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let prefix = prefix.to_ascii_uppercase();
+        loop {
+            let wait = self.notify.notified();
+            if self
+                .transcript()
+                .iter()
+                .any(|l| l.to_ascii_uppercase().starts_with(&prefix))
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, wait).await.is_err() {
+                panic!("no {prefix} line in {:?}", self.transcript());
+            }
         }
     }
 
@@ -109,9 +138,14 @@ impl SmtpSink {
     }
 }
 
+/// One SMTP session. Like a relay that does not offer STARTTLS (or whose
+/// offer was stripped on the way), it offers AUTH PLAIN and LOGIN over the
+/// plain connection and accepts any credentials, so a test sees what a
+/// client would hand over in clear.
 async fn session(
     sock: tokio::net::TcpStream,
     messages: Arc<Mutex<Vec<Received>>>,
+    seen: Arc<Mutex<Vec<String>>>,
     notify: Arc<Notify>,
 ) -> std::io::Result<()> {
     let (read, mut write) = sock.into_split();
@@ -121,10 +155,35 @@ async fn session(
         .await?;
     let mut from = String::new();
     let mut to = Vec::new();
+    let note = |line: &str| {
+        seen.lock().unwrap().push(line.to_owned());
+        notify.notify_waiters();
+    };
     while let Some(line) = lines.next_line().await? {
+        note(&line);
         let upper = line.to_ascii_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") {
-            b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+            b"250-sink.test\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n"
+        } else if upper.starts_with("AUTH PLAIN") {
+            if upper.trim() == "AUTH PLAIN" {
+                write.write_all(b"334 \r\n").await?;
+                if let Some(answer) = lines.next_line().await? {
+                    note(&answer);
+                }
+            }
+            b"235 2.7.0 Authentication successful\r\n"
+        } else if upper.starts_with("AUTH LOGIN") {
+            let asked = if upper.trim() == "AUTH LOGIN" { 2 } else { 1 };
+            for prompt in [&b"334 VXNlcm5hbWU6\r\n"[..], b"334 UGFzc3dvcmQ6\r\n"]
+                .into_iter()
+                .skip(2 - asked)
+            {
+                write.write_all(prompt).await?;
+                if let Some(answer) = lines.next_line().await? {
+                    note(&answer);
+                }
+            }
+            b"235 2.7.0 Authentication successful\r\n"
         } else if upper.starts_with("HELO") {
             b"250 sink.test\r\n"
         } else if upper.starts_with("MAIL FROM:") {
@@ -139,6 +198,7 @@ async fn session(
                 .await?;
             let mut data = String::new();
             while let Some(l) = lines.next_line().await? {
+                note(&l);
                 if l == "." {
                     break;
                 }
