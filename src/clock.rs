@@ -19,7 +19,8 @@ impl Clock {
         Self::default()
     }
 
-    /// Now, in UTC.
+    /// Now, in UTC. The one reading of the system clock in the crate.
+    #[allow(clippy::disallowed_methods)]
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + Duration::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }

@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn five_failures_in_window_lock_for_thirty_minutes() {
         let c = db();
-        let t0 = Utc::now();
+        let t0 = crate::clock::Clock::system().now();
         for i in 0..4 {
             assert_eq!(
                 record_failure(&c, "A@x.de", None, t0 + Duration::minutes(i)).unwrap(),
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn failures_outside_the_window_do_not_count_and_success_clears() {
         let c = db();
-        let t0 = Utc::now();
+        let t0 = crate::clock::Clock::system().now();
         for i in 0..4 {
             record_failure(&c, "b@x.de", None, t0 + Duration::minutes(i * 10)).unwrap();
         }

@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn freshness_counts_from_the_sign_in() {
-        let t0 = Utc::now();
+        let t0 = crate::clock::Clock::system().now();
         let day = 86_400;
         assert!(is_fresh(day, Some(t0), t0 + Duration::hours(23)));
         assert!(!is_fresh(day, Some(t0), t0 + Duration::hours(24)));

@@ -147,7 +147,7 @@ mod tests {
     #[test]
     fn windows_reset_after_a_minute() {
         let l = Limits::new(2, 0, 0);
-        let t = Utc::now();
+        let t = crate::clock::Clock::system().now();
         let a = Some(ip("1.1.1.1"));
         assert!(l.check(Bucket::Auth, a, t).is_ok());
         assert!(l.check(Bucket::Auth, a, t).is_ok());
