@@ -23,6 +23,9 @@ pub const KEY_PREFIX: &str = "sk_live_";
 pub const DISPLAY_LEN: usize = 12;
 /// Active keys per user.
 pub const MAX_KEYS: u32 = 100;
+/// Revoked keys kept per user (the newest; older rows are deleted, and a
+/// deleted key then validates as `invalid` instead of `revoked`).
+pub const MAX_REVOKED_KEPT: u32 = 20;
 /// `last_used_at` is written at most this often per key, so validation
 /// stays a read almost always.
 pub const LAST_USED_RESOLUTION: Duration = Duration::minutes(1);
@@ -234,6 +237,7 @@ pub fn revoke(
     if !store::revoke(tx, user_id, key_id, &iso(now))? {
         return Err(ApiError::not_found("api key"));
     }
+    store::prune_revoked(tx, user_id, MAX_REVOKED_KEPT)?;
     let meta = json!({ "keyId": key_id });
     audit::record(
         tx,

@@ -107,3 +107,14 @@ pub fn touch(conn: &Connection, key_id: &str, now: &str) -> Result<()> {
     .execute(params![key_id, now])?;
     Ok(())
 }
+
+/// Deletes the user's revoked keys beyond the newest `keep`.
+pub fn prune_revoked(conn: &Connection, user_id: &str, keep: u32) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM api_keys WHERE rowid IN (SELECT rowid FROM api_keys \
+             WHERE user_id = ?1 AND revoked_at IS NOT NULL \
+             ORDER BY revoked_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
+        )?
+        .execute(params![user_id, keep])?)
+}

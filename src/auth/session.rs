@@ -21,6 +21,9 @@ use crate::error::Result;
 pub const SESSION_TTL: Duration = Duration::days(7);
 /// A session is extended on use at most this often.
 pub const EXTEND_EVERY: Duration = Duration::days(1);
+/// Sessions one user may have; opening another ends the oldest (deleted
+/// here, so the live-session check refuses its tokens at once).
+pub const MAX_SESSIONS: u32 = 50;
 
 /// A stored session as sent to its owner.
 #[derive(Clone, Debug, Serialize)]
@@ -143,11 +146,33 @@ pub fn create(
     ])?;
     let cookie_token = add_token(conn, &session.id, Kind::Cookie, now)?;
     let refresh_token = add_token(conn, &session.id, Kind::Refresh, now)?;
+    end_oldest_beyond(conn, user_id, MAX_SESSIONS, now)?;
     Ok(Opened {
         session,
         cookie_token,
         refresh_token,
     })
+}
+
+/// Ends the user's expired sessions and, beyond the newest `keep` live
+/// ones, the oldest; returns how many ended. A DELETE on the writer, so the
+/// live-session check refuses their access tokens at once.
+pub fn end_oldest_beyond(
+    conn: &Connection,
+    user_id: &str,
+    keep: u32,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let expired = conn
+        .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
+        .execute(params![user_id, iso(now)])?;
+    let oldest = conn
+        .prepare_cached(
+            "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE user_id = ?1 \
+             ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
+        )?
+        .execute(params![user_id, keep])?;
+    Ok(expired + oldest)
 }
 
 /// A presented token as stored.

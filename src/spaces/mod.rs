@@ -33,6 +33,12 @@ pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 pub const INVITES_PER_HOUR: i64 = 20;
 /// The same per day.
 pub const INVITES_PER_DAY: i64 = 100;
+/// How far back the invitation log is read (and kept).
+pub const INVITE_LOG_WINDOW: Duration = Duration::days(1);
+/// Spaces one user may own (the personal space included).
+pub const MAX_OWNED_SPACES: u32 = 50;
+/// Pending, unexpired invitations one space may have at once.
+pub const MAX_PENDING_INVITATIONS: u32 = 100;
 
 fn not_found() -> ApiError {
     ApiError::not_found("space")
@@ -168,6 +174,11 @@ pub fn create(
         ));
     }
     let logo = check_logo(input.logo)?;
+    if store::owned_count(tx, creator)? >= MAX_OWNED_SPACES {
+        return Err(ApiError::validation(format!(
+            "you own {MAX_OWNED_SPACES} spaces already; delete one first"
+        )));
+    }
     let slug = chosen_slug(tx, input.slug, &name)?;
     let space = Space {
         id: uuid::Uuid::new_v4().to_string(),
@@ -314,11 +325,21 @@ pub fn invite(
             "this address is already a member",
         ));
     }
-    if let Some(pending) = store::pending_invitation(tx, space_id, &email)? {
-        if pending.role == Role::Owner && actor_role != Role::Owner {
-            return Err(ApiError::forbidden(
-                "only owners can change a pending owner invitation",
-            ));
+    match store::pending_invitation(tx, space_id, &email)? {
+        Some(pending) => {
+            if pending.role == Role::Owner && actor_role != Role::Owner {
+                return Err(ApiError::forbidden(
+                    "only owners can change a pending owner invitation",
+                ));
+            }
+        }
+        None => {
+            if store::open_invitation_count(tx, space_id, &iso(now))? >= MAX_PENDING_INVITATIONS {
+                return Err(ApiError::validation(format!(
+                    "this space has {MAX_PENDING_INVITATIONS} open invitations; \
+                     wait for answers or withdraw some first"
+                )));
+            }
         }
     }
     enforce_invite_limits(tx, space_id, actor, now)?;
@@ -327,7 +348,7 @@ pub fn invite(
         space_id,
         actor,
         &iso(now),
-        &iso(now - Duration::days(1)),
+        &iso(now - INVITE_LOG_WINDOW),
     )?;
     let draft = Invitation {
         id: uuid::Uuid::new_v4().to_string(),

@@ -302,3 +302,20 @@ pub fn memberships(conn: &Connection, user_id: &str) -> Result<Vec<(String, Stri
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+/// Spaces the user owns (the personal space included).
+pub fn owned_count(conn: &Connection, user_id: &str) -> Result<u32> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM space_members WHERE user_id = ?1 AND role = 'owner'")?
+        .query_row([user_id], |r| r.get(0))?)
+}
+
+/// Pending invitations of a space that have not expired by `now`.
+pub fn open_invitation_count(conn: &Connection, space_id: &str, now: &str) -> Result<u32> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) FROM space_invitations \
+             WHERE space_id = ?1 AND status = 'pending' AND expires_at > ?2",
+        )?
+        .query_row([space_id, now], |r| r.get(0))?)
+}
