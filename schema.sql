@@ -96,6 +96,7 @@ CREATE TABLE security_events (
 ) STRICT;
 CREATE INDEX security_events_user ON security_events (user_id, created_at);
 CREATE INDEX security_events_type ON security_events (event_type, created_at);
+CREATE INDEX security_events_created ON security_events (created_at);
 
 -- Failed password attempts per email (credential failures only).
 CREATE TABLE login_failures (
@@ -226,6 +227,7 @@ CREATE TABLE verification_tokens (
     credential   TEXT
 ) STRICT;
 CREATE INDEX verification_tokens_user ON verification_tokens (user_id, purpose);
+CREATE INDEX verification_tokens_expires ON verification_tokens (expires_at);
 
 -- Mail sent per address (its SHA-256, not the address), for the hourly cap;
 -- rows older than an hour are pruned as new ones come. Kept apart from the
@@ -357,6 +359,7 @@ CREATE TABLE vault_audit (
     created_at TEXT NOT NULL
 ) STRICT;
 CREATE INDEX vault_audit_user ON vault_audit (user_id, created_at);
+CREATE INDEX vault_audit_created ON vault_audit (created_at);
 
 -- Step 5: admin locks. A locked user cannot sign in (FORBIDDEN) until an
 -- admin unlocks them; locking also revokes every session.

@@ -275,6 +275,21 @@ pub struct Config {
     )]
     pub passkey_max_ceremonies: usize,
 
+    /// Days security events are kept (0 = for ever); the retention job
+    /// removes older ones every hour.
+    #[arg(
+        long,
+        env = "RETENTION_SECURITY_EVENTS_DAYS",
+        default_value_t = 180,
+        global = true
+    )]
+    pub retention_security_events_days: u32,
+
+    /// Days mail that is no longer pending (sent, logged, failed) is kept
+    /// in the outbox (0 = for ever).
+    #[arg(long, env = "RETENTION_MAIL_DAYS", default_value_t = 30, global = true)]
+    pub retention_mail_days: u32,
+
     /// Seconds a client may take to send its request headers.
     #[arg(long, env = "HEADER_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub header_timeout_secs: u64,

@@ -16,6 +16,7 @@ pub mod http;
 pub mod me;
 pub mod passkeys;
 pub mod personas;
+pub mod retention;
 pub mod settings;
 pub mod spaces;
 pub mod state;
@@ -122,6 +123,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         config.rate_limit_validate,
         passkeys::OPTIONS_PER_MINUTE,
     );
+    let retention = Arc::new(retention::Retention::new(&config));
     Ok(AppState {
         config: Arc::new(config),
         db: db.with_metrics(metrics.clone()),
@@ -134,6 +136,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         metrics,
         grant_key,
         live: Arc::default(),
+        retention,
     })
 }
 
@@ -202,6 +205,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
             }
         })
     };
+    let housekeeping = tokio::spawn(retention::run_every(state.clone(), retention::EVERY));
     let sweeper = tokio::spawn(passkeys::sweep_every(
         state.passkeys.clone(),
         state.clock.clone(),
@@ -224,6 +228,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         unproven_sweeper.abort();
         watcher.abort();
         sweeper.abort();
+        housekeeping.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let closed = tokio::task::spawn_blocking(move || db.close()).await;

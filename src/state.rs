@@ -28,6 +28,8 @@ pub struct AppState {
     pub grant_key: Option<Arc<crate::vault::grant::RunnerKey>>,
     /// Sessions recently resolved from access tokens (`auth::caller`).
     pub live: Arc<crate::auth::caller::LiveSessions>,
+    /// The retention policy and the last run (`retention`).
+    pub retention: Arc<crate::retention::Retention>,
 }
 
 impl AppState {

@@ -38,6 +38,7 @@ pub const STEPS: &[(i64, &str)] = &[
     ),
     (16, include_str!("../../migrations/0016_server_secrets.sql")),
     (17, include_str!("../../migrations/0017_links.sql")),
+    (18, include_str!("../../migrations/0018_retention.sql")),
 ];
 
 /// The schema version this binary writes.

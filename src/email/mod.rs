@@ -75,6 +75,8 @@ pub fn lang_for(
 /// (verification, reset, magic link, email change, invitation); beyond, the
 /// mail is silently not sent (the answer does not change).
 pub const MAIL_PER_ADDRESS_PER_HOUR: i64 = 5;
+/// The window of `MAIL_PER_ADDRESS_PER_HOUR`.
+pub const QUOTA_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
 /// Counts one mail to `to` against `MAIL_PER_ADDRESS_PER_HOUR` and answers
 /// whether it may go; `false` (nothing counted) when the cap is reached.
@@ -82,7 +84,7 @@ pub const MAIL_PER_ADDRESS_PER_HOUR: i64 = 5;
 pub fn take_quota(tx: &Connection, to: &str, now: DateTime<Utc>) -> Result<bool> {
     use sha2::{Digest, Sha256};
     let key = hex::encode(Sha256::digest(to.to_lowercase().as_bytes()));
-    let hour_ago = iso(now - chrono::Duration::hours(1));
+    let hour_ago = iso(now - QUOTA_WINDOW);
     tx.prepare_cached("DELETE FROM mail_quota WHERE address_hash = ?1 AND created_at <= ?2")?
         .execute(params![key, hour_ago])?;
     let sent: i64 = tx

@@ -78,6 +78,7 @@ pub struct ErrorEnvelope {
         (path = "/api/v1/internal", api = routes::internal::Doc),
         (path = "/api/v1/internal/personas", api = routes::internal_personas::Doc),
         (path = "/api/v1/admin/personas", api = routes::admin_personas::Doc),
+        (path = "/api/v1/admin/retention", api = routes::admin_retention::Doc),
         (path = "/api/v1/admin", api = routes::admin::Doc),
         (path = "/sync", api = routes::sync::Doc),
     ),

@@ -319,3 +319,223 @@ async fn only_the_newest_revoked_api_keys_are_kept() {
         1
     );
 }
+
+/// Leaves one of each kind of row the retention job looks at, for `email`:
+/// sign-up events and mail, a reset request
+/// (link, mail count, mail), an invitation withdrawn and one left open (the
+/// invitation log), a failed login (failure row).
+async fn leave_traces(t: &TestServer, email: &str) -> crate::common::Account {
+    let a = t.account(email).await;
+    verified(t, &a.id);
+    let r = t
+        .post("/api/v1/auth/forgot-password", json!({ "email": email }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = fresh_login(t, email).await;
+    let space = t
+        .create_space(&token, &format!("Club of {email}"), "club")
+        .await;
+    let id = space["id"].as_str().unwrap().to_owned();
+    let mut invitations = vec![];
+    for guest in ["gone", "open"] {
+        let r = t
+            .post_auth(
+                &format!("/api/v1/gilden/{id}/invite"),
+                &token,
+                json!({ "email": format!("{guest}.{email}"), "role": "member" }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        invitations.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let d = t
+        .delete_auth(
+            &format!("/api/v1/gilden/{id}/invitations/{}", invitations[0]),
+            &token,
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    // Last: a successful sign-in clears the failures.
+    let bad = t.login(email, "not the password").await;
+    assert_eq!(bad.status, 401, "{}", bad.body);
+    t.eventually("the mail is handled", |t| {
+        t.count("SELECT count(*) FROM mail_outbox WHERE status = 'pending' AND id <> 'stuck'") == 0
+    })
+    .await;
+    a
+}
+
+/// Rows of `table` whose `column` is the user's id or mentions `email`.
+fn rows(t: &TestServer, table: &str, column: &str, who: &str) -> i64 {
+    t.count(&format!(
+        "SELECT count(*) FROM {table} WHERE {column} LIKE '%{who}%'"
+    ))
+}
+
+#[tokio::test]
+async fn retention_removes_what_is_due_and_nothing_else() {
+    let t = TestServer::start_with(|c| c.rate_limit_auth = 0).await;
+    crate::admin::admin(&t, "root@example.com").await;
+    let old = leave_traces(&t, "old@example.com").await;
+    // Mail still pending (a relay that was down) is never removed, however old.
+    t.db()
+        .execute(
+            "INSERT INTO mail_outbox (id, kind, to_address, subject, text_body, html_body, \
+             status, next_attempt_at, created_at) VALUES ('stuck', 'test', 'old@example.com', \
+             's', 't', 'h', 'pending', '2999-01-01T00:00:00.000Z', ?1)",
+            [mana_auth::clock::iso(t.clock.now())],
+        )
+        .unwrap();
+    let kinds = |who: &str| {
+        [
+            rows(&t, "security_events", "user_id", who),
+            rows(&t, "mail_outbox", "to_address", who),
+            rows(&t, "sessions", "user_id", who),
+            rows(&t, "verification_tokens", "email", who),
+            rows(&t, "login_failures", "email", who),
+            rows(&t, "space_invitations", "email", who),
+        ]
+    };
+    let before = kinds("old@example.com");
+    let before_id = kinds(&old.id);
+    assert!(before_id[0] >= 2 && before_id[2] >= 1, "{before_id:?}");
+    assert!(
+        before[1] >= 3 && before[3] >= 1 && before[4] == 1 && before[5] == 2,
+        "{before:?}"
+    );
+    let old_quota = t.count("SELECT count(*) FROM mail_quota");
+    let old_log = t.count("SELECT count(*) FROM space_invite_log");
+    assert!(old_quota >= 1 && old_log == 2);
+
+    // 160 days on: someone whose rows are 21 days old at the run.
+    t.clock.advance(chrono::Duration::days(160));
+    let middle = leave_traces(&t, "middle@example.com").await;
+    let middle_before = (kinds("middle@example.com"), kinds(&middle.id));
+    // 21 days on: someone whose rows are new, and the run.
+    t.clock.advance(chrono::Duration::days(21));
+    let quota_before_fresh = t.count("SELECT count(*) FROM mail_quota");
+    let fresh = leave_traces(&t, "fresh@example.com").await;
+    let fresh_quota = t.count("SELECT count(*) FROM mail_quota") - quota_before_fresh;
+    assert!(fresh_quota >= 1);
+    let fresh_before = (kinds("fresh@example.com"), kinds(&fresh.id));
+    let admin = fresh_login(&t, "root@example.com").await;
+    let run = t
+        .post_auth("/api/v1/admin/retention/run", &admin, json!({}))
+        .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+
+    // Everything of the old user's is due: events (180 days), mail not
+    // pending (30), sessions and links long expired, the failure window
+    // gone, invitations closed or expired more than 30 days ago.
+    assert_eq!(kinds(&old.id)[0], 0, "old events");
+    assert_eq!(kinds(&old.id)[2], 0, "old sessions");
+    let after = kinds("old@example.com");
+    assert_eq!(after[1], 1, "only the pending mail stays");
+    assert_eq!(
+        t.count("SELECT count(*) FROM mail_outbox WHERE id = 'stuck'"),
+        1
+    );
+    assert_eq!(after[3], 0, "old links");
+    assert_eq!(after[4], 0, "old login failures");
+    assert_eq!(after[5], 0, "old invitations");
+    // The middle user's rows are 21 days old: their sessions and links
+    // expired, their events, mail and invitations are kept.
+    let (m, m_id) = (kinds("middle@example.com"), kinds(&middle.id));
+    assert_eq!(m_id[0], middle_before.1[0], "events of 21 days stay");
+    assert_eq!(m[1], middle_before.0[1], "mail of 21 days stays");
+    assert_eq!(m_id[2], 0, "expired sessions go");
+    assert_eq!(m[3], 0, "links expired for more than a day go");
+    assert_eq!(m[4], 0, "failures out of the window go");
+    assert_eq!(m[5], 2, "invitations closed 21 days ago stay");
+    // The fresh user's rows all stay, the admin's session too.
+    assert_eq!(kinds("fresh@example.com"), fresh_before.0);
+    assert_eq!(kinds(&fresh.id), fresh_before.1);
+    assert_eq!(t.get_auth("/api/v1/auth/session", &admin).await.status, 200);
+    // Rate-limit rows: the fresh ones are left (the mail count of the last
+    // hour, the invitation log of the last day).
+    assert_eq!(t.count("SELECT count(*) FROM space_invite_log"), 2);
+    assert_eq!(t.count("SELECT count(*) FROM mail_quota"), fresh_quota);
+
+    // The report counts them; a second run finds nothing left.
+    assert!(run.body["securityEvents"].as_i64().unwrap() >= before_id[0]);
+    assert!(run.body["mail"].as_i64().unwrap() >= before[1] - 1);
+    assert!(run.body["expiredSessions"].as_i64().unwrap() >= 2);
+    assert!(run.body["expiredTokens"].as_i64().unwrap() >= 2);
+    assert!(run.body["rateLimitRows"].as_i64().unwrap() >= 4);
+    assert_eq!(run.body["closedInvitations"], 2);
+    let again = t
+        .post_auth("/api/v1/admin/retention/run", &admin, json!({}))
+        .await;
+    for k in [
+        "securityEvents",
+        "mail",
+        "expiredSessions",
+        "expiredTokens",
+        "closedInvitations",
+    ] {
+        assert_eq!(again.body[k], 0, "{k}: {}", again.body);
+    }
+}
+
+#[tokio::test]
+async fn retention_of_zero_days_keeps_events_and_mail_for_ever() {
+    let t = TestServer::start_with(|c| {
+        c.retention_security_events_days = 0;
+        c.retention_mail_days = 0;
+    })
+    .await;
+    let a = t.account("keeper@example.com").await;
+    t.eventually("the mail is handled", |t| {
+        t.count("SELECT count(*) FROM mail_outbox WHERE status = 'pending'") == 0
+    })
+    .await;
+    let events = rows(&t, "security_events", "user_id", &a.id);
+    let mail = t.count("SELECT count(*) FROM mail_outbox");
+    t.clock.advance(chrono::Duration::days(3650));
+    let report = mana_auth::retention::run(t.state()).await.unwrap();
+    assert_eq!(report.security_events, 0);
+    assert_eq!(report.mail, 0);
+    assert_eq!(rows(&t, "security_events", "user_id", &a.id), events);
+    assert_eq!(t.count("SELECT count(*) FROM mail_outbox"), mail);
+    assert!(report.expired_sessions >= 1, "expired sessions still go");
+}
+
+#[tokio::test]
+async fn the_admin_sees_the_retention_policy_and_no_one_else_does() {
+    let t = TestServer::start_with(|c| c.retention_mail_days = 7).await;
+    let root = crate::admin::admin(&t, "root@example.com").await;
+    let user = t.account("user@example.com").await;
+    let admin = fresh_login(&t, &root.email).await;
+    let policy = t.get_auth("/api/v1/admin/retention", &admin).await;
+    assert_eq!(policy.status, 200, "{}", policy.body);
+    assert_eq!(policy.body["policy"]["securityEventsDays"], 180);
+    assert_eq!(policy.body["policy"]["mailDays"], 7);
+    assert_eq!(policy.body["limits"]["sessionsPerUser"], 50);
+    assert_eq!(policy.body["limits"]["spacesOwned"], 50);
+    assert!(policy.body["lastRun"].is_null());
+    let run = t
+        .post_auth("/api/v1/admin/retention/run", &admin, json!({}))
+        .await;
+    assert_eq!(run.status, 200, "{}", run.body);
+    let again = t.get_auth("/api/v1/admin/retention", &admin).await;
+    assert_eq!(again.body["lastRun"]["ranAt"], run.body["ranAt"]);
+
+    // Not for a user, nor without a token, nor with a revoked admin session.
+    t.get_auth("/api/v1/admin/retention", &user.access)
+        .await
+        .assert_error(403, "FORBIDDEN");
+    t.post_auth("/api/v1/admin/retention/run", &user.access, json!({}))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    t.post("/api/v1/admin/retention/run", json!({}))
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    let out = t.post_auth("/api/v1/auth/logout", &admin, json!({})).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(
+        t.post_auth("/api/v1/admin/retention/run", &admin, json!({}))
+            .await
+            .status,
+        401
+    );
+}

@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .route("/security-events", get(get_events))
         .route("/mail-outbox", get(get_outbox))
         .nest("/personas", super::admin_personas::router())
+        .nest("/retention", super::admin_retention::router())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

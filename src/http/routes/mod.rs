@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod admin_personas;
+pub mod admin_retention;
 pub mod api_keys;
 pub mod auth;
 pub mod better_auth;
