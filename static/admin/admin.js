@@ -372,6 +372,41 @@
       pager(data, (p) => setQuery('#/outbox', { status, page: p })));
   }
 
+  // ---- retention (/admin/retention) --------------------------------------
+  const POLICY_LABELS = [
+    ['securityEventsDays', 'Security events and vault audit (days)'], ['mailDays', 'Sent, logged or failed mail (days)'],
+  ];
+  const LIMIT_LABELS = [
+    ['spacesOwned', 'Spaces owned per user'], ['sessionsPerUser', 'Sessions per user (oldest ends)'],
+    ['pendingInvitationsPerSpace', 'Open invitations per space'], ['activeApiKeys', 'Active API keys per user'],
+    ['revokedApiKeysKept', 'Revoked API keys kept per user'], ['settingsBytesPerUser', 'Settings bytes per user'],
+    ['appsPerDevice', 'App settings per device'], ['devicesPerUser', 'Devices per user'],
+    ['passkeyCeremonies', 'Open passkey ceremonies (server)'],
+  ];
+  const REPORT_LABELS = [
+    ['securityEvents', 'Security events and vault audit'], ['mail', 'Mail'], ['expiredSessions', 'Expired sessions'],
+    ['expiredTokens', 'Expired links and tickets'], ['rateLimitRows', 'Rate-limit rows'], ['closedInvitations', 'Closed invitations'],
+  ];
+
+  function kv(rows, prefix, data) {
+    return table(['Setting', 'Value'], rows.map(([k, label]) => [label,
+      el('span', { id: prefix + k }, data[k] === 0 && prefix === 'policy-' ? 'kept for ever' : String(data[k]))]));
+  }
+
+  async function retention() {
+    const d = await api('GET', '/admin/retention');
+    const last = d.lastRun;
+    render(el('h1', {}, 'Retention'),
+      el('p', { class: 'muted small' }, 'Old rows are removed every hour; open sessions, links, invitations and pending mail are never removed before they expire.'),
+      el('h2', {}, 'Kept for'), kv(POLICY_LABELS, 'policy-', d.policy),
+      el('h2', {}, 'Per-user limits'), kv(LIMIT_LABELS, 'limit-', d.limits),
+      el('h2', {}, 'Last run'),
+      last
+        ? el('div', {}, el('p', { id: 'last-ran-at' }, fmtTime(last.ranAt)), kv(REPORT_LABELS, 'last-', last))
+        : el('p', { id: 'last-ran-at', class: 'muted' }, 'Not run since the server started.'),
+      el('button', { type: 'button', id: 'run-retention', on: { click: () => act(() => api('POST', '/admin/retention/run', {}), 'Retention run finished.') } }, 'Run now'));
+  }
+
   // ---- personas (/admin/personas) ----------------------------------------
   // Their errors come as {error, details?, hint?} (the original service's
   // shape), not the envelope.
@@ -468,6 +503,7 @@
         case 'sync': await syncBrowser(params); break;
         case 'events': await eventsBrowser(params); break;
         case 'outbox': await outbox(params); break;
+        case 'retention': await retention(); break;
         case 'personas': await (parts[1] ? personaDetail(parts[1]) : personasList()); break;
         default: await dashboard();
       }

@@ -185,3 +185,43 @@ async fn admin_page_manages_personas() {
         1
     );
 }
+
+// ---- retention --------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_page_shows_retention_and_runs_it() {
+    let t = TestServer::start().await;
+    let old = t.account("old.user@example.com").await;
+    let old_events = t.count(&format!(
+        "SELECT count(*) FROM security_events WHERE user_id = '{}'",
+        old.id
+    ));
+    assert!(old_events >= 1);
+    t.clock.advance(chrono::Duration::days(200));
+    let a = admin(&t, "admin@example.com").await;
+
+    run_browser_script(
+        "admin-retention.mjs",
+        vec![t.base.clone(), a.email.clone(), PASSWORD.to_owned()],
+        vec![
+            ("EXPECT_EVENTS_DAYS", "180".to_owned()),
+            ("EXPECT_MIN_EVENTS_REMOVED", old_events.to_string()),
+        ],
+    )
+    .await;
+
+    // The run from the page removed the old user's events, not the admin's.
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM security_events WHERE user_id = '{}'",
+            old.id
+        )),
+        0
+    );
+    assert!(
+        t.count(&format!(
+            "SELECT count(*) FROM security_events WHERE user_id = '{}'",
+            a.id
+        )) >= 1
+    );
+}
