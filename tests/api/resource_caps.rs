@@ -211,6 +211,46 @@ async fn a_user_owns_a_bounded_number_of_spaces() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_creates_never_overshoot_the_space_cap() {
+    let t = TestServer::start().await;
+    let a = t.account("racer@example.com").await;
+    // The personal space and 44 more: 45 owned.
+    for i in 0..44 {
+        t.create_space(&a.access, &format!("Team {i}"), "team")
+            .await;
+    }
+    // 15 at once with 5 left: exactly 5 succeed, the rest are refused.
+    let results = futures::future::join_all((0..15).map(|i| {
+        t.post_auth(
+            "/api/v1/gilden",
+            &a.access,
+            json!({ "name": format!("Race {i}"), "type": "team" }),
+        )
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        ok,
+        5,
+        "{:?}",
+        results
+            .iter()
+            .map(|r| (r.status, r.body.to_string()))
+            .collect::<Vec<_>>()
+    );
+    for r in results.iter().filter(|r| r.status != 200) {
+        r.assert_error(400, "VALIDATION");
+    }
+    assert_eq!(
+        t.count(&format!(
+            "SELECT count(*) FROM space_members WHERE user_id = '{}' AND role = 'owner'",
+            a.id
+        )),
+        50
+    );
+}
+
 #[tokio::test]
 async fn the_oldest_session_goes_beyond_fifty_and_its_tokens_with_it() {
     let t = TestServer::start_with(|c| c.rate_limit_auth = 0).await;
