@@ -278,7 +278,7 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let stop = shutdown_signal();
         tracing::info!(config = ?config, "starting");
         let base = config.base_url();
@@ -305,7 +305,13 @@ fn serve(config: Config) -> ExitCode {
             }
         }
         ExitCode::SUCCESS
-    })
+    });
+    // By now connections are drained, the mail worker has stopped and the
+    // database is checkpointed. Dropping the runtime would wait for every
+    // blocking-pool thread, including a read a dropped request left
+    // behind; the stop must not hang on those.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(250));
+    code
 }
 
 /// Logs where the admin page is and, while no admin exists, how to make one.

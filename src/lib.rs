@@ -137,6 +137,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         grant_key,
         live: Arc::default(),
         retention,
+        started_at: now,
     })
 }
 
@@ -231,11 +232,28 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
         housekeeping.abort();
         let _ = stop_worker.send(true);
         let _ = worker.await;
-        let closed = tokio::task::spawn_blocking(move || db.close()).await;
-        if !matches!(closed, Ok(Ok(()))) {
-            tracing::warn!("database checkpoint on shutdown failed");
-        }
-        tracing::info!("stopped");
+        let checkpoint = match tokio::task::spawn_blocking(move || db.close()).await {
+            Ok(Ok(c)) => {
+                match &c {
+                    db::StopCheckpoint::Busy => tracing::warn!(
+                        "another process holds a read transaction on the database; \
+                         its WAL stays in place and is replayed on the next start"
+                    ),
+                    db::StopCheckpoint::LeftToReplicator(dir) => tracing::info!(
+                        litestream = %dir.display(),
+                        "Litestream replicates this file; the WAL is left to it"
+                    ),
+                    db::StopCheckpoint::Truncated => {}
+                }
+                c.as_str()
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "database checkpoint on shutdown failed");
+                "failed"
+            }
+            Err(_) => "failed",
+        };
+        tracing::info!(checkpoint, "stopped");
     });
     Ok(Server {
         addr,

@@ -21,7 +21,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::config::Synchronous;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -233,15 +233,71 @@ impl Db {
         f(&conn)
     }
 
-    /// Checkpoints the WAL into the main file; called on clean shutdown.
-    pub fn close(&self) -> Result<()> {
-        self.checkpoint()
-    }
-
     /// Copies the WAL into the main file and truncates it to zero bytes.
     pub fn checkpoint(&self) -> Result<()> {
         let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
             .map_err(ApiError::from)
     }
+
+    /// The WAL on a clean stop. Without a replicator: a TRUNCATE checkpoint
+    /// that waits at most `STOP_CHECKPOINT_WAIT` for other readers (ours
+    /// are done by then), so the file is whole and the `-wal` empty. When
+    /// Litestream replicates the file (its metadata directory lies beside
+    /// it), nothing: Litestream holds a read transaction between its own
+    /// checkpoints, so a TRUNCATE would only wait out the busy timeout, and
+    /// its guidance is to leave checkpointing to it; it syncs the last
+    /// frames after we exit. Never fails the stop: a busy file stays as it
+    /// is and is replayed on the next open.
+    pub fn close(&self) -> Result<StopCheckpoint> {
+        if let Some(dir) = litestream_meta_dir(&self.path) {
+            return Ok(StopCheckpoint::LeftToReplicator(dir));
+        }
+        let conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        conn.busy_timeout(STOP_CHECKPOINT_WAIT)?;
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(if busy == 0 {
+            StopCheckpoint::Truncated
+        } else {
+            StopCheckpoint::Busy
+        })
+    }
+}
+
+/// How long the stop checkpoint waits for readers of other processes.
+const STOP_CHECKPOINT_WAIT: Duration = Duration::from_millis(200);
+
+/// What the stop did with the WAL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopCheckpoint {
+    /// Checkpointed into the main file; the `-wal` is empty.
+    Truncated,
+    /// Another process held a read transaction; the WAL stays for it.
+    Busy,
+    /// Litestream's metadata directory is beside the file; the WAL is
+    /// left to Litestream.
+    LeftToReplicator(PathBuf),
+}
+
+impl StopCheckpoint {
+    /// One word for the stop log line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::Busy => "busy",
+            Self::LeftToReplicator(_) => "left-to-litestream",
+        }
+    }
+}
+
+/// Litestream's metadata directory for `db`, if it exists: `.NAME-litestream`
+/// beside the file (0.5), or `NAME-litestream` (0.3).
+pub fn litestream_meta_dir(db: &Path) -> Option<PathBuf> {
+    let name = db.file_name()?.to_string_lossy().into_owned();
+    let dir = db.parent().unwrap_or(Path::new("."));
+    [format!(".{name}-litestream"), format!("{name}-litestream")]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_dir())
 }

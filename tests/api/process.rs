@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use mana_auth::clock::Clock;
+
 use crate::common::{binary, PASSWORD};
 
 pub struct Proc {
@@ -181,4 +183,87 @@ async fn sigterm_finishes_cleanly() {
     // A clean stop checkpoints the WAL into the main file.
     let wal = dir.path().join("term.db-wal");
     assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0);
+}
+
+/// Sends SIGTERM to `p` and waits for it to exit (at most 5 s, a hang
+/// guard, not a timing assertion); returns the status, how long it took
+/// (the `kill` command included) and when the exit was seen.
+pub fn terminate(
+    p: &mut Proc,
+) -> (
+    std::process::ExitStatus,
+    Duration,
+    chrono::DateTime<chrono::Utc>,
+) {
+    let pid = p.child.id().to_string();
+    let started = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    loop {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            return (status, started.elapsed(), Clock::system().now());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no exit 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[tokio::test]
+async fn an_idle_server_exits_at_once_on_sigterm() {
+    // Everything that runs beside the HTTP server has been used: the hashing
+    // threads, the reader pool, the writer, the mail worker (a queued
+    // verification mail) and the key reloader (reloading every second).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("idle.db");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut p = spawn_with(&db, &[("KEY_RELOAD_SECS", "1")], Some(log.clone()));
+    let client = reqwest::Client::new();
+    for path in ["register", "login"] {
+        let r = client
+            .post(format!("{}/api/v1/auth/{path}", p.base))
+            .json(&json!({ "email": "idle@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The client keeps its keep-alive connection open through the stop.
+    let (status, took, exited) = tokio::task::spawn_blocking(move || terminate(&mut p))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let log = log.lock().unwrap().clone();
+    let line = |message: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(message)
+            })
+            .unwrap_or_else(|| panic!("no {message:?} line in\n{log}"))
+    };
+    let stopped = line("stopped");
+    let at = |l: &serde_json::Value| {
+        mana_auth::clock::parse_iso(l["timestamp"].as_str().unwrap()).unwrap()
+    };
+    let signalled = at(&line("shutdown signal received"));
+    let ms = |d: chrono::Duration| d.num_microseconds().unwrap_or(0) as f64 / 1e3;
+    println!(
+        "idle server stop: signal -> 'stopped' {:.1} ms, signal -> exit {:.1} ms \
+         (with the kill command {:.1} ms)",
+        ms(at(&stopped) - signalled),
+        ms(exited - signalled),
+        took.as_secs_f64() * 1e3
+    );
+    assert_eq!(stopped["fields"]["checkpoint"], "truncated", "{log}");
+    let wal = std::fs::metadata(dir.path().join("idle.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is checkpointed into the file");
 }
