@@ -243,7 +243,7 @@ fn rotate_key(config: &Config) -> Result<String, String> {
 }
 
 fn backup(config: &Config, file: &std::path::Path) -> Result<String, String> {
-    let report = ops::backup(&config.database_path(), file)?;
+    let report = ops::backup(&config.database_path(), file, Clock::system().now())?;
     Ok(format!(
         "backup written to {} (integrity ok, schema version {})",
         file.display(),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub live: Arc<crate::auth::caller::LiveSessions>,
     /// The retention policy and the last run (`retention`).
     pub retention: Arc<crate::retention::Retention>,
+    /// When this server started (by its clock), for the uptime.
+    pub started_at: DateTime<Utc>,
 }
 
 impl AppState {

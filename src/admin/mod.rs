@@ -8,6 +8,7 @@ pub mod browse;
 pub mod ops;
 pub mod page;
 pub mod stats;
+pub mod system;
 pub mod users;
 
 use chrono::{DateTime, Utc};

@@ -187,7 +187,15 @@ fn check_conn(conn: &Connection) -> std::result::Result<CheckReport, String> {
 /// temporary name opened without following symlinks, and published under
 /// `dest` only if that name does not exist in any form (a file or a
 /// symlink, dangling or not); nothing is ever overwritten.
-pub fn backup(src: &Path, dest: &Path) -> std::result::Result<CheckReport, String> {
+///
+/// The backup is recorded in the source as a `BACKUP_CREATED` security event
+/// (file and size; the admin system panel shows the newest), after the copy,
+/// so the copy does not contain its own record.
+pub fn backup(
+    src: &Path,
+    dest: &Path,
+    now: DateTime<Utc>,
+) -> std::result::Result<CheckReport, String> {
     if std::fs::symlink_metadata(dest).is_ok() {
         return Err(format!(
             "{} already exists (as a file or a link); refusing to overwrite",
@@ -211,7 +219,32 @@ pub fn backup(src: &Path, dest: &Path) -> std::result::Result<CheckReport, Strin
     if copied.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    copied
+    let report = copied?;
+    record_backup(source, dest, now)?;
+    Ok(report)
+}
+
+/// The `BACKUP_CREATED` event of a finished backup, in the source.
+fn record_backup(
+    mut source: Connection,
+    dest: &Path,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), String> {
+    let bytes = std::fs::metadata(dest).map_or(0, |m| m.len());
+    let tx = source
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|e| format!("recording the backup: {e}"))?;
+    audit::record(
+        &tx,
+        None,
+        Event::BackupCreated,
+        &cli_client(),
+        json!({ "file": dest.display().to_string(), "bytes": bytes, "admin": "cli" }),
+        &iso(now),
+    )
+    .map_err(|e| format!("recording the backup: {}", e.message))?;
+    tx.commit()
+        .map_err(|e| format!("recording the backup: {e}"))
 }
 
 /// The backup proper, into the empty private file `tmp`.

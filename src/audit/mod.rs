@@ -59,6 +59,7 @@ pub enum Event {
     /// An address never verified was proven by a password-less way in
     /// (magic link, reset): what was set up before the proof was removed.
     UnverifiedAccountClaimed,
+    BackupCreated,
 }
 
 impl Event {
@@ -102,6 +103,7 @@ impl Event {
             Event::TwoFactorEnabled => "TWO_FACTOR_ENABLED",
             Event::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
             Event::UnverifiedAccountClaimed => "UNVERIFIED_ACCOUNT_CLAIMED",
+            Event::BackupCreated => "BACKUP_CREATED",
         }
     }
 }

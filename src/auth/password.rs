@@ -12,7 +12,7 @@
 //! "unknown email" then do the same work and take the same time. Without
 //! scrypt hashes only the argon2id computation runs, as before.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
@@ -89,6 +89,29 @@ const QUEUE: usize = 1024;
 /// on the shared blocking pool, with up to 512 threads, past 1.9 GB.)
 struct Pool {
     jobs: std::sync::mpsc::SyncSender<Job>,
+    threads: usize,
+    /// Jobs handed to the queue and not yet picked up by a thread.
+    queued: AtomicUsize,
+    /// Jobs a thread is computing now.
+    running: AtomicUsize,
+    /// Jobs finished since start.
+    completed: AtomicU64,
+}
+
+/// What the hashing pool is doing (the admin system panel).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HashLoad {
+    /// Hashing threads (one per core unless `HASH_CONCURRENCY` says otherwise).
+    pub threads: usize,
+    /// Hashes being computed now.
+    pub running: usize,
+    /// Hashes waiting for a thread.
+    pub queued: usize,
+    /// Waiting hashes beyond which sign-ins get 503.
+    pub queue_capacity: usize,
+    /// Hashes computed since start.
+    pub completed: u64,
 }
 
 impl Pool {
@@ -115,7 +138,13 @@ impl Pool {
                 })
                 .map_err(|e| ApiError::internal(format!("cannot start hashing thread: {e}")))?;
         }
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            threads: threads.max(1),
+            queued: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            completed: AtomicU64::new(0),
+        })
     }
 }
 
@@ -219,9 +248,17 @@ impl Hasher {
             if let Some(m) = &this.metrics {
                 m.observe_hash_wait(queued.elapsed());
             }
-            let _ = tx.send(f(&this, memory));
+            let pool = &this.pool;
+            pool.queued.fetch_sub(1, Ordering::Relaxed);
+            pool.running.fetch_add(1, Ordering::Relaxed);
+            let outcome = f(&this, memory);
+            pool.running.fetch_sub(1, Ordering::Relaxed);
+            pool.completed.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(outcome);
         });
+        self.pool.queued.fetch_add(1, Ordering::Relaxed);
         self.pool.jobs.try_send(job).map_err(|_| {
+            self.pool.queued.fetch_sub(1, Ordering::Relaxed);
             ApiError::new(
                 crate::error::ErrorCode::ServiceUnavailable,
                 "too many sign-ins at once; try again",
@@ -230,6 +267,18 @@ impl Hasher {
         })?;
         rx.await
             .map_err(|_| ApiError::internal("hashing thread ended"))?
+    }
+
+    /// What the pool is doing now.
+    pub fn load(&self) -> HashLoad {
+        let pool = &self.pool;
+        HashLoad {
+            threads: pool.threads,
+            running: pool.running.load(Ordering::Relaxed),
+            queued: pool.queued.load(Ordering::Relaxed),
+            queue_capacity: QUEUE,
+            completed: pool.completed.load(Ordering::Relaxed),
+        }
     }
 
     /// The parameters new hashes are made with.

@@ -21,7 +21,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::config::Synchronous;
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

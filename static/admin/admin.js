@@ -196,11 +196,16 @@
   ];
 
   async function dashboard() {
+    // One after the other: a refresh of an expired token happens once.
     const s = await api('GET', '/admin/stats');
+    const activity = await api('GET', '/admin/activity?days=30');
+    const system = await api('GET', '/admin/system');
     render(el('h1', {}, 'Dashboard'),
       el('div', { class: 'stats' }, STAT_LABELS.map(([k, label]) =>
         el('div', { class: 'stat' }, el('span', { class: 'value', id: 'stat-' + k }, s[k]), el('span', { class: 'label' }, label)))),
-      el('p', { class: 'muted small' }, 'Generated ' + fmtTime(s.generatedAt)));
+      el('p', { class: 'muted small' }, 'Generated ' + fmtTime(s.generatedAt)),
+      window.ManaDashboard.chart(activity),
+      window.ManaDashboard.system(system));
   }
 
   async function usersList(params) {

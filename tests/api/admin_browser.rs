@@ -5,6 +5,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use chrono::Duration;
+use serde_json::{json, Value};
+
 use crate::admin::admin;
 use crate::common::{TestServer, PASSWORD};
 
@@ -59,6 +62,38 @@ pub(crate) async fn run_browser_script(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_page_works_in_headless_chromium() {
     let t = TestServer::start().await;
+    // 29 days of history for the chart: sign-ups (only up to 8 days ago, so
+    // the 7-day counter stays at the 6 accounts below), sign-ins and
+    // failures of one regular user, different each day.
+    t.clock.advance(Duration::days(-29));
+    let mut history = Vec::new();
+    let mut historic_users = 0;
+    for d in 0..29_i64 {
+        let date = t.clock.now().date_naive().to_string();
+        let mut ups = if d <= 21 { d % 3 } else { 0 };
+        if d == 0 {
+            assert_eq!(t.register("regular@example.com").await.status, 200);
+            ups += 1;
+        }
+        for k in 0..(if d == 0 { ups - 1 } else { ups }) {
+            let r = t.register(&format!("day{d}-{k}@example.com")).await;
+            assert_eq!(r.status, 200);
+        }
+        historic_users += ups;
+        let fails = d % 4;
+        for _ in 0..fails {
+            let r = t.login("regular@example.com", "wrong-password").await;
+            assert_eq!(r.status, 401);
+        }
+        let ins = (d * 7) % 5;
+        for _ in 0..ins {
+            assert_eq!(t.login("regular@example.com", PASSWORD).await.status, 200);
+        }
+        history.push(json!({
+            "date": date, "signIns": ins, "failedSignIns": fails, "signUps": ups,
+        }));
+        t.clock.advance(Duration::days(1));
+    }
     let a = admin(&t, "admin@example.com").await;
     let bob = t.account("bob.builder@example.com").await;
     for i in 0..4 {
@@ -72,9 +107,12 @@ async fn admin_page_works_in_headless_chromium() {
         "admin.mjs",
         vec![t.base.clone(), a.email.clone(), PASSWORD.to_owned()],
         vec![
-            ("EXPECT_TOTAL_USERS", "6".to_owned()),
+            ("EXPECT_TOTAL_USERS", (6 + historic_users).to_string()),
             ("EXPECT_NEW_USERS_7D", "6".to_owned()),
             ("SEARCH_EMAIL", "bob.builder@example.com".to_owned()),
+            ("EXPECT_TODAY", t.clock.now().date_naive().to_string()),
+            ("EXPECT_DAYS", Value::Array(history).to_string()),
+            ("EXPECT_VERSION", env!("CARGO_PKG_VERSION").to_owned()),
         ],
     )
     .await;

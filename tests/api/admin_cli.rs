@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use crate::common::{binary, TestServer, PASSWORD};
 
-fn cli(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn cli(db: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(binary())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -43,6 +43,7 @@ mod settings;
 mod smtp_tls;
 mod space_integrity;
 mod spaces;
+mod system;
 mod takeover;
 mod tokens;
 mod two_factor;

@@ -1,7 +1,8 @@
 // Drives the admin page in headless Chromium and fails on any console
 // error, page error or CSP violation.
 // Usage: node admin.mjs <baseUrl> <adminEmail> <password>
-// Env: EXPECT_TOTAL_USERS, EXPECT_NEW_USERS_7D, SEARCH_EMAIL, ARTIFACTS_DIR.
+// Env: EXPECT_TOTAL_USERS, EXPECT_NEW_USERS_7D, SEARCH_EMAIL, ARTIFACTS_DIR,
+// EXPECT_TODAY (UTC date), EXPECT_DAYS (JSON: stored per-day figures before today), EXPECT_VERSION.
 import { launch, watchedContext } from './launch.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +56,51 @@ try {
     problems.push(`newUsers7d shows ${new7}, expected ${process.env.EXPECT_NEW_USERS_7D}`);
   }
   if ((await stat('loginSuccess7d')) < 1) problems.push('loginSuccess7d should count this sign-in');
+
+  step('activity chart: one point per day and series, the stored figures');
+  await page.waitForSelector('#activity-chart');
+  const chart = await page.evaluate(() => {
+    const svg = document.querySelector('#activity-chart');
+    const series = {};
+    for (const g of svg.querySelectorAll('g.series')) {
+      series[g.dataset.series] = [...g.querySelectorAll('.point')].map((p) => [p.dataset.date, Number(p.dataset.value)]);
+    }
+    return { days: Number(svg.dataset.days), series, title: svg.querySelector('title')?.textContent || '' };
+  });
+  if (chart.days !== 30) problems.push('chart covers ' + chart.days + ' days, not 30');
+  const keys = ['signIns', 'failedSignIns', 'signUps'];
+  for (const k of keys) {
+    const points = chart.series[k] || [];
+    if (points.length !== 30) problems.push(`series ${k} has ${points.length} points, not one per day`);
+    for (let i = 1; i < points.length; i++) {
+      const step = (Date.parse(points[i][0]) - Date.parse(points[i - 1][0])) / 86400000;
+      if (step !== 1) problems.push(`series ${k}: ${points[i - 1][0]} is followed by ${points[i][0]}`);
+    }
+    if (process.env.EXPECT_TODAY && points.at(-1)?.[0] !== process.env.EXPECT_TODAY) {
+      problems.push(`series ${k} ends on ${points.at(-1)?.[0]}, not today ${process.env.EXPECT_TODAY}`);
+    }
+  }
+  for (const day of JSON.parse(process.env.EXPECT_DAYS || '[]')) {
+    for (const k of keys) {
+      const point = (chart.series[k] || []).find((p) => p[0] === day.date);
+      if (!point || point[1] !== day[k]) problems.push(`${day.date} ${k}: chart shows ${point?.[1]}, stored ${day[k]}`);
+    }
+  }
+  const today = (chart.series.signIns || []).at(-1);
+  if (!today || today[1] < 1) problems.push("today's sign-ins should count this sign-in");
+  await page.locator('#activity-chart').screenshot({ path: join(artifacts, '02-activity-chart.png') });
+
+  step('system panel');
+  const sys = async (id) => ((await page.textContent('#sys-' + id)) || '').trim();
+  if (process.env.EXPECT_VERSION && (await sys('version')) !== process.env.EXPECT_VERSION) {
+    problems.push('version shows ' + (await sys('version')));
+  }
+  if (!/^\d+$/.test(await sys('schema'))) problems.push('schema version shows ' + (await sys('schema')));
+  if (!/\d/.test(await sys('db-size'))) problems.push('database size shows ' + (await sys('db-size')));
+  if (!/^\d+$/.test(await sys('mail-pending'))) problems.push('mail pending shows ' + (await sys('mail-pending')));
+  if (Number(await sys('hash-threads')) < 1) problems.push('hash threads show ' + (await sys('hash-threads')));
+  if ((await sys('key-id')).length < 8) problems.push('signing key id shows ' + (await sys('key-id')));
+  await page.locator('#system-panel').screenshot({ path: join(artifacts, '02-system-panel.png') });
   await shot('02-dashboard');
 
   step('search a user');

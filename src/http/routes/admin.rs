@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{self, browse, stats, users, Admin, Paging};
+use crate::admin::{self, browse, stats, system, users, Admin, Paging};
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
 use crate::http::extract::{bearer, AppJson, AppQuery, OptionalJson};
@@ -44,6 +44,8 @@ impl FromRequestParts<AppState> for AdminUser {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/stats", get(get_stats))
+        .route("/activity", get(get_activity))
+        .route("/system", get(get_system))
         .route("/users", get(get_users))
         .route("/users/{id}", get(get_user))
         .route(
@@ -101,6 +103,58 @@ impl ListQuery {
 async fn get_stats(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Value>> {
     let now = state.now();
     let s = state.db.read(move |c| stats::stats(c, now)).await?;
+    Ok(Json(json!(s)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ActivityQuery {
+    /// Days ending today (UTC), 1..90; default 30.
+    days: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/activity", params(ActivityQuery),
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Sign-ins, failed sign-ins and sign-ups per UTC day, oldest first", body = Object),
+        (status = 400, description = "VALIDATION: days out of range", body = ErrorEnvelope),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
+async fn get_activity(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+    AppQuery(q): AppQuery<ActivityQuery>,
+) -> Result<Json<Value>> {
+    let now = state.now();
+    let days = q.days.unwrap_or(30);
+    let a = state
+        .db
+        .read(move |c| system::activity(c, now, days))
+        .await?;
+    Ok(Json(json!(a)))
+}
+
+#[utoipa::path(
+    get, path = "/system",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Version, uptime, database and WAL size, schema version, last backup, replication position, mail queue, signing key, hash pool", body = Object),
+        (status = 403, description = "admin role required", body = ErrorEnvelope)
+    )
+)]
+async fn get_system(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Value>> {
+    let now = state.now();
+    let ctx = system::Context {
+        db_path: state.db.path().to_owned(),
+        started_at: state.started_at,
+        hash_pool: state.hasher.load(),
+        smtp: state.mail.has_smtp(),
+    };
+    let s = state.db.read(move |c| system::system(c, &ctx, now)).await?;
     Ok(Json(json!(s)))
 }
 
@@ -479,6 +533,8 @@ async fn get_outbox(
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(
     get_stats,
+    get_activity,
+    get_system,
     get_users,
     get_user,
     get_user_data,
