@@ -32,6 +32,7 @@ mod personas;
 mod personas_refusals;
 mod process;
 mod redirects;
+mod replication;
 mod resource_caps;
 mod revocation;
 mod rotation;
