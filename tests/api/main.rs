@@ -16,6 +16,7 @@ mod better_auth;
 mod better_auth_plugins;
 mod bootstrap;
 mod browser;
+mod container;
 mod crash;
 mod csrf;
 mod files;
