@@ -26,7 +26,7 @@ pub struct Day {
     pub sign_ins: i64,
     /// Failed sign-ins (wrong password or second factor, failed passkey).
     pub failed_sign_ins: i64,
-    /// Accounts created that day and still stored.
+    /// Accounts of people created that day and still stored.
     pub sign_ups: i64,
 }
 
@@ -62,12 +62,15 @@ pub fn activity(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Acti
             .ok()
             .and_then(|d| usize::try_from((d - first).num_days()).ok())
     };
+    // People only, as in `stats`: events of personas and system users are
+    // left out; failures for unknown addresses (no user) count.
     let mut events = conn.prepare_cached(
-        "SELECT substr(created_at, 1, 10), event_type IN ('LOGIN_SUCCESS', 'PASSKEY_LOGIN_SUCCESS'), \
+        "WITH not_human AS (SELECT id FROM users WHERE kind != 'human') \
+         SELECT substr(created_at, 1, 10), event_type IN ('LOGIN_SUCCESS', 'PASSKEY_LOGIN_SUCCESS'), \
                 count(*) \
            FROM security_events \
           WHERE event_type IN ('LOGIN_SUCCESS', 'PASSKEY_LOGIN_SUCCESS', 'LOGIN_FAILURE', 'PASSKEY_LOGIN_FAILURE') \
-            AND created_at >= ?1 \
+            AND created_at >= ?1 AND (user_id IS NULL OR user_id NOT IN not_human) \
           GROUP BY 1, 2",
     )?;
     let rows = events.query_map(params![since], |r| {
@@ -88,7 +91,8 @@ pub fn activity(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Acti
         }
     }
     let mut signups = conn.prepare_cached(
-        "SELECT substr(created_at, 1, 10), count(*) FROM users WHERE created_at >= ?1 GROUP BY 1",
+        "SELECT substr(created_at, 1, 10), count(*) FROM users \
+          WHERE created_at >= ?1 AND kind = 'human' GROUP BY 1",
     )?;
     let rows = signups.query_map(params![since], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))

@@ -76,6 +76,18 @@ async fn the_chart_counts_each_utc_day_and_has_one_point_per_day() {
     for _ in 0..2 {
         assert_eq!(t.login("b@example.com", "wrong-password").await.status, 401);
     }
+    // A persona's sign-up, sign-in and failure count nowhere (people only,
+    // as in /stats).
+    let p = t.account("persona@example.com").await;
+    assert_eq!(
+        t.login("persona@example.com", "wrong-password")
+            .await
+            .status,
+        401
+    );
+    t.db()
+        .execute("UPDATE users SET kind = 'persona' WHERE id = ?1", [&p.id])
+        .unwrap();
     let fresh = t.login(&boss.email, PASSWORD).await;
     let token = fresh.body["accessToken"].as_str().unwrap();
     let r = t.get_auth(ROUTES[0], token).await;
