@@ -286,16 +286,8 @@ async fn killed_under_write_load_the_replica_restores_every_write_before_its_pos
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     let out = crate::admin_cli::cli(
         &db,
-        &[
-            "admin",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--admin",
-            "--password",
-            PASSWORD,
-        ],
-        None,
+        &["admin", "create", "--email", "ops@example.com", "--admin"],
+        Some(PASSWORD),
     );
     assert!(out.status.success(), "{out:?}");
     let dir = tmp.path().to_owned();
@@ -422,7 +414,21 @@ async fn a_graceful_stop_under_litestream_is_prompt_and_loses_nothing() {
         .unwrap();
     let client = reqwest::Client::new();
     let mut written = Vec::new();
-    for i in 0..20 {
+    for i in 0..25 {
+        // After the first five, wait until Litestream tracks the file (its
+        // metadata directory appears with its first sync); the other twenty
+        // are written right before the stop, so its final sync carries them.
+        if i == 5 {
+            let meta = server.dir.join("data/.mana-auth.db-litestream");
+            let started = Instant::now();
+            while !meta.is_dir() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "Litestream made no metadata directory in 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         let email = format!("kept-{i}@example.com");
         let r = client
             .post(format!("{}/api/v1/auth/register", server.base))
