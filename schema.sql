@@ -99,17 +99,23 @@ CREATE INDEX security_events_type ON security_events (event_type, created_at);
 CREATE INDEX security_events_created ON security_events (created_at);
 
 -- Failed password attempts per email (credential failures only).
+-- `network`: the client's IPv4 address or IPv6 prefix (the lockout's key).
 CREATE TABLE login_failures (
     id         INTEGER PRIMARY KEY,
     email      TEXT NOT NULL COLLATE NOCASE,
     ip         TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    network    TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE INDEX login_failures_email ON login_failures (email, created_at);
+CREATE INDEX login_failures_network ON login_failures (email, network, created_at);
 
+-- Locks of an (address, client network) pair.
 CREATE TABLE login_lockouts (
-    email        TEXT PRIMARY KEY COLLATE NOCASE,
-    locked_until TEXT NOT NULL
+    email        TEXT NOT NULL COLLATE NOCASE,
+    network      TEXT NOT NULL,
+    locked_until TEXT NOT NULL,
+    PRIMARY KEY (email, network)
 ) STRICT;
 -- Spaces (organizations), members, invitations and the sync change log.
 

@@ -246,6 +246,12 @@ pub struct Config {
     #[arg(long, env = "HASH_CONCURRENCY", global = true)]
     pub hash_concurrency: Option<usize>,
 
+    /// Password jobs (sign-in, sign-up, reset) of callers that are not
+    /// signed in, queued or running, at most; beyond: 503 OVERLOADED
+    /// (default: 32 per hashing thread).
+    #[arg(long, env = "HASH_MAX_ANONYMOUS", global = true)]
+    pub hash_max_anonymous: Option<usize>,
+
     /// Proxies whose `X-Forwarded-For` is believed (comma list of IPs).
     #[arg(long, env = "TRUST_PROXY", value_delimiter = ',', global = true)]
     pub trust_proxy: Vec<IpAddr>,
@@ -254,6 +260,17 @@ pub struct Config {
     /// magic-link and two-factor endpoints (0 = no limit).
     #[arg(long, env = "RATE_LIMIT_AUTH", default_value_t = 30, global = true)]
     pub rate_limit_auth: u32,
+
+    /// Length of the IPv6 prefix that counts as one client for the rate
+    /// limits and the lockout (IPv4 addresses count singly).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_IPV6_PREFIX",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u8).range(1..=128),
+        global = true
+    )]
+    pub rate_limit_ipv6_prefix: u8,
 
     /// Requests per IP and minute to the token and API-key validation
     /// endpoints (0 = no limit).

@@ -99,6 +99,10 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     )
     .map_err(|e| StartError(format!("password hasher: {e}")))?
     .with_metrics(metrics.clone());
+    let hasher = match config.hash_max_anonymous {
+        Some(max) => hasher.with_anonymous_limit(max),
+        None => hasher,
+    };
     let scrypt_stored = db
         .read_blocking(users::store::has_scrypt_password)
         .map_err(|e| StartError(format!("cannot read password hashes: {e}")))?;
@@ -122,6 +126,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         config.rate_limit_auth,
         config.rate_limit_validate,
         passkeys::OPTIONS_PER_MINUTE,
+        config.rate_limit_ipv6_prefix,
     );
     let retention = Arc::new(retention::Retention::new(&config));
     Ok(AppState {

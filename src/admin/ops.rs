@@ -25,6 +25,7 @@ pub fn cli_client() -> ClientInfo {
         ip: None,
         user_agent: Some("mana-auth cli".into()),
         accept_language: None,
+        network: None,
     }
 }
 

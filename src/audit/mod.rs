@@ -13,6 +13,9 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// The `Accept-Language` header, for mail sent by the request.
     pub accept_language: Option<String>,
+    /// The client's network as limits and the lockout count it: an IPv4
+    /// address, or an IPv6 prefix (`RATE_LIMIT_IPV6_PREFIX`, /64).
+    pub network: Option<String>,
 }
 
 /// Event types of SPEC §4.

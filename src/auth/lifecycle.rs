@@ -263,7 +263,13 @@ pub async fn reset_password(
     client: ClientInfo,
 ) -> Result<()> {
     super::password::check_strength(&new_password)?;
-    let hash = state.hasher.hash(new_password).await?;
+    // The token first: a dead link costs no hashing.
+    let (secret, clock) = (token.clone(), state.clock.clone());
+    state
+        .db
+        .read(move |c| verification::check(c, &secret, &[Purpose::PasswordReset], clock.now()))
+        .await?;
+    let hash = state.hasher.hash_anonymous(new_password).await?;
     let clock = state.clock.clone();
     state
         .db

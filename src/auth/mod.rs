@@ -64,7 +64,7 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
     let name = users::check_name(reg.name.as_deref().unwrap_or(""))?;
     let image = reg.image.as_deref().map(users::check_image).transpose()?;
     let callback = lifecycle::check_callback(state, reg.source_app_url.as_deref())?;
-    let hash = state.hasher.hash(reg.password).await?;
+    let hash = state.hasher.hash_anonymous(reg.password).await?;
     let limit = state.config.max_daily_signups;
     let st = state.clone();
     let user = state
@@ -101,15 +101,16 @@ pub async fn login(
         .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, "invalid email or password"))?;
     let lookup_email = email.clone();
     let clock = state.clock.clone();
-    let (locked, found) = state
+    let who = client.clone();
+    let (refused, found) = state
         .db
         .read(move |conn| {
-            let locked = lockout::locked_for(conn, &lookup_email, clock.now())?;
-            Ok((locked, store::with_password_by_email(conn, &lookup_email)?))
+            let refused = lockout::check(conn, &lookup_email, &who, clock.now())?;
+            Ok((refused, store::with_password_by_email(conn, &lookup_email)?))
         })
         .await?;
-    if let Some(secs) = locked {
-        return Err(locked_error(secs));
+    if let Some(refusal) = refused {
+        return Err(refusal.error());
     }
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
@@ -189,7 +190,7 @@ pub(crate) async fn record_failure(
             let now = clock.now();
             let user_id: Option<String> =
                 store::with_password_by_email(tx, &email)?.map(|(u, _)| u.id);
-            let locked = lockout::record_failure(tx, &email, client.ip.as_deref(), now)?;
+            let locked = lockout::record_failure(tx, &email, &client, now)?;
             let meta = json!({ "reason": "invalid_credentials" });
             audit::record(
                 tx,
@@ -213,7 +214,7 @@ pub(crate) async fn record_failure(
         })
         .await;
     match result {
-        Ok(Some(secs)) => locked_error(secs),
+        Ok(Some(refusal)) => refusal.error(),
         Ok(None) => ApiError::new(ErrorCode::InvalidCredentials, "invalid email or password"),
         Err(e) => e,
     }
@@ -256,7 +257,7 @@ async fn open_session(
             // An admin lock refuses every way in (password, magic link, …).
             crate::admin::ensure_not_locked(tx, &user_id)?;
             if let Some(email) = clear {
-                lockout::clear(tx, &email)?;
+                lockout::succeeded(tx, &email, &client)?;
             }
             if let Some(rehash) = &rehash {
                 rehash.apply(tx, &iso(now))?;

@@ -158,6 +158,40 @@ pub struct Hasher {
     /// then also pays one scrypt; see the module comment).
     scrypt_stored: Arc<AtomicBool>,
     metrics: Option<Arc<crate::http::metrics::Metrics>>,
+    anonymous: Arc<Gate>,
+}
+
+/// The ceiling on password work for callers that are not signed in
+/// (sign-in, sign-up, password reset): jobs queued or running at most.
+/// Beyond it they are shed with 503 OVERLOADED and `Retry-After`, so a
+/// flood of sign-in attempts from many addresses cannot queue unbounded
+/// work ahead of everyone; signed-in password checks are rate limited per
+/// client and account instead and do not count here.
+struct Gate {
+    in_flight: AtomicUsize,
+    max: usize,
+}
+
+/// A place under the ceiling, given back when dropped (the job ran, failed
+/// or was skipped).
+struct Permit(Arc<Gate>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Password jobs of callers that are not signed in, per hashing thread,
+/// when `HASH_MAX_ANONYMOUS` is not set.
+pub const ANONYMOUS_PER_THREAD: usize = 32;
+
+fn overloaded() -> ApiError {
+    ApiError::new(
+        ErrorCode::Overloaded,
+        "the server is busy checking passwords; try again in a moment",
+    )
+    .with_retry_after(1)
 }
 
 /// One hash computation of a verification (the test compares these lists).
@@ -190,6 +224,10 @@ impl Hasher {
             dummy: Arc::new(String::new()),
             scrypt_stored: Arc::new(AtomicBool::new(false)),
             metrics: None,
+            anonymous: Arc::new(Gate {
+                in_flight: AtomicUsize::new(0),
+                max: concurrency.max(1) * ANONYMOUS_PER_THREAD,
+            }),
         };
         hasher.dummy = Arc::new(hasher.dummy_phc());
         Ok(hasher)
@@ -229,6 +267,25 @@ impl Hasher {
         self.scrypt_stored.load(Ordering::Relaxed)
     }
 
+    /// Sets the ceiling on queued and running password jobs of callers that
+    /// are not signed in (at least 1).
+    pub fn with_anonymous_limit(mut self, max: usize) -> Self {
+        self.anonymous = Arc::new(Gate {
+            in_flight: AtomicUsize::new(0),
+            max: max.max(1),
+        });
+        self
+    }
+
+    fn admit_anonymous(&self) -> Result<Permit> {
+        let gate = &self.anonymous;
+        if gate.in_flight.fetch_add(1, Ordering::SeqCst) >= gate.max {
+            gate.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(overloaded());
+        }
+        Ok(Permit(gate.clone()))
+    }
+
     /// Reports the wait for a hashing slot to `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
@@ -236,20 +293,28 @@ impl Hasher {
     }
 
     /// Runs `f` on a hashing thread with its working memory; the time it
-    /// waited is reported.
+    /// waited is reported. A job whose requester is gone by the time a
+    /// thread takes it (the request timed out or the client left) is
+    /// skipped. `permit` (a place under the anonymous ceiling) is held
+    /// until the job ran or was skipped.
     async fn run<T: Send + 'static>(
         &self,
+        permit: Option<Permit>,
         f: impl FnOnce(&Hasher, &mut Memory) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
         let queued = std::time::Instant::now();
         let job: Job = Box::new(move |memory| {
+            let _permit = permit;
+            let pool = &this.pool;
+            pool.queued.fetch_sub(1, Ordering::Relaxed);
+            if tx.is_closed() {
+                return;
+            }
             if let Some(m) = &this.metrics {
                 m.observe_hash_wait(queued.elapsed());
             }
-            let pool = &this.pool;
-            pool.queued.fetch_sub(1, Ordering::Relaxed);
             pool.running.fetch_add(1, Ordering::Relaxed);
             let outcome = f(&this, memory);
             pool.running.fetch_sub(1, Ordering::Relaxed);
@@ -320,8 +385,18 @@ impl Hasher {
 
     /// Hashes a password off the async workers.
     pub async fn hash(&self, password: String) -> Result<String> {
-        self.run(move |h, memory| h.hash_with(&password, memory))
+        self.run(None, move |h, memory| h.hash_with(&password, memory))
             .await
+    }
+
+    /// `hash` for a caller that is not signed in (sign-up, password reset):
+    /// under the anonymous ceiling (503 OVERLOADED beyond it).
+    pub async fn hash_anonymous(&self, password: String) -> Result<String> {
+        let permit = self.admit_anonymous()?;
+        self.run(Some(permit), move |h, memory| {
+            h.hash_with(&password, memory)
+        })
+        .await
     }
 
     /// Verifies on the current thread with fresh memory; see `verify_with`.
@@ -429,19 +504,23 @@ impl Hasher {
 
     /// Verifies off the async workers; see `verify_with`.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool> {
-        self.run(move |h, memory| h.verify_with(&password, phc.as_deref(), memory))
-            .await
+        self.run(None, move |h, memory| {
+            h.verify_with(&password, phc.as_deref(), memory)
+        })
+        .await
     }
 
     /// Verifies a sign-in's password off the async workers; when it was
     /// right and the stored hash was scrypt, also computes the argon2id
     /// hash that replaces it (in the same job: the password is at hand).
+    /// The caller is not signed in: under the anonymous ceiling.
     pub async fn verify_for_login(
         &self,
         password: String,
         stored: Option<String>,
     ) -> Result<Verified> {
-        self.run(move |h, memory| {
+        let permit = self.admit_anonymous()?;
+        self.run(Some(permit), move |h, memory| {
             let (matches, scrypt) =
                 h.check(&password, stored.as_deref(), memory, &mut Vec::new())?;
             let rehashed = if matches && scrypt {

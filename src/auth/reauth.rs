@@ -15,7 +15,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::caller::Caller;
-use super::{locked_error, lockout};
+use super::lockout;
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::ratelimit::Bucket;
@@ -34,16 +34,17 @@ pub async fn check_password(
     state.limit(Bucket::Auth, client)?;
     let uid = user_id.to_owned();
     let clock = state.clock.clone();
-    let (email, hash, locked) = state
+    let who = client.clone();
+    let (email, hash, refused) = state
         .db
         .read(move |c| {
             let user = store::by_id(c, &uid)?.ok_or_else(super::caller::session_gone)?;
-            let locked = lockout::locked_for(c, &user.email, clock.now())?;
-            Ok((user.email.clone(), store::password_hash(c, &uid)?, locked))
+            let refused = lockout::check(c, &user.email, &who, clock.now())?;
+            Ok((user.email.clone(), store::password_hash(c, &uid)?, refused))
         })
         .await?;
-    if let Some(secs) = locked {
-        return Err(locked_error(secs));
+    if let Some(refusal) = refused {
+        return Err(refusal.error());
     }
     if hash.is_none() {
         return Err(ApiError::validation("this account has no password"));

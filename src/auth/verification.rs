@@ -155,6 +155,38 @@ pub fn consume(
     purposes: &[Purpose],
     now: DateTime<Utc>,
 ) -> Result<Token> {
+    let token = check(tx, secret, purposes, now)?;
+    let claimed = tx
+        .prepare_cached(
+            "UPDATE verification_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![token.id, iso(now)])?;
+    if claimed != 1 {
+        return Err(invalid());
+    }
+    // Using one link voids the others of its purpose.
+    tx.prepare_cached(
+        "DELETE FROM verification_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
+    )?
+    .execute(params![token.user_id, token.purpose.as_str()])?;
+    Ok(token)
+}
+
+fn invalid() -> ApiError {
+    ApiError::new(
+        ErrorCode::TokenInvalid,
+        "this link is invalid or was already used",
+    )
+}
+
+/// What `consume` would answer, without using the token (a flow that must
+/// do expensive work before its write checks the token first).
+pub fn check(
+    tx: &Connection,
+    secret: &str,
+    purposes: &[Purpose],
+    now: DateTime<Utc>,
+) -> Result<Token> {
     struct Stored {
         id: String,
         purpose: String,
@@ -183,12 +215,6 @@ pub fn consume(
             })
         })
         .optional()?;
-    let invalid = || {
-        ApiError::new(
-            ErrorCode::TokenInvalid,
-            "this link is invalid or was already used",
-        )
-    };
     let Stored {
         id,
         purpose,
@@ -221,19 +247,6 @@ pub fn consume(
             ));
         }
     }
-    let claimed = tx
-        .prepare_cached(
-            "UPDATE verification_tokens SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL",
-        )?
-        .execute(params![id, iso(now)])?;
-    if claimed != 1 {
-        return Err(invalid());
-    }
-    // Using one link voids the others of its purpose.
-    tx.prepare_cached(
-        "DELETE FROM verification_tokens WHERE user_id = ?1 AND purpose = ?2 AND used_at IS NULL",
-    )?
-    .execute(params![user_id, purpose.as_str()])?;
     Ok(Token {
         id,
         purpose,

@@ -39,6 +39,10 @@ pub const STEPS: &[(i64, &str)] = &[
     (16, include_str!("../../migrations/0016_server_secrets.sql")),
     (17, include_str!("../../migrations/0017_links.sql")),
     (18, include_str!("../../migrations/0018_retention.sql")),
+    (
+        19,
+        include_str!("../../migrations/0019_lockout_per_client.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

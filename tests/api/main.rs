@@ -20,6 +20,7 @@ mod container;
 mod crash;
 mod csrf;
 mod files;
+mod guessing;
 mod input;
 mod invitations;
 mod links;

@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::reauth::check_password;
-use crate::auth::{locked_error, lockout, session, start_session, SignedIn};
+use crate::auth::{lockout, session, start_session, SignedIn};
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::state::AppState;
@@ -94,7 +94,7 @@ fn refuse(
     now: DateTime<Utc>,
     message: &str,
 ) -> Result<ApiError> {
-    let locked = lockout::record_failure(tx, &user.email, client.ip.as_deref(), now)?;
+    let locked = lockout::record_failure(tx, &user.email, client, now)?;
     let meta = json!({ "reason": "two_factor_failed" });
     audit::record(
         tx,
@@ -104,7 +104,7 @@ fn refuse(
         meta,
         &iso(now),
     )?;
-    if let Some(secs) = locked {
+    if let Some(refusal) = locked {
         let empty = json!({});
         audit::record(
             tx,
@@ -114,7 +114,7 @@ fn refuse(
             empty,
             &iso(now),
         )?;
-        return Ok(locked_error(secs));
+        return Ok(refusal.error());
     }
     Ok(failed(message))
 }
@@ -177,8 +177,8 @@ pub fn verify_signed_in(
     now: DateTime<Utc>,
 ) -> Result<Verdict<bool>> {
     let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
-    if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
-        return Err(locked_error(secs));
+    if let Some(refusal) = lockout::check(tx, &user.email, client, now)? {
+        return Err(refusal.error());
     }
     let confirmed = match check_totp(tx, &user, code, client, kek, now)? {
         Ok(confirmed) => confirmed,
@@ -214,8 +214,8 @@ pub fn verify_backup_signed_in(
     if !user.two_factor_enabled {
         return Err(not_enabled());
     }
-    if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
-        return Err(locked_error(secs));
+    if let Some(refusal) = lockout::check(tx, &user.email, client, now)? {
+        return Err(refusal.error());
     }
     let hash = totp::hash_backup_code(&user.id, code);
     if !store::use_backup_code(tx, &user.id, &hash, &iso(now))? {
@@ -253,8 +253,8 @@ pub fn finish(
         Some(user) if user.two_factor_enabled => user,
         _ => return Ok(Err(failed(TICKET_NOT_ENABLED))),
     };
-    if let Some(secs) = lockout::locked_for(tx, &user.email, now)? {
-        return Ok(Err(locked_error(secs)));
+    if let Some(refusal) = lockout::check(tx, &user.email, client, now)? {
+        return Ok(Err(refusal.error()));
     }
     match proof {
         Proof::Totp(code) => {
