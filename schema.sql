@@ -397,12 +397,13 @@ CREATE TABLE passkeys (
 CREATE INDEX passkeys_user ON passkeys (user_id);
 -- Two-factor authentication (step 6): TOTP secrets, backup codes, tickets.
 
--- One TOTP secret per user: 20 random bytes. Pending while confirmed_at is
+-- One TOTP secret per user: 20 random bytes (16..64: secrets imported from
+-- Better Auth are 32, step 20). Pending while confirmed_at is
 -- NULL (users.two_factor_enabled stays 0 until a first valid code).
 -- last_step is the newest accepted 30-second time step: any code for a step
 -- at or before it is refused, so a used code cannot be replayed.
--- The secret is sealed under MANA_AUTH_KEK (IV + ciphertext + tag, 48
--- bytes) when kek_id is set, else clear (vault::at_rest).
+-- The secret is sealed under MANA_AUTH_KEK (IV + ciphertext + tag, 28
+-- bytes more than the secret) when kek_id is set, else clear (vault::at_rest).
 CREATE TABLE two_factor_secrets (
     user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     secret       BLOB NOT NULL,
@@ -410,7 +411,8 @@ CREATE TABLE two_factor_secrets (
     created_at   TEXT NOT NULL,
     confirmed_at TEXT,
     kek_id       TEXT,
-    CHECK ((kek_id IS NULL AND length(secret) = 20) OR (kek_id IS NOT NULL AND length(secret) = 48))
+    CHECK ((kek_id IS NULL AND length(secret) BETWEEN 16 AND 64)
+        OR (kek_id IS NOT NULL AND length(secret) BETWEEN 44 AND 92))
 ) STRICT;
 
 -- Single-use backup codes: only a salted SHA-256 of each 80-bit code is kept.

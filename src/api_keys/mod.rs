@@ -135,7 +135,9 @@ fn well_formed(key: &str) -> bool {
     })
 }
 
-fn check_scopes(scopes: Option<Vec<String>>) -> Result<Vec<String>> {
+/// Checks, sorts and de-duplicates scopes (at most 32, each 1..64 of
+/// letters, digits, `- _ . : *`).
+pub fn check_scopes(scopes: Option<Vec<String>>) -> Result<Vec<String>> {
     let mut scopes = scopes.unwrap_or_default();
     if scopes.len() > 32 {
         return Err(ApiError::validation("at most 32 scopes per key"));

@@ -31,8 +31,8 @@ pub struct Found {
 /// Stores a key by its hash.
 pub fn insert(conn: &Connection, user_id: &str, k: &ApiKey, key_hash: &str) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, created_at, \
+         last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         k.id,
@@ -41,7 +41,9 @@ pub fn insert(conn: &Connection, user_id: &str, k: &ApiKey, key_hash: &str) -> R
         k.key_prefix,
         key_hash,
         serde_json::to_string(&k.scopes)?,
-        k.created_at
+        k.created_at,
+        k.last_used_at,
+        k.revoked_at
     ])?;
     Ok(())
 }

@@ -136,6 +136,36 @@ pub fn record(
     Ok(())
 }
 
+/// An event brought over by `mana-auth import`, as the source stored it
+/// (its type may be one this server does not write).
+pub struct Imported<'a> {
+    pub user_id: Option<&'a str>,
+    pub event_type: &'a str,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// JSON text.
+    pub metadata: &'a str,
+    pub created_at: &'a str,
+}
+
+/// Writes an imported event.
+pub fn record_imported(conn: &Connection, e: &Imported<'_>) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO security_events (id, user_id, event_type, ip, user_agent, metadata, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        uuid::Uuid::new_v4().to_string(),
+        e.user_id,
+        e.event_type,
+        e.ip,
+        e.user_agent,
+        e.metadata,
+        e.created_at
+    ])?;
+    Ok(())
+}
+
 /// A stored event as sent to its user.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -43,6 +43,10 @@ pub const STEPS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/0019_lockout_per_client.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/0020_two_factor_secret_length.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -246,7 +246,10 @@ impl Passkeys {
         lock(&self.failures).len()
     }
 
-    /// Starts registering a passkey for `user`.
+    /// Starts registering a passkey for `user`. The WebAuthn user handle is
+    /// the user id; an id that is not a UUID (accounts imported from the
+    /// PostgreSQL service keep their 32-character ids) gets a stable UUID
+    /// derived from it (`user_handle`).
     pub fn register_options(
         &self,
         user_id: &str,
@@ -255,7 +258,7 @@ impl Passkeys {
         existing: Vec<CredentialID>,
         now: DateTime<Utc>,
     ) -> Result<(String, CreationChallengeResponse)> {
-        let uuid = Uuid::parse_str(user_id).map_err(ApiError::internal)?;
+        let uuid = user_handle(user_id);
         let display = if display_name.is_empty() {
             email
         } else {
@@ -452,6 +455,20 @@ impl Passkeys {
     }
 }
 
+/// The WebAuthn user handle of a user id: the id itself when it is a UUID,
+/// else a UUID made of the first 16 bytes of a SHA-256 of the id (stable, so
+/// an authenticator replaces its earlier credential for the same account).
+/// Sign-in never maps a handle back: it looks up the credential id.
+pub fn user_handle(user_id: &str) -> Uuid {
+    use sha2::{Digest, Sha256};
+    Uuid::parse_str(user_id).unwrap_or_else(|_| {
+        let digest = Sha256::digest(format!("mana-auth user handle\0{user_id}").as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    })
+}
+
 enum AuthState {
     Discoverable(DiscoverableAuthentication),
     ForUser(PasskeyAuthentication),
@@ -476,5 +493,22 @@ pub async fn sweep_every(
     loop {
         tick.tick().await;
         passkeys.sweep(clock.now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_handles_are_the_uuid_or_a_stable_derived_one() {
+        let id = "2f1c1b6e-4d3a-4f5e-9a8b-0c1d2e3f4a5b";
+        assert_eq!(user_handle(id).to_string(), id);
+        let imported = "usr0alice000000000000000000000000";
+        assert_eq!(user_handle(imported), user_handle(imported));
+        assert_ne!(
+            user_handle(imported),
+            user_handle("usr0bob00000000000000000000000000")
+        );
     }
 }

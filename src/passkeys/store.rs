@@ -155,6 +155,13 @@ pub fn update_after_use(tx: &Connection, id: &str, passkey: &Passkey, now: &str)
         == 1)
 }
 
+/// Records the authenticator model (AAGUID) of a passkey.
+pub fn set_aaguid(tx: &Connection, id: &str, aaguid: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE passkeys SET aaguid = ?2 WHERE id = ?1")?
+        .execute(params![id, aaguid])?;
+    Ok(())
+}
+
 /// Renames a passkey of the user; false when it is not theirs.
 pub fn rename(tx: &Connection, user_id: &str, id: &str, name: &str) -> Result<bool> {
     Ok(tx

@@ -41,7 +41,8 @@ pub fn password_hash(conn: &Connection, user_id: &str) -> Result<Option<String>>
 pub fn insert(conn: &Connection, user: &User) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO users (id, name, email, email_verified, image, role, access_tier, kind, \
-         two_factor_enabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         two_factor_enabled, created_at, updated_at, onboarding_completed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         user.id,
@@ -54,12 +55,16 @@ pub fn insert(conn: &Connection, user: &User) -> Result<()> {
         user.kind,
         user.two_factor_enabled,
         user.created_at,
-        user.updated_at
+        user.updated_at,
+        user.onboarding_completed_at
     ])
     .map_err(|e| {
         on_constraint(e, |msg| {
             msg.contains("users.email").then(|| {
-                ApiError::new(ErrorCode::EmailAlreadyRegistered, "this email is already registered")
+                ApiError::new(
+                    ErrorCode::EmailAlreadyRegistered,
+                    "this email is already registered",
+                )
             })
         })
     })?;

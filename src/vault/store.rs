@@ -82,6 +82,31 @@ pub fn rotate(
     Ok(())
 }
 
+/// Stores a whole vault brought over by `mana-auth import` (server wrap
+/// already made under this server's KEK, or none in zero-knowledge mode).
+pub fn insert_imported(conn: &Connection, user_id: &str, v: &VaultRow) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO encryption_vaults (user_id, wrapped_mk, wrap_iv, kek_id, recovery_wrapped_mk, recovery_iv, \
+         zero_knowledge, format_version, created_at, updated_at, rotated_at, recovery_set_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        user_id,
+        v.wrapped_mk,
+        v.wrap_iv,
+        v.kek_id,
+        v.recovery_wrapped_mk,
+        v.recovery_iv,
+        v.zero_knowledge,
+        v.format_version,
+        v.created_at,
+        v.updated_at,
+        v.rotated_at,
+        v.recovery_set_at
+    ])?;
+    Ok(())
+}
+
 /// Sets or clears the recovery wrap.
 pub fn set_recovery(
     conn: &Connection,

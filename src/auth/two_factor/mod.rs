@@ -163,6 +163,22 @@ pub fn begin(
     store::replace_backup_codes(tx, user_id, code_hashes, &iso(now))
 }
 
+/// Turns 2FA on with a secret and backup codes the user already uses (an
+/// import from the PostgreSQL service): stored confirmed, as of `since`.
+pub fn import_confirmed(
+    tx: &Connection,
+    user_id: &str,
+    secret: &[u8],
+    code_hashes: &[String],
+    kek: Option<&Kek>,
+    since: &str,
+) -> Result<()> {
+    store::put_pending_secret(tx, user_id, secret, kek, since)?;
+    store::confirm(tx, user_id, since)?;
+    store::replace_backup_codes(tx, user_id, code_hashes, since)?;
+    store::set_enabled(tx, user_id, true, since)
+}
+
 /// A signed-in user's TOTP code: confirms a pending secret (turning 2FA on
 /// and ending every other session of the user, which signed in with one
 /// factor) or, with 2FA on, checks the code (step-up). Returns whether 2FA

@@ -72,6 +72,13 @@ pub fn put_pending_secret(
     Ok(())
 }
 
+/// Marks the user's secret confirmed (an imported one, in use already).
+pub fn confirm(conn: &Connection, user_id: &str, at: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE two_factor_secrets SET confirmed_at = ?2 WHERE user_id = ?1")?
+        .execute(params![user_id, at])?;
+    Ok(())
+}
+
 /// Records the newest accepted time step (and confirms a pending secret).
 pub fn accept_step(conn: &Connection, user_id: &str, step: i64, now: &str) -> Result<()> {
     conn.prepare_cached(

@@ -144,15 +144,24 @@ pub fn new_backup_codes() -> Vec<String> {
         .collect()
 }
 
-/// A submitted backup code in its canonical form (lower case, no dashes or
-/// spaces); anything that cannot be a backup code is 400 VALIDATION.
+/// Length of a Better Auth backup code (imported ones): letters and digits,
+/// case-sensitive, shown as `xxxxx-xxxxx`.
+const BETTER_AUTH_BACKUP_LEN: usize = 10;
+
+/// A submitted backup code in its canonical form (no dashes or spaces;
+/// ours lower case, an imported Better Auth code as it was issued, case
+/// and all); anything that cannot be a backup code is 400 VALIDATION.
 pub fn parse_backup_code(input: &str) -> Result<String> {
     let code: String = input
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
-        .map(|c| c.to_ascii_lowercase())
         .collect();
-    if code.len() == BACKUP_LEN && code.bytes().all(|b| BACKUP_ALPHABET.contains(&b)) {
+    let lower = code.to_ascii_lowercase();
+    if lower.len() == BACKUP_LEN && lower.bytes().all(|b| BACKUP_ALPHABET.contains(&b)) {
+        Ok(lower)
+    } else if code.len() == BETTER_AUTH_BACKUP_LEN
+        && code.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         Ok(code)
     } else {
         Err(ApiError::validation("not a backup code"))
@@ -231,6 +240,11 @@ mod tests {
             assert_eq!(canonical, c.replace('-', ""));
         }
         assert!(parse_backup_code("123456").is_err());
+        // Better Auth's codes (imported): 10 letters and digits, case kept.
+        assert_eq!(parse_backup_code("AbC12-xY9z0").unwrap(), "AbC12xY9z0");
+        assert_eq!(parse_backup_code(" abc12xy9z0 ").unwrap(), "abc12xy9z0");
+        assert!(parse_backup_code("AbC12-xY9z").is_err());
+        assert!(parse_backup_code("AbC12-xY9z!").is_err());
     }
 
     #[test]
