@@ -48,6 +48,14 @@ enum Command {
     },
     /// Check the database: `PRAGMA integrity_check` and the schema version.
     Check,
+    /// Move an existing deployment in: copy users, passwords, passkeys,
+    /// second factors, spaces, API keys, settings and vaults from the
+    /// PostgreSQL service's database into DATABASE_PATH (a new or empty
+    /// file), in one transaction. Secrets from the environment:
+    /// SOURCE_MANA_AUTH_KEK (vaults) and SOURCE_BETTER_AUTH_SECRET
+    /// (two-factor), or the same names with _FILE.
+    #[cfg(feature = "import")]
+    Import(crate::import::ImportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -121,6 +129,8 @@ pub fn main() -> ExitCode {
         Command::Keys(KeysCommand::Rotate) => finish(rotate_key(&config)),
         Command::Backup { file } => finish(backup(&config, &file)),
         Command::Check => finish(check(&config)),
+        #[cfg(feature = "import")]
+        Command::Import(args) => finish(crate::import::command(&config, args)),
     }
 }
 

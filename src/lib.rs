@@ -13,6 +13,8 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod http;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod me;
 pub mod passkeys;
 pub mod personas;

@@ -21,6 +21,8 @@ mod crash;
 mod csrf;
 mod files;
 mod guessing;
+#[cfg(feature = "import")]
+mod import;
 mod input;
 mod invitations;
 mod links;
