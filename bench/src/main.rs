@@ -10,6 +10,7 @@
 
 mod driver;
 mod http;
+mod import;
 mod noop;
 mod peer;
 mod procs;
@@ -44,6 +45,8 @@ struct Args {
     /// bootstrap, pull, stats, storm (64 clients on login while /validate
     /// and /session run), overload (256 clients on login, on register), and
     /// scale (1 k vs --scale-users accounts: login, admin stats, start-up).
+    /// Also `import` (`mana-auth import` of --import-users seeded users;
+    /// not in the default list).
     #[arg(long, value_delimiter = ',', default_value = ALL)]
     workloads: Vec<String>,
     /// Concurrency levels (comma list).
@@ -62,6 +65,10 @@ struct Args {
     /// Accounts in the big file of the scale check (1 k is the small one).
     #[arg(long, default_value_t = 1_000_000)]
     scale_users: u64,
+    /// Users seeded for the `import` workload (not in the default list: it
+    /// starts a PostgreSQL cluster of its own, `--workloads import`).
+    #[arg(long, default_value_t = 100_000)]
+    import_users: u64,
     /// Only the driver self-check (same as `--workloads selfcheck`).
     #[arg(long)]
     self_check: bool,
@@ -529,6 +536,9 @@ async fn run(args: Args) -> Result<(), String> {
 
     if wants(&ctx.args, "selfcheck") {
         self_check(&mut ctx).await?;
+    }
+    if wants(&ctx.args, "import") {
+        import::run(&ctx.args.bin, ctx.args.import_users, &mut ctx.out).await?;
     }
     let mut footprint = serde_json::Map::new();
     if wants(&ctx.args, "footprint") {
