@@ -232,14 +232,24 @@ pub fn spaces(ctx: &mut Ctx<'_>, src: &Source) -> Result<()> {
             n if n.is_empty() => "Space".to_owned(),
             n => n,
         };
+        // A slug this server would not accept from a client (upper case,
+        // spaces, punctuation) is derived anew from it, and noted.
         let wanted = org.slug.clone().filter(|s| !s.is_empty());
-        let slug = match wanted {
-            Some(s) if spaces_store::id_by_slug(ctx.tx, &s)?.is_none() => s,
+        let slug = match &wanted {
+            Some(s) if slug::is_valid(s) && spaces_store::id_by_slug(ctx.tx, s)?.is_none() => {
+                s.clone()
+            }
             other => slug::unique(
                 ctx.tx,
                 &slug::derive(other.as_deref().unwrap_or(&name)).unwrap_or_else(slug::fallback),
             )?,
         };
+        if let Some(old) = wanted.filter(|w| *w != slug) {
+            ctx.report.notes.push(format!(
+                "organizations {}: slug {old:?} is now {slug:?}",
+                org.id
+            ));
+        }
         let space = Space {
             id: org.id.clone(),
             name,

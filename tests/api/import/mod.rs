@@ -7,6 +7,7 @@
 
 #[path = "../../upstream/cluster.rs"]
 pub mod cluster;
+mod edges;
 mod seed;
 
 use std::path::Path;
@@ -105,15 +106,20 @@ async fn a_postgres_deployment_moves_in_and_keeps_working() {
     let db = dir.path().join("imported.db");
 
     // rule: --dry-run writes nothing of the source's data (no file at all
-    // here). As the superuser, the vault table is read in one query.
+    // here). As the superuser, the vault table is read in one query. With
+    // every log on (trace), no secret of the source reaches the output: it
+    // opens the two-factor secrets and unwraps the vault keys all the same.
+    let mut traced = source_env();
+    traced.push(("RUST_LOG", "trace".to_owned()));
     let out = import(
         &db,
         &cluster.url("postgres", None, seed::DB),
-        &source_env(),
+        &traced,
         &["--dry-run"],
     );
     let (report, err) = text(&out);
     assert!(out.status.success(), "{report}{err}");
+    no_secret_in(&format!("{report}{err}"), &seeded);
     assert!(!db.exists(), "a dry run created the file");
     assert!(report.contains("dry run: nothing was written"), "{report}");
     assert!(report.contains("read in one query"), "{report}");
@@ -121,10 +127,11 @@ async fn a_postgres_deployment_moves_in_and_keeps_working() {
 
     // Without BETTER_AUTH_SECRET bob's second factor cannot be opened: the
     // run refuses as a whole and writes no account.
-    let only_kek = vec![source_env().remove(0)];
+    let only_kek = vec![source_env().remove(0), ("RUST_LOG", "trace".to_owned())];
     let out = import(&db, &owner_url, &only_kek, &[]);
-    let (_, err) = text(&out);
+    let (stdout, err) = text(&out);
     assert!(!out.status.success());
+    no_secret_in(&format!("{stdout}{err}"), &seeded);
     assert!(
         err.contains("two-factor") && err.contains(&bid("bob")),
         "{err}"
@@ -170,6 +177,31 @@ async fn a_postgres_deployment_moves_in_and_keeps_working() {
         .unwrap();
     assert_eq!(after, users);
     drop(dir);
+}
+
+/// None of the source's secrets (keys, the database password, TOTP secret,
+/// backup codes, the API key, the vault's master key) in `output`.
+fn no_secret_in(output: &str, seeded: &Seeded) {
+    let mut secrets = vec![
+        seed::BETTER_AUTH_SECRET.to_owned(),
+        STANDARD.encode(seed::SOURCE_KEK),
+        KEK_B64.to_owned(),
+        seed::OWNER_PASSWORD.to_owned(),
+        TOTP_SECRET.to_owned(),
+        seeded.erin_key.clone(),
+        STANDARD.encode(seeded.erin_master_key),
+        URL_SAFE_NO_PAD.encode(seeded.erin_master_key),
+    ];
+    for code in BACKUP_CODES {
+        secrets.push(code.to_owned());
+        secrets.push(code.replace('-', ""));
+    }
+    for secret in secrets {
+        assert!(
+            !output.contains(&secret),
+            "a secret in the output:\n{output}"
+        );
+    }
 }
 
 fn check_report(report: &str) {
