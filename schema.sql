@@ -21,7 +21,10 @@ CREATE TABLE users (
     created_at              TEXT NOT NULL,
     updated_at              TEXT NOT NULL,
     deleted_at              TEXT,
-    onboarding_completed_at TEXT
+    onboarding_completed_at TEXT,
+    -- Bumped whenever every session ends (auth::session::revoke_all): a
+    -- sign-in that read an older epoch opens no session.
+    credential_epoch        INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX users_created_at ON users (created_at);
 

@@ -450,7 +450,7 @@ pub async fn verify_magic_link(
 ) -> Result<(SignedIn, Option<String>)> {
     let clock = state.clock.clone();
     let proving = client.clone();
-    let (user, callback) = state
+    let (user, callback, epoch) = state
         .db
         .write(move |tx| {
             let now = clock.now();
@@ -463,15 +463,17 @@ pub async fn verify_magic_link(
             store::set_verified(tx, &t.user_id, &iso(now))?;
             let user =
                 store::by_id(tx, &t.user_id)?.ok_or_else(|| ApiError::internal("user vanished"))?;
-            Ok((user, t.callback_url))
+            let epoch = session::credential_epoch(tx, &t.user_id)?
+                .ok_or_else(|| ApiError::internal("user vanished"))?;
+            Ok((user, t.callback_url, epoch))
         })
         .await?;
     // A mailbox is one factor: an account with 2FA on still needs its code.
     if user.two_factor_enabled {
-        let required = super::second_factor_required(state, &user, None).await?;
+        let required = super::second_factor_required(state, &user, None, Some(epoch)).await?;
         return Err(required.with_field("callbackURL", serde_json::json!(callback)));
     }
     let email_addr = user.email.clone();
-    let signed = super::start_session(state, user, client, Some(email_addr)).await?;
+    let signed = super::start_session_at(state, user, client, Some(email_addr), epoch).await?;
     Ok((signed, callback))
 }

@@ -106,15 +106,18 @@ pub async fn login(
         .db
         .read(move |conn| {
             let refused = lockout::check(conn, &lookup_email, &who, clock.now())?;
-            Ok((refused, store::with_password_by_email(conn, &lookup_email)?))
+            let found = store::with_password_and_epoch_by_email(conn, &lookup_email)?;
+            Ok((refused, found))
         })
         .await?;
     if let Some(refusal) = refused {
         return Err(refusal.error());
     }
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
+    // The epoch read with the hash: if every session ends while the hash is
+    // checked (reset, change, 2FA turned on, lock), this sign-in opens none.
+    let (user, hash, epoch) = match found {
+        Some((user, hash, epoch)) => (Some(user), hash, Some(epoch)),
+        None => (None, None, None),
     };
     // Infrastructure errors propagate here and are never counted as failures.
     let verified = state
@@ -142,19 +145,21 @@ pub async fn login(
             client: client.clone(),
         });
     if user.two_factor_enabled {
-        return Err(second_factor_required(state, &user, rehash).await?);
+        return Err(second_factor_required(state, &user, rehash, epoch).await?);
     }
-    open_session(state, user, client, Some(email), rehash).await
+    open_session(state, user, client, Some(email), rehash, epoch).await
 }
 
 /// The answer when a first factor succeeded for an account with 2FA on: no
 /// session yet, a short-lived ticket for the second step instead. The
 /// failure counter is not cleared: only the second step
-/// (`two_factor::finish`) does that.
+/// (`two_factor::finish`) does that. `epoch`: the credential epoch the first
+/// factor was checked at (no ticket when it moved since).
 pub async fn second_factor_required(
     state: &AppState,
     user: &User,
     rehash: Option<scrypt_hash::Rehash>,
+    epoch: Option<i64>,
 ) -> Result<ApiError> {
     let clock = state.clock.clone();
     let user_id = user.id.clone();
@@ -162,6 +167,7 @@ pub async fn second_factor_required(
         .db
         .write(move |tx| {
             let now = clock.now();
+            session::ensure_epoch(tx, &user_id, epoch)?;
             if let Some(rehash) = &rehash {
                 rehash.apply(tx, &iso(now))?;
             }
@@ -237,16 +243,31 @@ pub async fn start_session(
     client: ClientInfo,
     clear: Option<String>,
 ) -> Result<SignedIn> {
-    open_session(state, user, client, clear, None).await
+    open_session(state, user, client, clear, None, None).await
 }
 
-/// `start_session`, also storing a password rehash in the same write.
+/// `start_session` for a sign-in whose proof was checked at credential
+/// epoch `epoch`: refused (401, nothing opened) when every session of the
+/// user ended since.
+pub async fn start_session_at(
+    state: &AppState,
+    user: User,
+    client: ClientInfo,
+    clear: Option<String>,
+    epoch: i64,
+) -> Result<SignedIn> {
+    open_session(state, user, client, clear, None, Some(epoch)).await
+}
+
+/// `start_session`, also storing a password rehash in the same write, and
+/// checking the credential epoch the sign-in read (when it read one).
 async fn open_session(
     state: &AppState,
     user: User,
     client: ClientInfo,
     clear: Option<String>,
     rehash: Option<scrypt_hash::Rehash>,
+    epoch: Option<i64>,
 ) -> Result<SignedIn> {
     let clock = state.clock.clone();
     let user_id = user.id.clone();
@@ -256,6 +277,9 @@ async fn open_session(
             let now = clock.now();
             // An admin lock refuses every way in (password, magic link, …).
             crate::admin::ensure_not_locked(tx, &user_id)?;
+            // The password (or ticket, or link) was checked before a reset,
+            // change, lock or 2FA switch that ended every session.
+            session::ensure_epoch(tx, &user_id, epoch)?;
             if let Some(email) = clear {
                 lockout::succeeded(tx, &email, &client)?;
             }

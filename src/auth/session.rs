@@ -284,11 +284,42 @@ pub fn revoke(conn: &Connection, user_id: &str, id: &str) -> Result<bool> {
         > 0)
 }
 
-/// Revokes every session of a user except `keep`; returns how many.
+/// Revokes every session of a user except `keep`; returns how many. Sign-ins
+/// in flight end too: the user's credential epoch moves on (a sign-in that
+/// read the old one opens no session, see `auth::open_session`) and open
+/// two-factor tickets are dropped.
 pub fn revoke_all(conn: &Connection, user_id: &str, keep: Option<&str>) -> Result<usize> {
+    conn.prepare_cached("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = ?1")?
+        .execute([user_id])?;
+    conn.prepare_cached("DELETE FROM two_factor_tickets WHERE user_id = ?1")?
+        .execute([user_id])?;
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2")?
         .execute(params![user_id, keep])?)
+}
+
+/// The credential epoch of a live user (None: erased or unknown).
+pub fn credential_epoch(conn: &Connection, user_id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT credential_epoch FROM users WHERE id = ?1 AND deleted_at IS NULL")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// Refuses when the user's credential epoch is no longer `read` (every
+/// session ended since the sign-in checked its credential): 401
+/// INVALID_CREDENTIALS, nothing opened.
+pub fn ensure_epoch(conn: &Connection, user_id: &str, read: Option<i64>) -> Result<()> {
+    let Some(read) = read else {
+        return Ok(());
+    };
+    if credential_epoch(conn, user_id)? != Some(read) {
+        return Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::InvalidCredentials,
+            "the account's credentials changed during sign-in; sign in again",
+        ));
+    }
+    Ok(())
 }
 
 /// Removes expired sessions (housekeeping).

@@ -47,6 +47,10 @@ pub const STEPS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/0020_two_factor_secret_length.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/0021_credential_epoch.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -29,6 +29,25 @@ pub fn with_password_by_email(
         .optional()?)
 }
 
+/// `with_password_by_email` with the user's credential epoch, read in the
+/// same statement (one snapshot): a sign-in carries the epoch to the write
+/// that opens its session.
+pub fn with_password_and_epoch_by_email(
+    conn: &Connection,
+    email: &str,
+) -> Result<Option<(User, Option<String>, i64)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, (SELECT password_hash FROM password_credentials p WHERE p.user_id = users.id), \
+         credential_epoch FROM users WHERE email = ?1 AND deleted_at IS NULL"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([email], |r| {
+            Ok((User::from_row(r)?, r.get(12)?, r.get(13)?))
+        })
+        .optional()?)
+}
+
 /// The password hash of a user.
 pub fn password_hash(conn: &Connection, user_id: &str) -> Result<Option<String>> {
     Ok(conn

@@ -23,6 +23,7 @@ mod files;
 mod guessing;
 #[cfg(feature = "import")]
 mod import;
+mod inflight;
 mod input;
 mod invitations;
 mod links;

@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::reauth::check_password;
-use crate::auth::{lockout, session, start_session, SignedIn};
+use crate::auth::{lockout, session, start_session_at, SignedIn};
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::state::AppState;
@@ -494,12 +494,23 @@ pub async fn finish_login(
     let clock = state.clock.clone();
     let c = client.clone();
     let kek = Kek::from_config(&state.config);
-    let user = state
+    // The epoch is read where the ticket is used: a reset, change or lock
+    // committing before the session opens ends this sign-in too.
+    let (verdict, epoch) = state
         .db
-        .write(move |tx| finish(tx, &ticket, &proof, &c, kek.as_ref(), clock.now()))
-        .await??;
+        .write(move |tx| {
+            let verdict = finish(tx, &ticket, &proof, &c, kek.as_ref(), clock.now())?;
+            let epoch = match &verdict {
+                Ok(user) => session::credential_epoch(tx, &user.id)?,
+                Err(_) => None,
+            };
+            Ok((verdict, epoch))
+        })
+        .await?;
+    let user = verdict?;
+    let epoch = epoch.ok_or_else(|| failed(TICKET_UNKNOWN))?;
     let email = user.email.clone();
-    start_session(state, user, client, Some(email)).await
+    start_session_at(state, user, client, Some(email), epoch).await
 }
 
 /// `POST /two-factor/generate-backup-codes`: new codes, old ones void.
