@@ -265,7 +265,12 @@ CREATE TABLE mail_outbox (
     last_error      TEXT,
     next_attempt_at TEXT NOT NULL,
     created_at      TEXT NOT NULL,
-    sent_at         TEXT
+    sent_at         TEXT,
+    -- The KEK's fingerprint when the bodies are sealed (queued mail with a
+    -- KEK set), else NULL.
+    kek_id          TEXT,
+    -- When the one-time link in the mail dies (NULL: it carries none).
+    links_expire_at TEXT
 ) STRICT;
 CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at);
 CREATE INDEX mail_outbox_created ON mail_outbox (created_at);

@@ -67,7 +67,10 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     let now = clock.now();
     let kek = vault::Kek::from_config(&config);
     let sealed = db
-        .write_blocking(|tx| vault::at_rest::prepare(tx, kek.as_ref()))
+        .write_blocking(|tx| {
+            Ok(vault::at_rest::prepare(tx, kek.as_ref())?
+                + email::at_rest::prepare(tx, kek.as_ref())?)
+        })
         .map_err(|e| StartError(format!("cannot open the stored secrets: {}", e.message)))?;
     if sealed > 0 {
         // The clear rows are gone from the pages (secure_delete); the WAL

@@ -6,8 +6,10 @@ use rusqlite::{params, Connection, Row};
 use serde_json::{json, Value};
 
 use super::{users::like_pattern, Paging};
+use crate::email;
 use crate::error::{ApiError, Result};
 use crate::spaces::model::{Space, SPACE_COLUMNS};
+use crate::vault::Kek;
 
 fn json_col(text: Option<String>) -> Value {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -161,9 +163,17 @@ pub fn events(conn: &Connection, filter: EventFilter, paging: Paging) -> Result<
 const OUTBOX_STATUSES: &[&str] = &["pending", "sent", "logged", "failed"];
 
 /// Outbox mail (optionally by status), newest first, with send state and
-/// the last error. The text body is included: without SMTP the outbox is
-/// where developers read their verification and reset links.
-pub fn outbox(conn: &Connection, status: Option<String>, paging: Paging) -> Result<Value> {
+/// the last error. The text body is shown with every `token=` value
+/// redacted, whatever the row's state (the mail may still be waiting with a
+/// live link; a sealed body is opened first): the admin sees what was sent,
+/// never a link that works. Developers find the links of mail kept without
+/// SMTP in the log (`MAIL_LOG_LINKS`).
+pub fn outbox(
+    conn: &Connection,
+    kek: Option<&Kek>,
+    status: Option<String>,
+    paging: Paging,
+) -> Result<Value> {
     let status = status.filter(|s| !s.is_empty());
     if let Some(s) = &status {
         if !OUTBOX_STATUSES.contains(&s.as_str()) {
@@ -178,18 +188,27 @@ pub fn outbox(conn: &Connection, status: Option<String>, paging: Paging) -> Resu
         .query_row(params![status], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(
         "SELECT id, kind, user_id, to_address, subject, text_body, status, attempts, last_error, \
-         next_attempt_at, created_at, sent_at FROM mail_outbox WHERE ?1 IS NULL OR status = ?1 \
+         next_attempt_at, created_at, sent_at, kek_id FROM mail_outbox WHERE ?1 IS NULL OR status = ?1 \
          ORDER BY created_at DESC, rowid DESC LIMIT ?2 OFFSET ?3",
     )?;
     let rows = stmt
         .query_map(params![status, paging.limit, paging.offset()], |r| {
+            let id: String = r.get(0)?;
+            let stored: String = r.get(5)?;
+            let kek_id: Option<String> = r.get(12)?;
+            let opened =
+                email::at_rest::open_body(kek, &id, "text_body", &stored, kek_id.as_deref());
+            let text = match opened {
+                Ok(text) => email::at_rest::redact(&text),
+                Err(_) => "(sealed under another MANA_AUTH_KEK)".to_owned(),
+            };
             Ok(json!({
-                "id": r.get::<_, String>(0)?,
+                "id": id,
                 "kind": r.get::<_, String>(1)?,
                 "userId": r.get::<_, Option<String>>(2)?,
                 "to": r.get::<_, String>(3)?,
                 "subject": r.get::<_, String>(4)?,
-                "textBody": r.get::<_, String>(5)?,
+                "textBody": text,
                 "status": r.get::<_, String>(6)?,
                 "attempts": r.get::<_, i64>(7)?,
                 "lastError": r.get::<_, Option<String>>(8)?,

@@ -60,7 +60,15 @@ pub fn queue_verification(
         &user.name,
         &link,
     );
-    email::enqueue(tx, "verification", Some(&user.id), &user.email, mail, now)?;
+    email::enqueue(
+        tx,
+        &state.config,
+        "verification",
+        Some(&user.id),
+        &user.email,
+        mail,
+        now,
+    )?;
     Ok(())
 }
 
@@ -212,7 +220,7 @@ where
                     now,
                 )?;
                 let (kind, mail) = render(&st, &user, &token, lang(tx, &user, &client)?);
-                email::enqueue(tx, kind, Some(&user.id), &user.email, mail, now)?;
+                email::enqueue(tx, &st.config, kind, Some(&user.id), &user.email, mail, now)?;
             }
             Ok(())
         })
@@ -369,7 +377,15 @@ pub async fn change_email(
                 &new_email,
                 &link,
             );
-            email::enqueue(tx, "email_change", Some(&user.id), &new_email, mail, now)?;
+            email::enqueue(
+                tx,
+                &st.config,
+                "email_change",
+                Some(&user.id),
+                &new_email,
+                mail,
+                now,
+            )?;
             Ok(())
         })
         .await?;

@@ -51,6 +51,7 @@ pub const STEPS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/0021_credential_epoch.sql"),
     ),
+    (22, include_str!("../../migrations/0022_outbox_at_rest.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -3,10 +3,12 @@
 //! A flow that sends mail writes an outbox row in the same transaction as
 //! the change that caused it (the token, the invitation); after commit it
 //! wakes the worker, which sends over SMTP (lettre) or, without `SMTP_HOST`,
-//! marks the row `logged` and writes a log line — the outbox is then the
-//! developer's inbox. A crash between commit and send loses nothing: the row
-//! is still `pending` at the next start.
+//! marks the row `logged` and writes a log line (with the link unless
+//! `MAIL_LOG_LINKS` is off) — the developer's inbox. A crash between commit
+//! and send loses nothing: the row is still `pending` at the next start.
+//! No stored mail keeps a live link for longer than it waits (`at_rest`).
 
+pub mod at_rest;
 pub mod templates;
 pub mod worker;
 
@@ -98,9 +100,11 @@ pub fn take_quota(tx: &Connection, to: &str, now: DateTime<Utc>) -> Result<bool>
     Ok(true)
 }
 
-/// Queues a rendered mail in the caller's transaction.
+/// Queues a rendered mail in the caller's transaction: its bodies sealed
+/// under the KEK when one is configured, with the time its link dies.
 pub fn enqueue(
     tx: &Connection,
+    config: &Config,
     kind: &str,
     user_id: Option<&str>,
     to: &str,
@@ -108,11 +112,26 @@ pub fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<String> {
     let id = uuid::Uuid::new_v4().to_string();
+    let kek = crate::vault::Kek::from_config(config);
+    let (text, html, kek_id) = at_rest::seal(kek.as_ref(), &id, &mail.text, &mail.html)?;
+    let links_expire_at = at_rest::links_live_for(kind).map(|ttl| iso(now + ttl));
     tx.prepare_cached(
-        "INSERT INTO mail_outbox (id, kind, user_id, to_address, subject, text_body, html_body, next_attempt_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+        "INSERT INTO mail_outbox (id, kind, user_id, to_address, subject, text_body, html_body, \
+         kek_id, links_expire_at, next_attempt_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
     )?
-    .execute(params![id, kind, user_id, to, mail.subject, mail.text, mail.html, iso(now)])?;
+    .execute(params![
+        id,
+        kind,
+        user_id,
+        to,
+        mail.subject,
+        text,
+        html,
+        kek_id,
+        links_expire_at,
+        iso(now)
+    ])?;
     Ok(id)
 }
 

@@ -15,10 +15,12 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use rusqlite::params;
 use tokio::sync::{watch, Notify};
 
+use super::at_rest;
 use crate::clock::{iso, Clock};
 use crate::config::{Config, SmtpTls};
 use crate::db::Db;
 use crate::error::Result;
+use crate::vault::Kek;
 
 /// Attempts before a mail is given up as `failed`.
 pub const MAX_ATTEMPTS: i64 = 10;
@@ -37,6 +39,8 @@ pub struct Mailer {
     from: Mailbox,
     log_links: bool,
     notify: Notify,
+    /// Opens the sealed bodies of queued mail.
+    kek: Option<Kek>,
 }
 
 impl Mailer {
@@ -81,6 +85,7 @@ impl Mailer {
             from,
             log_links: config.log_mail_links(),
             notify: Notify::new(),
+            kek: Kek::from_config(config),
         })
     }
 
@@ -89,12 +94,18 @@ impl Mailer {
         self.transport.is_some()
     }
 
+    /// The KEK queued mail is sealed under, if one is configured.
+    pub fn kek(&self) -> Option<&Kek> {
+        self.kek.as_ref()
+    }
+
     /// Tells the worker that new mail was committed.
     pub fn wake(&self) {
         self.notify.notify_one();
     }
 }
 
+/// A due mail as stored (its bodies may be sealed).
 struct Due {
     id: String,
     kind: String,
@@ -102,13 +113,22 @@ struct Due {
     subject: String,
     text: String,
     html: String,
+    kek_id: Option<String>,
     attempts: i64,
+}
+
+/// The clear bodies of the mail being sent.
+struct Bodies {
+    text: String,
+    html: String,
 }
 
 fn due(conn: &rusqlite::Connection, now: &str) -> Result<Vec<Due>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, to_address, subject, text_body, html_body, attempts FROM mail_outbox \
-         WHERE status = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT 20",
+        "SELECT id, kind, to_address, subject, text_body, html_body, kek_id, attempts FROM mail_outbox \
+         WHERE status = 'pending' AND next_attempt_at <= ?1 \
+         AND (links_expire_at IS NULL OR links_expire_at > ?1) \
+         ORDER BY next_attempt_at, created_at LIMIT 20",
     )?;
     let rows = stmt
         .query_map([now], |r| {
@@ -119,7 +139,8 @@ fn due(conn: &rusqlite::Connection, now: &str) -> Result<Vec<Due>> {
                 subject: r.get(3)?,
                 text: r.get(4)?,
                 html: r.get(5)?,
-                attempts: r.get(6)?,
+                kek_id: r.get(6)?,
+                attempts: r.get(7)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -129,6 +150,7 @@ fn due(conn: &rusqlite::Connection, now: &str) -> Result<Vec<Due>> {
 /// Runs until `stop` turns true.
 pub async fn run(db: Db, clock: Clock, mailer: Arc<Mailer>, mut stop: watch::Receiver<bool>) {
     loop {
+        expire_links(&db, &clock, &mailer).await;
         loop {
             let now = iso(clock.now());
             let batch = match db.read(move |c| due(c, &now)).await {
@@ -156,6 +178,28 @@ pub async fn run(db: Db, clock: Clock, mailer: Arc<Mailer>, mut stop: watch::Rec
     }
 }
 
+/// Gives up queued mail whose link has died (and scrubs it); a write only
+/// when there is some.
+async fn expire_links(db: &Db, clock: &Clock, mailer: &Arc<Mailer>) {
+    let now = clock.now();
+    let found = match db.read(move |c| at_rest::expired(c, now)).await {
+        Ok(rows) if !rows.is_empty() => rows,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "mail worker cannot read the outbox");
+            return;
+        }
+    };
+    let m = mailer.clone();
+    match db
+        .write(move |tx| at_rest::expire(tx, m.kek(), found))
+        .await
+    {
+        Ok(n) => tracing::info!(mails = n, "queued mail given up: its link expired"),
+        Err(e) => tracing::warn!(error = %e, "mail worker cannot update the outbox"),
+    }
+}
+
 /// Why a mail was not sent, and whether trying again can help.
 enum NotSent {
     /// Try again after the backoff.
@@ -165,11 +209,34 @@ enum NotSent {
 }
 
 async fn deliver(db: &Db, clock: &Clock, mailer: &Mailer, mail: Due) {
-    let outcome: std::result::Result<&'static str, NotSent> = match recipient(&mail.to) {
-        Err(e) => Err(NotSent::Never(e)),
-        Ok(to) => send(mailer, &mail, to).await,
+    let opened = at_rest::open(
+        mailer.kek(),
+        &mail.id,
+        &mail.text,
+        &mail.html,
+        mail.kek_id.as_deref(),
+    );
+    let (bodies, outcome) = match opened {
+        Err(e) => (
+            Bodies {
+                text: String::new(),
+                html: String::new(),
+            },
+            Err(NotSent::Never(format!(
+                "cannot open the sealed mail: {}",
+                e.message
+            ))),
+        ),
+        Ok((text, html)) => {
+            let bodies = Bodies { text, html };
+            let outcome = match recipient(&mail.to) {
+                Err(e) => Err(NotSent::Never(e)),
+                Ok(to) => send(mailer, &mail, &bodies, to).await,
+            };
+            (bodies, outcome)
+        }
     };
-    record(db, clock, mail, outcome).await;
+    record(db, clock, mail, bodies, outcome).await;
 }
 
 /// The recipient as the mailer parses it, if it passes the address rule of
@@ -186,12 +253,13 @@ fn recipient(to: &str) -> std::result::Result<Mailbox, String> {
 async fn send(
     mailer: &Mailer,
     mail: &Due,
+    bodies: &Bodies,
     to: Mailbox,
 ) -> std::result::Result<&'static str, NotSent> {
     match &mailer.transport {
         None => {
             if mailer.log_links {
-                let link = mail
+                let link = bodies
                     .text
                     .lines()
                     .find(|l| l.starts_with("http"))
@@ -202,7 +270,7 @@ async fn send(
             }
             Ok("logged")
         }
-        Some(transport) => match build(&mailer.from, to, mail) {
+        Some(transport) => match build(&mailer.from, to, mail, bodies) {
             Err(e) => Err(NotSent::Retry(e)),
             Ok(message) => transport
                 .send(message)
@@ -213,11 +281,14 @@ async fn send(
     }
 }
 
-/// Records the outcome of one attempt.
+/// Records the outcome of one attempt. Mail that is done (sent, logged or
+/// given up) keeps no live link: sent mail keeps its subject only, logged
+/// and given-up mail its text with the token values redacted.
 async fn record(
     db: &Db,
     clock: &Clock,
     mail: Due,
+    bodies: Bodies,
     outcome: std::result::Result<&'static str, NotSent>,
 ) {
     let now = clock.now();
@@ -226,14 +297,16 @@ async fn record(
     let write = match outcome {
         Ok(status) => {
             tracing::info!(id = %id, kind = %mail.kind, status, "mail delivered");
+            let (text, html) = if status == "sent" {
+                (String::new(), String::new())
+            } else {
+                (at_rest::redact(&bodies.text), at_rest::redact(&bodies.html))
+            };
             db.write(move |tx| {
-                // Sent mail keeps its subject but not its links.
-                let scrub = status == "sent";
                 tx.execute(
                     "UPDATE mail_outbox SET status = ?2, attempts = ?3, sent_at = ?4, last_error = NULL, \
-                     text_body = CASE WHEN ?5 THEN '' ELSE text_body END, \
-                     html_body = CASE WHEN ?5 THEN '' ELSE html_body END WHERE id = ?1",
-                    params![id, status, attempts, iso(now), scrub],
+                     text_body = ?5, html_body = ?6, kek_id = NULL WHERE id = ?1",
+                    params![id, status, attempts, iso(now), text, html],
                 )?;
                 Ok(())
             })
@@ -248,11 +321,20 @@ async fn record(
             let give_up = never || attempts >= MAX_ATTEMPTS;
             tracing::warn!(id = %id, kind = %mail.kind, attempts, error = %error, give_up, "mail not sent");
             let next = iso(now + backoff(attempts));
+            let scrubbed =
+                give_up.then(|| (at_rest::redact(&bodies.text), at_rest::redact(&bodies.html)));
             db.write(move |tx| {
                 tx.execute(
                     "UPDATE mail_outbox SET status = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5 WHERE id = ?1",
                     params![id, if give_up { "failed" } else { "pending" }, attempts, error, next],
                 )?;
+                // Given up: its link is of no more use to anyone.
+                if let Some((text, html)) = scrubbed {
+                    tx.execute(
+                        "UPDATE mail_outbox SET text_body = ?2, html_body = ?3, kek_id = NULL WHERE id = ?1",
+                        params![id, text, html],
+                    )?;
+                }
                 Ok(())
             })
             .await
@@ -263,14 +345,19 @@ async fn record(
     }
 }
 
-fn build(from: &Mailbox, to: Mailbox, mail: &Due) -> std::result::Result<Message, String> {
+fn build(
+    from: &Mailbox,
+    to: Mailbox,
+    mail: &Due,
+    bodies: &Bodies,
+) -> std::result::Result<Message, String> {
     Message::builder()
         .from(from.clone())
         .to(to)
         .subject(mail.subject.clone())
         .multipart(MultiPart::alternative_plain_html(
-            mail.text.clone(),
-            mail.html.clone(),
+            bodies.text.clone(),
+            bodies.html.clone(),
         ))
         .map_err(|e| format!("cannot build message: {e}"))
 }

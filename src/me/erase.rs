@@ -172,7 +172,7 @@ fn queue_deletion_notice(
     }
     let lang = email::lang_for(tx, Some(&user.id), client.accept_language.as_deref())?;
     let mail = email::templates::account_deleted(lang, &config.mail_product_name, &user.name);
-    email::enqueue(tx, "account_deleted", None, &user.email, mail, now)?;
+    email::enqueue(tx, config, "account_deleted", None, &user.email, mail, now)?;
     Ok(removed)
 }
 

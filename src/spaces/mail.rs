@@ -39,7 +39,7 @@ pub fn queue_invitation(
         invitation.role.as_str(),
         &link,
     );
-    email::enqueue(tx, "invitation", None, &invitation.email, mail, now)?;
+    email::enqueue(tx, config, "invitation", None, &invitation.email, mail, now)?;
     Ok(())
 }
 

@@ -31,6 +31,7 @@ mod mail;
 mod mission_grant;
 mod openapi;
 mod ops;
+mod outbox_links;
 mod passkey_limits;
 mod passkeys;
 mod personas;

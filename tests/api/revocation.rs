@@ -134,14 +134,14 @@ async fn a_password_change_ends_the_other_sessions_access_tokens() {
 
 #[tokio::test]
 async fn a_password_reset_ends_every_access_token() {
-    let t = TestServer::start().await;
+    let (t, sink) = TestServer::start_with_mail(|_| {}).await;
     let a = t.account("reset@example.com").await;
     warm(&t, &a).await;
     let r = t
         .post("/api/v1/auth/forgot-password", json!({ "email": a.email }))
         .await;
     assert_eq!(r.status, 200);
-    let link = t.outbox_link("password_reset", &a.email);
+    let link = sink.link_with(&a.email, "reset-password", 1).await;
     let token = link.split("token=").nth(1).unwrap().to_owned();
     let r = t
         .post(

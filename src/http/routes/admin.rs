@@ -524,7 +524,7 @@ async fn get_outbox(
     Ok(Json(
         state
             .db
-            .read(move |c| browse::outbox(c, q.status, paging))
+            .read(move |c| browse::outbox(c, state.mail.kek(), q.status, paging))
             .await?,
     ))
 }

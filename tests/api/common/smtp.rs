@@ -122,6 +122,30 @@ impl SmtpSink {
         self.nth_to(to, n).await.link()
     }
 
+    /// Waits (up to 10 s) for the `n`-th message (from 1) to `to` whose
+    /// link contains `needle` (e.g. `magic-link`, `reset-password`,
+    /// `verify-email`) and answers that link.
+    pub async fn link_with(&self, to: &str, needle: &str, n: usize) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let wait = self.notify.notified();
+            let links: Vec<String> = self
+                .received_by(to)
+                .iter()
+                .map(|m| m.parse())
+                .filter(|m| m.text.lines().any(|l| l.starts_with("http")))
+                .map(|m| m.link())
+                .filter(|l| l.contains(needle))
+                .collect();
+            if let Some(link) = links.get(n - 1) {
+                return link.clone();
+            }
+            if tokio::time::timeout_at(deadline, wait).await.is_err() {
+                panic!("expected {n} mails to {to} with a {needle} link, got {links:?}");
+            }
+        }
+    }
+
     /// Waits (up to 10 s) until at least `n` messages arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
