@@ -80,11 +80,16 @@ async fn refreshes(t: &TestServer, refresh: &str) -> bool {
 /// still refreshed after the reset.
 #[tokio::test]
 async fn a_sign_in_in_flight_does_not_survive_a_password_reset() {
-    let t = server().await;
+    let (t, sink) = TestServer::start_with_mail(|c| {
+        c.rate_limit_auth = 0;
+        c.hash_concurrency = Some(1);
+        c.hash_max_anonymous = Some(1000);
+    })
+    .await;
     let a = t.account("reset-race@example.com").await;
     t.post("/api/v1/auth/forgot-password", json!({ "email": a.email }))
         .await;
-    let link = t.outbox_link("password_reset", &a.email);
+    let link = sink.link_with(&a.email, "reset-password", 1).await;
     let token = link.split("token=").nth(1).unwrap().to_owned();
     let answers = while_signing_in(&t, &a.email, async {
         let r = t
