@@ -12,6 +12,7 @@ pub mod reauth;
 pub mod refresh;
 pub mod scrypt_hash;
 pub mod session;
+pub mod sessions;
 pub mod signup;
 pub mod token;
 pub mod two_factor;

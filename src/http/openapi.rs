@@ -61,6 +61,8 @@ pub struct ErrorEnvelope {
     components(schemas(ErrorEnvelope, routes::better_auth::BaErrorBody)),
     nest(
         (path = "/api/auth", api = routes::better_auth::session::Doc),
+        (path = "/api/auth", api = routes::better_auth::account::Doc),
+        (path = "/api/auth", api = routes::better_auth::email_flows::Doc),
         (path = "/api/auth/organization", api = routes::better_auth::organization::Doc),
         (path = "/api/v1/auth/passkeys", api = routes::passkeys::Doc),
         (path = "/api/v1/auth", api = routes::auth::Doc),
@@ -133,6 +135,11 @@ impl Modify for Aliases {
             ),
             ("/.well-known/jwks.json", "/api/v1/auth/jwks", "get_jwks_v1"),
             ("/admin", "/admin/", "get_index_slash"),
+            (
+                "/api/auth/request-password-reset",
+                "/api/auth/forget-password",
+                "post_forget_password",
+            ),
             (
                 "/api/v1/me/onboarding",
                 "/api/v1/me/onboarding/",

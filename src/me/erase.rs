@@ -311,3 +311,23 @@ pub async fn erase_confirmed(
     state.mail.wake();
     Ok(erased)
 }
+
+/// The Better Auth door's `delete-user`: the step-up rule (a fresh session,
+/// or the password when one is sent; `auth::reauth::step_up`), then the
+/// same erase.
+pub async fn erase_stepped_up(
+    state: &crate::state::AppState,
+    caller: &crate::auth::caller::Caller,
+    password: Option<String>,
+    client: ClientInfo,
+) -> Result<Erased> {
+    crate::auth::reauth::step_up(state, caller, password, &client).await?;
+    let user_id = caller.user.id.clone();
+    let st = state.clone();
+    let erased = state
+        .db
+        .write(move |tx| erase(tx, &st.config, &user_id, &client, st.clock.now()))
+        .await?;
+    state.mail.wake();
+    Ok(erased)
+}

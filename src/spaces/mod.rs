@@ -376,6 +376,17 @@ pub fn require_verified(user: &User, message: &str) -> Result<()> {
     }
 }
 
+/// The open invitations addressed to the user, with their space's name;
+/// only a proven address may see them.
+pub fn invitations_for(
+    conn: &Connection,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Invitation, String)>> {
+    require_verified(user, "verify your email address to see your invitations")?;
+    store::open_invitations_for(conn, &user.email, &iso(now))
+}
+
 /// The per-inviter and per-space limits (`INVITES_PER_HOUR`,
 /// `INVITES_PER_DAY`): 429 RATE_LIMITED with the seconds until the oldest
 /// invitation in the full window leaves it.

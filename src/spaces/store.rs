@@ -262,6 +262,30 @@ pub fn pending_invitation(
         .optional()?)
 }
 
+/// Pending, unexpired invitations addressed to `email`, with the name of
+/// their space, newest first.
+pub fn open_invitations_for(
+    conn: &Connection,
+    email: &str,
+    now: &str,
+) -> Result<Vec<(Invitation, String)>> {
+    let columns = INVITATION_COLUMNS
+        .split(", ")
+        .map(|c| format!("i.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, s.name FROM space_invitations i JOIN spaces s ON s.id = i.space_id \
+         WHERE i.email = ?1 AND i.status = 'pending' AND i.expires_at > ?2 \
+         ORDER BY i.created_at DESC, i.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([email, now], |r| Ok((Invitation::from_row(r)?, r.get(8)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// Invitations of a space, newest first.
 pub fn invitations(conn: &Connection, space_id: &str) -> Result<Vec<Invitation>> {
     let sql = format!(

@@ -56,6 +56,14 @@ pub fn password_hash(conn: &Connection, user_id: &str) -> Result<Option<String>>
         .optional()?)
 }
 
+/// When the user's password was last set, if the user has one.
+pub fn password_set_at(conn: &Connection, user_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT updated_at FROM password_credentials WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Inserts a user; a taken email becomes `EMAIL_ALREADY_REGISTERED`.
 pub fn insert(conn: &Connection, user: &User) -> Result<()> {
     conn.prepare_cached(

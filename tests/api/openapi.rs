@@ -269,7 +269,7 @@ fn request_counts(metrics: &str) -> (u64, u64) {
 /// role (schemathesis follows links from `GET /api/v1/admin/users` to the
 /// admin's own id). They run in a second phase, so that the first reaches
 /// every other operation signed in.
-const DESTRUCTIVE: [&str; 9] = [
+const DESTRUCTIVE: [&str; 12] = [
     "POST /api/v1/auth/logout",
     "DELETE /api/v1/auth/sessions/{id}",
     "DELETE /api/v1/admin/users/{id}/sessions",
@@ -279,6 +279,9 @@ const DESTRUCTIVE: [&str; 9] = [
     "DELETE /api/v1/auth/account",
     "DELETE /api/v1/me/data",
     "POST /api/auth/sign-out",
+    "POST /api/auth/revoke-session",
+    "POST /api/auth/revoke-sessions",
+    "POST /api/auth/delete-user",
 ];
 
 /// `(method, route) → statuses` from `mana_http_requests_total`.

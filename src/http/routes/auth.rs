@@ -7,9 +7,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::audit::{self, ClientInfo, Event};
+use crate::audit::{self, ClientInfo};
 use crate::auth::{self, session, Registration};
-use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
@@ -328,24 +327,9 @@ async fn delete_session(
     auth: SessionAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let uid = auth.user.id;
-    let now = iso(state.now());
-    state
-        .db
-        .write(move |tx| {
-            if !session::revoke(tx, &uid, &id)? {
-                return Err(ApiError::not_found("session"));
-            }
-            audit::record(
-                tx,
-                Some(&uid),
-                Event::SessionRevoked,
-                &client,
-                json!({ "sessionId": id }),
-                &now,
-            )
-        })
-        .await?;
+    if !auth::sessions::revoke(&state, auth.user.id, id, client).await? {
+        return Err(ApiError::not_found("session"));
+    }
     Ok(Json(json!({ "success": true })))
 }
 

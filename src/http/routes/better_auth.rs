@@ -5,6 +5,8 @@
 //! domain functions as `/api/v1`; only paths, shapes, cookies and error
 //! codes follow the framework.
 
+pub mod account;
+pub mod email_flows;
 pub mod magic_link;
 pub mod organization;
 pub mod passkey;
@@ -31,6 +33,8 @@ use crate::users::User;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(session::router())
+        .merge(account::router())
+        .merge(email_flows::router())
         .route("/jwks", get(super::wellknown::get_jwks))
         .nest("/organization", organization::router())
         .nest("/two-factor", two_factor::router())

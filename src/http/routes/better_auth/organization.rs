@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/list-members", get(get_list_members))
         .route("/invite-member", post(post_invite_member))
         .route("/list-invitations", get(get_list_invitations))
+        .route("/list-user-invitations", get(get_list_user_invitations))
         .route("/get-invitation", get(get_invitation))
         .route("/accept-invitation", post(post_accept_invitation))
         .route("/reject-invitation", post(post_reject_invitation))
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
     get_list_members,
     post_invite_member,
     get_list_invitations,
+    get_list_user_invitations,
     get_invitation,
     post_accept_invitation,
     post_reject_invitation,
@@ -596,6 +598,41 @@ pub(crate) async fn get_list_invitations(
     Ok(Json(invitations))
 }
 
+#[utoipa::path(
+    get, path = "/list-user-invitations",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The pending invitations addressed to the caller, each with `organizationName`", body = Vec<Object>),
+        (status = 403, description = "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION", body = super::BaErrorBody)
+    )
+)]
+pub(crate) async fn get_list_user_invitations(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Vec<Value>>> {
+    let user = auth.user.clone();
+    let now = state.now();
+    let open = state
+        .db
+        .read(move |c| spaces::invitations_for(c, &user, now))
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::EmailNotVerified => forbidden(
+                "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION",
+                "Email verification required to view or list invitations for the session email",
+            ),
+            _ => e.into(),
+        })?;
+    let mut out = Vec::with_capacity(open.len());
+    for (inv, name) in open {
+        let mut v = serde_json::to_value(&inv).map_err(ApiError::internal)?;
+        v["organizationName"] = json!(name);
+        out.push(v);
+    }
+    Ok(Json(out))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct InvitationQuery {
@@ -832,7 +869,12 @@ pub(crate) async fn post_remove_member(
                     .find(|m| m.user.email == email)
                     .map(|m| m.id)
             } else {
-                store::member(tx, &space_id, &key)?.map(|m| m.id)
+                // A member id, or (as the web app's member list sends) the
+                // member's user id.
+                match store::member(tx, &space_id, &key)? {
+                    Some(m) => Some(m.id),
+                    None => store::member_of_user(tx, &space_id, &key)?.map(|m| m.id),
+                }
             };
             let member_id = member_id.ok_or_else(|| ApiError::not_found("member"))?;
             spaces::remove_member(tx, &space_id, &actor, &member_id)
