@@ -17,6 +17,7 @@ mod better_auth_core;
 mod better_auth_plugins;
 mod bootstrap;
 mod browser;
+mod conformance;
 mod container;
 mod crash;
 mod csrf;

@@ -527,7 +527,7 @@ async fn internal_api_requires_the_service_key() {
                 .header("x-service-key", "internal-test-key-123"),
         )
         .await;
-    assert_eq!(other.body, json!({ "isMember": false, "role": null }));
+    assert_eq!(other.body, json!({ "isMember": false, "role": "" }));
     let m = t
         .send(
             t.client

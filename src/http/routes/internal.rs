@@ -37,7 +37,7 @@ async fn get_member(
         .read(move |c| store::role_of(c, &org_id, &user_id))
         .await?;
     Ok(Json(
-        json!({ "isMember": role.is_some(), "role": role.map(|r| r.as_str()) }),
+        json!({ "isMember": role.is_some(), "role": role.map_or("", |r| r.as_str()) }),
     ))
 }
 
