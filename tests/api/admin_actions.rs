@@ -63,7 +63,8 @@ async fn tier_and_role_are_validated_and_applied() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         t.get_auth(&tier, &a.access).await.body,
-        json!({ "userId": u.id, "tier": "founder" })
+        json!({ "userId": u.id, "tier": "founder", "id": u.id, "email": "user@example.com",
+                "accessTier": "founder" })
     );
     let meta: String = t
         .db()

@@ -63,8 +63,10 @@ const ROWS: &[&str] = &[
     "GET /health",
     "/api/auth/* native",
     "Guard errors (all guarded routes)",
-    // Beyond the table: what the shared client's listSessions reads (§2.x).
+    // Beyond the table: what the shared client's listSessions reads (§2.x),
+    // and the admin's tier routes (§11.5, §11.6).
     "GET /api/v1/auth/sessions",
+    "GET / PUT /api/v1/admin/users/:id/tier",
 ];
 
 struct Case {
@@ -155,10 +157,14 @@ const KEY_RESULT: &[&str] = &["masterKey:s", "formatVersion:n", "kekId:s"];
 const BEFORE_PASSKEYS: &[Case] = &[
     case("GET /health", "GET /health", "-", "", 200, &["status:=\"ok\"", "service:=\"mana-auth\"",
         "timestamp:s"]),
-    // Registration, and the refusals of a malformed address and a weak password.
+    // Registration (a taken address answers like a new one, as the original),
+    // and the refusals of a malformed address and a weak password.
     case("POST /api/v1/auth/register", "POST /api/v1/auth/register", "-",
         r#"{"email":"new@example.com","password":"correct-horse-battery","name":"New"}"#, 200,
         &["user.emailVerified:b", "user.id:s"]),
+    case("POST /api/v1/auth/register", "POST /api/v1/auth/register", "-",
+        r#"{"email":"new@example.com","password":"correct-horse-battery","name":"New"}"#, 200,
+        &["token:null", "user.emailVerified:=false", "user.id:s"]),
     case("POST /api/v1/auth/register", "POST /api/v1/auth/register", "-",
         r#"{"email":"x","password":"correct-horse-battery","name":"X"}"#, 400, E_AUTH),
     case("POST /api/v1/auth/register", "POST /api/v1/auth/register", "-",
@@ -382,6 +388,13 @@ const AFTER_PASSKEYS: &[Case] = &[
         "users[].role:s", "users[].createdAt:s", "total:n", "page:=1", "limit:=20"]),
     case("GET /api/v1/admin/stats", "GET /api/v1/admin/stats", "bearer:alice", "", 403,
         &["message:s"]),
+    case("GET / PUT /api/v1/admin/users/:id/tier", "PUT /api/v1/admin/users/@{bob.id}/tier",
+        "bearer:root", r#"{"tier":"beta"}"#, 200,
+        &["success:=true", "user.id:s", "user.email:=\"bob@example.com\"", "user.accessTier:=\"beta\""]),
+    case("GET / PUT /api/v1/admin/users/:id/tier", "GET /api/v1/admin/users/@{bob.id}/tier",
+        "bearer:root", "", 200, &["id:s", "email:=\"bob@example.com\"", "accessTier:=\"beta\""]),
+    case("GET / PUT /api/v1/admin/users/:id/tier", "PUT /api/v1/admin/users/@{bob.id}/tier",
+        "bearer:root", r#"{"tier":"emperor"}"#, 400, &["error:s", "message:s"]),
     case("GET / DELETE /api/v1/admin/users/:id/data", "GET /api/v1/admin/users/@{alice.id}/data",
         "bearer:root", "", 200, SUMMARY),
     case("GET / DELETE /api/v1/admin/users/:id/data", "GET /api/v1/admin/users/no-such-user/data",

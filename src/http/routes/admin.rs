@@ -259,7 +259,7 @@ async fn delete_user_data(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{userId, tier}`", body = Object),
+        (status = 200, description = "`{id, email, accessTier}` (the original's) and `{userId, tier}`", body = Object),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -269,7 +269,13 @@ async fn get_tier(
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
     let user = state.db.read(move |c| admin::target(c, &id)).await?;
-    Ok(Json(json!({ "userId": user.id, "tier": user.access_tier })))
+    Ok(Json(json!({
+        "userId": user.id,
+        "tier": user.access_tier,
+        "id": user.id,
+        "email": user.email,
+        "accessTier": user.access_tier,
+    })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -282,7 +288,7 @@ struct TierRequest {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{userId, tier, user}`", body = Object),
+        (status = 200, description = "`{success, user: {id, email, accessTier, …}}` (the original's) and `{userId, tier}`", body = Object),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -299,7 +305,7 @@ async fn put_tier(
         .write(move |tx| admin::set_tier(tx, &admin, &id, &req.tier, &client, clock.now()))
         .await?;
     Ok(Json(
-        json!({ "userId": user.id, "tier": user.access_tier, "user": user }),
+        json!({ "success": true, "userId": user.id, "tier": user.access_tier, "user": user }),
     ))
 }
 
