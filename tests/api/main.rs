@@ -13,6 +13,7 @@ mod admin_cli;
 mod api_keys;
 mod at_rest;
 mod better_auth;
+mod better_auth_client;
 mod better_auth_core;
 mod better_auth_plugins;
 mod bootstrap;
