@@ -68,3 +68,57 @@ async fn passkey_registration_and_sign_in_in_chromium() {
         1
     );
 }
+
+/// The shared auth client's passkey, session and security-event calls, made
+/// in Chromium as that client makes them (`tests/browser/shared_auth_passkeys.mjs`):
+/// `{options, challengeId}` from both options routes, `startRegistration` /
+/// `startAuthentication` of @simplewebauthn/browser, `{challengeId,
+/// credential, friendlyName}` to verify, and bare arrays from the lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_auth_client_passkey_and_list_calls_in_chromium() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("mana-auth.db");
+    let mut config = test_config(&db_path);
+    config.port = port;
+    config.base_url = Some(format!("http://localhost:{port}"));
+    let t = TestServer::start_in(dir, db_path, config, mana_auth::clock::Clock::system()).await;
+    let a = t.account("shared@example.com").await;
+    let base = format!("http://localhost:{port}");
+    let out = tokio::task::spawn_blocking(move || {
+        node_script(
+            "shared_auth_passkeys.mjs",
+            &[&base, &a.access, "shared@example.com"],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let r = &report["result"];
+    // listPasskeys: an array, with the name registerPasskey sent.
+    assert_eq!(r["passkeys"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["passkeys"][0]["friendlyName"], "Work laptop", "{r}");
+    assert_eq!(r["passkeysAfter"][0]["friendlyName"], "Work laptop", "{r}");
+    // getSecurityEvents: an array of the upstream's rows.
+    let events = r["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event_type"] == "PASSKEY_REGISTERED"),
+        "{r}"
+    );
+    // listSessions: an array holding the caller's session.
+    let sessions = r["sessions"].as_array().unwrap();
+    assert!(!sessions.is_empty() && sessions[0]["id"].is_string(), "{r}");
+    assert_eq!(
+        t.count("SELECT count(*) FROM security_events WHERE event_type = 'PASSKEY_LOGIN_SUCCESS'"),
+        1
+    );
+}
