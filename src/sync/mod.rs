@@ -199,14 +199,26 @@ pub fn pull(
     since: &str,
     limit: u32,
 ) -> Result<PullPage> {
-    const VISIBLE: &str = "c.app_id = ?1 AND (?2 IS NULL OR c.table_name = ?2) AND \
-        ((c.space_id IS NULL AND c.user_id = ?3) OR \
-         c.space_id IN (SELECT space_id FROM space_members WHERE user_id = ?3))";
-    const COLS: &str = "c.id, c.schema_version, c.table_name, c.record_id, c.op, c.data, c.space_id, c.actor, c.origin, c.created_at";
-    let sql = format!(
-        "SELECT {COLS} FROM sync_changes c WHERE {VISIBLE} AND c.created_at > ?4 \
-         ORDER BY c.created_at, c.rowid LIMIT ?5"
-    );
+    // Two index-driven halves instead of one OR (which made SQLite walk
+    // every change of the app, all users' included): the user's own rows
+    // outside any space (`sync_changes_user_app`), and the rows of each
+    // space the user is a member of (`sync_changes_space`). An up-to-date
+    // client then costs two index probes, whatever the file holds (CROSS
+    // JOIN keeps the memberships first: without statistics the planner
+    // would otherwise walk the app index).
+    const COLS: &str = "c.id, c.schema_version, c.table_name, c.record_id, c.op, c.data, c.space_id, c.actor, c.origin, c.created_at, c.rowid AS rid";
+    let visible = |at: &str| {
+        format!(
+            "SELECT {COLS} FROM sync_changes c \
+              WHERE c.user_id = ?3 AND c.app_id = ?1 AND c.space_id IS NULL \
+                AND (?2 IS NULL OR c.table_name = ?2) AND c.created_at {at} ?4 \
+             UNION ALL \
+             SELECT {COLS} FROM space_members m CROSS JOIN sync_changes c ON c.space_id = m.space_id \
+              WHERE m.user_id = ?3 AND c.app_id = ?1 \
+                AND (?2 IS NULL OR c.table_name = ?2) AND c.created_at {at} ?4"
+        )
+    };
+    let sql = format!("{} ORDER BY created_at, rid LIMIT ?5", visible(">"));
     let mut rows = conn
         .prepare_cached(&sql)?
         .query_map(
@@ -224,9 +236,7 @@ pub fn pull(
             if extra.created_at == last {
                 let seen: std::collections::HashSet<String> =
                     rows.iter().map(|c| c.event_id.clone()).collect();
-                let tie_sql = format!(
-                    "SELECT {COLS} FROM sync_changes c WHERE {VISIBLE} AND c.created_at = ?4 ORDER BY c.rowid"
-                );
+                let tie_sql = format!("{} ORDER BY rid", visible("="));
                 let ties = conn
                     .prepare_cached(&tie_sql)?
                     .query_map(params![app_id, collection, user_id, last], change_from_row)?
