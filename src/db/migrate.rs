@@ -52,6 +52,7 @@ pub const STEPS: &[(i64, &str)] = &[
         include_str!("../../migrations/0021_credential_epoch.sql"),
     ),
     (22, include_str!("../../migrations/0022_outbox_at_rest.sql")),
+    (23, include_str!("../../migrations/0023_user_counts.sql")),
 ];
 
 /// The schema version this binary writes.
