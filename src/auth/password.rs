@@ -81,14 +81,25 @@ type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 /// with 503 (a login burst queues; a flood does not grow memory).
 const QUEUE: usize = 1024;
 
+/// A hashing thread that had nothing to do for this long gives its working
+/// memory back (the next hash allocates it again, ≈1 ms): RSS returns to
+/// the idle figure after a burst.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// OS priority (nice) of the hashing threads: below the request threads,
+/// so that a password storm cannot starve token checks; alone on the
+/// machine they still get every idle core.
+const NICE: i32 = 10;
+
 /// A fixed set of hashing threads, each with its own argon2 working memory
-/// allocated once (19 MiB at the shipped cost) and reused by every hash it
-/// computes: RSS stays at threads × 19 MiB under any login load, and no
-/// hash pays for faulting in fresh pages. (Allocating per hash, glibc kept
-/// freed blocks in its arenas and RSS grew to ≈300 MB after 32 sign-ups;
-/// on the shared blocking pool, with up to 512 threads, past 1.9 GB.)
+/// (19 MiB at the shipped cost) reused by every hash it computes while
+/// busy and given back after `IDLE_RELEASE`: RSS stays at threads × 19 MiB
+/// under any login load, and no hash in a burst pays for faulting in fresh
+/// pages. (Allocating per hash, glibc kept freed blocks in its arenas and
+/// RSS grew to ≈300 MB after 32 sign-ups; on the shared blocking pool, with
+/// up to 512 threads, past 1.9 GB.)
 struct Pool {
-    jobs: std::sync::mpsc::SyncSender<Job>,
+    queue: Arc<Queue>,
     threads: usize,
     /// Jobs handed to the queue and not yet picked up by a thread.
     queued: AtomicUsize,
@@ -114,37 +125,104 @@ pub struct HashLoad {
     pub completed: u64,
 }
 
+/// The jobs waiting for a thread. Every idle thread waits on `ready` at
+/// once (the lock is not held while waiting), so each one times out and
+/// gives its memory back by itself. (With one receiver behind a mutex, an
+/// idle thread held the lock while waiting and the others never timed out.)
+#[derive(Default)]
+struct Queue {
+    jobs: std::sync::Mutex<std::collections::VecDeque<Job>>,
+    ready: std::sync::Condvar,
+    /// Set when the pool is dropped: the threads end.
+    closed: AtomicBool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Job>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.queue.closed.store(true, Ordering::Release);
+        let _guard = self.queue.lock();
+        self.queue.ready.notify_all();
+    }
+}
+
+/// One hashing thread: runs jobs, gives its memory back when idle.
+fn worker(queue: &Queue) {
+    lower_priority();
+    let mut memory = Memory::default();
+    let mut jobs = queue.lock();
+    loop {
+        if let Some(job) = jobs.pop_front() {
+            drop(jobs);
+            job(&mut memory);
+            jobs = queue.lock();
+            continue;
+        }
+        if queue.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if memory.0.is_empty() {
+            jobs = queue.ready.wait(jobs).unwrap_or_else(|p| p.into_inner());
+        } else {
+            let (guard, waited) = queue
+                .ready
+                .wait_timeout(jobs, IDLE_RELEASE)
+                .unwrap_or_else(|p| p.into_inner());
+            jobs = guard;
+            if waited.timed_out() && jobs.is_empty() {
+                // Idle: give the working memory back (outside the lock).
+                drop(jobs);
+                memory = Memory::default();
+                jobs = queue.lock();
+            }
+        }
+    }
+}
+
+/// Lowers the calling thread's OS priority to `NICE` (Linux keeps nice per
+/// thread). Best effort: where it is refused, hashing runs at the normal
+/// priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::process::setpriority_process(None, NICE);
+    }
+}
+
 impl Pool {
     fn new(threads: usize) -> Result<Self> {
-        let (jobs, rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
-        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let queue = Arc::new(Queue::default());
         for i in 0..threads.max(1) {
-            let rx = rx.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || {
-                    let mut memory = Memory::default();
-                    loop {
-                        // Threads end when the last Hasher (the sender) is gone.
-                        let job = match rx.lock() {
-                            Ok(guard) => guard.recv(),
-                            Err(poisoned) => poisoned.into_inner().recv(),
-                        };
-                        match job {
-                            Ok(job) => job(&mut memory),
-                            Err(_) => break,
-                        }
-                    }
-                })
+                .spawn(move || worker(&queue))
                 .map_err(|e| ApiError::internal(format!("cannot start hashing thread: {e}")))?;
         }
         Ok(Self {
-            jobs,
+            queue,
             threads: threads.max(1),
             queued: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             completed: AtomicU64::new(0),
         })
+    }
+
+    /// Queues `job`, unless `QUEUE` jobs are already waiting.
+    fn submit(&self, job: Job) -> std::result::Result<(), Job> {
+        let mut jobs = self.queue.lock();
+        if jobs.len() >= QUEUE {
+            return Err(job);
+        }
+        jobs.push_back(job);
+        drop(jobs);
+        self.queue.ready.notify_one();
+        Ok(())
     }
 }
 
@@ -322,7 +400,7 @@ impl Hasher {
             let _ = tx.send(outcome);
         });
         self.pool.queued.fetch_add(1, Ordering::Relaxed);
-        self.pool.jobs.try_send(job).map_err(|_| {
+        self.pool.submit(job).map_err(|_| {
             self.pool.queued.fetch_sub(1, Ordering::Relaxed);
             ApiError::new(
                 crate::error::ErrorCode::ServiceUnavailable,
