@@ -1,5 +1,6 @@
 //! The SQLite store: one writer connection behind a mutex (every write is a
-//! `BEGIN IMMEDIATE` transaction, so two writers never deadlock on upgrade)
+//! `BEGIN IMMEDIATE` transaction, so two writers never deadlock on upgrade;
+//! writes that queue while it is busy are committed together, see `write`)
 //! and a pool of read-only connections. All SQLite work runs on the blocking
 //! thread pool, never on the async workers.
 //!
@@ -25,10 +26,19 @@ use crate::error::{ApiError, Result};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a queued write hands back once its group has ended: called with
+/// the group's failure, if it failed.
+type Deliver = Box<dyn FnOnce(Option<&ApiError>) + Send>;
+/// A queued write: runs in the batch's transaction; says whether it
+/// succeeded (else its savepoint is rolled back) and how to deliver.
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Deliver) + Send>;
+
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Db {
     writer: Arc<Mutex<Connection>>,
+    /// Writes waiting for the writer (see `write`).
+    queued: Arc<Mutex<Vec<Job>>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
     metrics: Option<Arc<crate::http::metrics::Metrics>>,
@@ -136,6 +146,7 @@ impl Db {
             .map_err(|e| OpenError(format!("{}: {e}", path.display())))?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
+            queued: Arc::default(),
             readers,
             path: path.to_owned(),
             metrics: None,
@@ -161,14 +172,94 @@ impl Db {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction on the writer connection,
-    /// off the async workers. Commits on `Ok`, rolls back on `Err`.
+    /// off the async workers. Commits on `Ok`, rolls back on `Err`; returns
+    /// once the commit is durable (at the configured `synchronous` level).
+    ///
+    /// Group commit: writes that arrive while the writer is busy queue up,
+    /// and the next thread to get the writer runs every queued write in one
+    /// transaction, each inside its own savepoint (a write that fails is
+    /// rolled back to its savepoint alone, as if it had been its own
+    /// transaction), then commits once: one fsync for the whole group
+    /// instead of one each. Nobody hears of a write before the COMMIT that
+    /// made it durable; should that COMMIT fail, every write of the group
+    /// gets the error.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+        tokio::task::spawn_blocking(move || db.write_grouped(f)).await?
+    }
+
+    fn write_grouped<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+        let job: Job = Box::new(move |t: &Transaction<'_>| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t)))
+                .unwrap_or_else(|_| Err(ApiError::internal("write panicked")));
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |failed: Option<&ApiError>| {
+                let answer = match (result, failed) {
+                    (Ok(_), Some(e)) => {
+                        let mut copy = ApiError::new(e.code, e.message.clone());
+                        copy.retry_after = e.retry_after;
+                        Err(copy)
+                    }
+                    (result, _) => result,
+                };
+                let _ = tx.send(answer);
+            });
+            (ok, deliver)
+        });
+        self.queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(job);
+        {
+            let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            self.waited(started);
+            let jobs = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+            // Empty: a thread that had the writer before us ran ours too.
+            if !jobs.is_empty() {
+                self.run_group(&mut conn, jobs);
+            }
+        }
+        rx.recv()
+            .unwrap_or_else(|_| Err(ApiError::internal("write was dropped")))
+    }
+
+    /// Runs `jobs` in one transaction on the writer (held), each in its
+    /// own savepoint, commits, and delivers every outcome. Jobs that never
+    /// ran (the group failed before them) are dropped: their callers hear
+    /// an internal error.
+    fn run_group(&self, conn: &mut Connection, jobs: Vec<Job>) {
+        self.generation.before_write(conn);
+        let mut delivers = Vec::with_capacity(jobs.len());
+        let commit = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for job in jobs {
+                tx.execute_batch("SAVEPOINT w")?;
+                let (ok, deliver) = job(&tx);
+                delivers.push(deliver);
+                tx.execute_batch(if ok {
+                    "RELEASE w"
+                } else {
+                    "ROLLBACK TO w; RELEASE w"
+                })?;
+            }
+            tx.commit()
+        })();
+        // Before the writer is released and before anyone hears of it.
+        self.generation.after_write();
+        let failed = commit.err().map(ApiError::from);
+        for deliver in delivers {
+            deliver(failed.as_ref());
+        }
     }
 
     /// Same as `write`, for callers already on a blocking thread (CLI).
