@@ -96,7 +96,7 @@ CREATE TABLE session_tokens (
     created_at    TEXT NOT NULL,
     superseded_at TEXT
 ) STRICT;
-CREATE INDEX session_tokens_session ON session_tokens (session_id);
+CREATE INDEX session_tokens_session ON session_tokens (session_id, superseded_at);
 
 -- Ed25519 signing keys. The newest key without retired_at signs; retired keys
 -- stay published in the JWKS until every token they signed has expired.

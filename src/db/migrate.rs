@@ -53,6 +53,10 @@ pub const STEPS: &[(i64, &str)] = &[
     ),
     (22, include_str!("../../migrations/0022_outbox_at_rest.sql")),
     (23, include_str!("../../migrations/0023_user_counts.sql")),
+    (
+        24,
+        include_str!("../../migrations/0024_session_tokens_pruning.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
