@@ -392,3 +392,55 @@ pub fn litestream_meta_dir(db: &Path) -> Option<PathBuf> {
         .map(|n| dir.join(n))
         .find(|p| p.is_dir())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_writes_commit_together_and_a_failing_one_alone_is_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("group.db"), Synchronous::Full).unwrap();
+        db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .unwrap();
+        // Hold the writer while six writes queue: they run as one group.
+        let held = db.writer.lock().unwrap();
+        let writes: Vec<_> = (0..6i64)
+            .map(|i| {
+                let db = db.clone();
+                std::thread::spawn(move || {
+                    db.write_grouped(move |tx| {
+                        tx.execute("INSERT INTO t (n) VALUES (?1)", [i])?;
+                        if i % 3 == 0 {
+                            return Err(ApiError::validation("refused"));
+                        }
+                        Ok(i)
+                    })
+                })
+            })
+            .collect();
+        while db.queued.lock().unwrap().len() < 6 {
+            std::thread::yield_now();
+        }
+        drop(held);
+        for (i, w) in writes.into_iter().enumerate() {
+            match w.join().unwrap() {
+                Ok(n) => assert_eq!(n, i as i64),
+                Err(e) => {
+                    assert_eq!(i % 3, 0, "write {i} failed: {}", e.message);
+                    assert_eq!(e.code, crate::error::ErrorCode::Validation);
+                }
+            }
+        }
+        // The failing writes left nothing; the others are committed.
+        let rows: Vec<i64> = db
+            .read_blocking(|c| {
+                let mut stmt = c.prepare("SELECT n FROM t ORDER BY n")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(rows, vec![1, 2, 4, 5]);
+        assert!(db.queued.lock().unwrap().is_empty());
+    }
+}
