@@ -277,9 +277,18 @@ fn check(config: &Config) -> Result<String, String> {
     }
 }
 
+/// Threads for blocking work (SQLite): more than the read connections and
+/// the writer can use only wait, and each costs memory.
+const BLOCKING_THREADS: usize = 32;
+/// An idle blocking thread ends after this long (tokio's default is 10 s):
+/// after a burst, RSS returns to the idle figure within seconds.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn serve(config: Config) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
     {
         Ok(rt) => rt,

@@ -63,8 +63,10 @@ async fn wait_healthy(
 /// The environment the bench gives mana-auth: rate limits and the sign-up
 /// cap off (the driver sends everything from one IP), no e-mail
 /// verification before login (accounts are registered over HTTP and have
-/// no inbox), request logs off (the peer writes none). Everything else is
-/// the default: argon2id m=19456 t=2 p=1, SQLITE_SYNCHRONOUS=full.
+/// no inbox), request logs off (the peer writes none), and glibc's
+/// `MALLOC_ARENA_MAX=2` as the shipped service unit and image set it.
+/// Everything else is the default: argon2id m=19456 t=2 p=1,
+/// SQLITE_SYNCHRONOUS=full.
 pub fn mana_env(cmd: &mut tokio::process::Command, db: &Path) {
     cmd.env("DATABASE_PATH", db)
         .env("RUST_LOG", "warn")
@@ -73,6 +75,7 @@ pub fn mana_env(cmd: &mut tokio::process::Command, db: &Path) {
         .env("RATE_LIMIT_VALIDATE", "0")
         .env("MAX_DAILY_SIGNUPS", "0")
         .env("MAIL_LOG_LINKS", "false")
+        .env("MALLOC_ARENA_MAX", "2")
         .env_remove("NODE_ENV")
         .env_remove("MANA_ENV");
 }
