@@ -64,7 +64,7 @@ async fn wait_healthy(
 /// cap off (the driver sends everything from one IP), no e-mail
 /// verification before login (accounts are registered over HTTP and have
 /// no inbox), request logs off (the peer writes none), and glibc's
-/// `MALLOC_ARENA_MAX=2` as the shipped service unit and image set it.
+/// `MALLOC_ARENA_MAX=2` as the shipped service unit sets it.
 /// Everything else is the default: argon2id m=19456 t=2 p=1,
 /// SQLITE_SYNCHRONOUS=full.
 pub fn mana_env(cmd: &mut tokio::process::Command, db: &Path) {
