@@ -35,3 +35,8 @@ BEGIN
          WHERE NEW.deleted_at IS NULL AND NEW.kind = 'human'
         ON CONFLICT (hour) DO UPDATE SET humans = humans + 1;
 END;
+
+-- The handful of users that are not people (personas, system users), which
+-- every figure of the dashboard leaves out: read from this index instead
+-- of scanning every user.
+CREATE INDEX users_not_human ON users (id) WHERE kind != 'human';
