@@ -86,11 +86,6 @@ const QUEUE: usize = 1024;
 /// the idle figure after a burst.
 const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// OS priority (nice) of the hashing threads: below the request threads,
-/// so that a password storm cannot starve token checks; alone on the
-/// machine they still get every idle core.
-const NICE: i32 = 10;
-
 /// A fixed set of hashing threads, each with its own argon2 working memory
 /// (19 MiB at the shipped cost) reused by every hash it computes while
 /// busy and given back after `IDLE_RELEASE`: RSS stays at threads × 19 MiB
@@ -153,7 +148,6 @@ impl Drop for Pool {
 
 /// One hashing thread: runs jobs, gives its memory back when idle.
 fn worker(queue: &Queue) {
-    lower_priority();
     let mut memory = Memory::default();
     let mut jobs = queue.lock();
     loop {
@@ -181,16 +175,6 @@ fn worker(queue: &Queue) {
                 jobs = queue.lock();
             }
         }
-    }
-}
-
-/// Lowers the calling thread's OS priority to `NICE` (Linux keeps nice per
-/// thread). Best effort: where it is refused, hashing runs at the normal
-/// priority.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = rustix::process::setpriority_process(None, NICE);
     }
 }
 
