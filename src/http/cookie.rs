@@ -12,10 +12,15 @@ fn build(config: &Config, value: &str, max_age: i64) -> String {
     build_named(config, SESSION_COOKIE, value, Some(max_age))
 }
 
+/// Whether this server's cookies are `Secure` and `__Secure-` prefixed.
+pub fn secure(config: &Config) -> bool {
+    config.secure_cookies() || config.cookie_domain.is_some()
+}
+
 /// A cookie with the session cookie's attributes; without `max_age` it is a
 /// browser-session cookie.
 fn build_named(config: &Config, name: &str, value: &str, max_age: Option<i64>) -> String {
-    let secure = config.secure_cookies() || config.cookie_domain.is_some();
+    let secure = secure(config);
     let name = if secure {
         format!("__Secure-{name}")
     } else {

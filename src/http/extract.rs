@@ -211,18 +211,57 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The value of a cookie by name (also under its `__Secure-` name).
+/// The value of a cookie by name, its `__Secure-` name preferred when both
+/// are sent (where cookies are secure, `secure_cookie_names` has removed
+/// the plain names before any handler runs).
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     let secure = format!("__Secure-{name}");
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name || *n == secure)
+    let pairs = || {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+    };
+    pairs()
+        .find(|(n, _)| *n == secure)
+        .or_else(|| pairs().find(|(n, _)| *n == name))
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+/// Where cookies are secure (production, an https `BASE_URL`, or a
+/// `COOKIE_DOMAIN`), this server's cookies count only under their
+/// `__Secure-` names, which a browser accepts only from a secure origin:
+/// a `mana.*` cookie planted without the prefix (over plain http, or by a
+/// sibling subdomain) is dropped from the request before any handler
+/// reads it, so it can neither be a session nor shadow the real one.
+pub async fn secure_cookie_names(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if super::cookie::secure(&state.config) && req.headers().contains_key(COOKIE) {
+        let kept: Vec<String> = req
+            .headers()
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty() && !pair.starts_with("mana."))
+            .map(str::to_owned)
+            .collect();
+        let headers = req.headers_mut();
+        headers.remove(COOKIE);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&kept.join("; ")) {
+            if !kept.is_empty() {
+                headers.insert(COOKIE, value);
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// The session token from the session cookie, if any. A value in the

@@ -64,6 +64,10 @@ pub fn app(state: AppState) -> Router {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
         })
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            extract::secure_cookie_names,
+        ))
         .with_state(state)
         .layer(cors)
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -20,6 +20,7 @@ mod bootstrap;
 mod browser;
 mod conformance;
 mod container;
+mod cookie_prefix;
 mod crash;
 mod csrf;
 mod files;
