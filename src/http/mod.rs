@@ -16,7 +16,8 @@ use std::any::Any;
 
 use axum::extract::Request;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +39,14 @@ pub fn app(state: AppState) -> Router {
     let cors = cors(&state);
     let timeout_secs = state.config.request_timeout_secs.max(1);
     let origin_state = state.clone();
+    // HSTS only where BASE_URL says the public face is https: a browser
+    // then never sends a cookie or a password to this host in clear again.
+    // Not for subdomains: this server cannot speak for its siblings.
+    let hsts = state
+        .config
+        .base_url()
+        .starts_with("https://")
+        .then(|| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .route("/health", get(routes::health::get_health))
         .route("/ready", get(routes::health::get_ready))
@@ -85,6 +94,10 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            STRICT_TRANSPORT_SECURITY,
+            hsts,
         ))
         .layer(axum::middleware::from_fn_with_state(timeout_secs, request_timeout))
         .layer(axum::middleware::from_fn(limit_headers))

@@ -135,7 +135,7 @@ async fn admin_page_works_in_headless_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_page_signs_in_and_follows_an_allowed_callback() {
-    let t = TestServer::start().await;
+    let t = TestServer::start_at_own_origin(|_| {}).await;
     let a = t.account("login.page@example.com").await;
     run_browser_script(
         "login.mjs",

@@ -25,6 +25,7 @@ mod crash;
 mod csrf;
 mod files;
 mod guessing;
+mod hardening;
 #[cfg(feature = "import")]
 mod import;
 mod inflight;

@@ -24,7 +24,7 @@ const BROWSER_MANGLED: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_page_never_lands_on_a_foreign_site() {
-    let t = TestServer::start().await;
+    let t = TestServer::start_at_own_origin(|_| {}).await;
     let a = t.account("redirect.page@example.com").await;
     let out = run_browser_script(
         "login_redirect.mjs",

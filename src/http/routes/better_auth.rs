@@ -284,8 +284,10 @@ impl FromRequestParts<AppState> for BaAuth {
 type OriginRefusal = (&'static str, &'static str);
 
 /// The origin rule of a cookie-carrying write: an `Origin` (else
-/// `Referer`) of an allowed origin or of the server itself; a missing or
-/// `null` origin is refused.
+/// `Referer`) of an allowed origin (CORS_ORIGINS, APP_URL, and BASE_URL,
+/// the server's own pages such as `/login`); a missing or `null` origin is
+/// refused. The `Host` header plays no part: a client chooses it (and a
+/// rebound DNS name makes a foreign page's Host match its Origin).
 fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), OriginRefusal> {
     let origin = headers
         .get(header::ORIGIN)
@@ -295,17 +297,7 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), OriginRefus
     if origin.is_empty() || origin == "null" {
         return Err(("MISSING_OR_NULL_ORIGIN", "Missing or null Origin"));
     }
-    // Same-origin pages (the server's own `/login`) pass too: a browser
-    // never lets a page claim another page's origin.
-    let same_origin = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .zip(crate::email::origin_of(origin))
-        .is_some_and(|(host, o)| {
-            o.split_once("://")
-                .is_some_and(|(_, h)| h.eq_ignore_ascii_case(host))
-        });
-    if !same_origin && !crate::email::origin_is_allowed(&state.config, origin) {
+    if !crate::email::origin_is_allowed(&state.config, origin) {
         return Err(("INVALID_ORIGIN", "Invalid origin"));
     }
     Ok(())

@@ -97,6 +97,23 @@ impl TestServer {
         Self::start_in(dir, db_path, config, Clock::system()).await
     }
 
+    /// A server whose BASE_URL is the address it listens on, as in
+    /// production, so the pages it serves (`/login`, `/admin`) are on its
+    /// own origin, which the origin rule of cookie-carrying writes allows.
+    pub async fn start_at_own_origin(adjust: impl FnOnce(&mut Config)) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_with(move |c| {
+            c.port = port;
+            c.base_url = Some(format!("http://127.0.0.1:{port}"));
+            adjust(c);
+        })
+        .await
+    }
+
     /// A server whose mail goes over SMTP (plain, to a loopback listener)
     /// into a real SMTP sink, with `adjust` applied; the sink's messages
     /// are the mailboxes the tests read links from.
