@@ -183,7 +183,7 @@ async fn proving_the_address_removes_every_way_in_set_up_before() {
         .send(
             t.client
                 .get(t.url("/api/auth/get-session"))
-                .header("cookie", format!("mana.session_token={cookie}")),
+                .header("cookie", format!("__Secure-mana.session_token={cookie}")),
         )
         .await;
     assert_eq!(me.body["user"]["email"], VICTIM, "{}", me.body);
