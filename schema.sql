@@ -1,7 +1,11 @@
--- mana-auth: the whole current schema. Single source of truth, embedded in the
--- binary and applied to a new database file. Older files are upgraded in place
--- by the ordered steps in migrations/ (see src/db/migrate.rs); a test checks
--- that both roads lead to the same schema.
+-- mana-auth: the whole current schema, as a database file migrated to the
+-- newest version holds it. GENERATED from migrations/ (the one source; see
+-- src/db/migrate.rs) -- do not edit by hand. After adding a migration run
+--
+--   UPDATE_SCHEMA=1 cargo nextest run -E 'test(schema_sql_is_the_migrated_schema)'
+--
+-- and commit the result; without UPDATE_SCHEMA that test fails while this
+-- file differs by one byte from what the migrations produce.
 --
 -- Conventions: STRICT tables; ids are UUID strings; timestamps are UTC
 -- ISO-8601 strings with milliseconds ("2026-11-25T10:00:00.000Z"), so string
@@ -21,107 +25,25 @@ CREATE TABLE users (
     created_at              TEXT NOT NULL,
     updated_at              TEXT NOT NULL,
     deleted_at              TEXT,
-    onboarding_completed_at TEXT,
-    -- Bumped whenever every session ends (auth::session::revoke_all): a
-    -- sign-in that read an older epoch opens no session.
-    credential_epoch        INTEGER NOT NULL DEFAULT 0
-) STRICT;
+    onboarding_completed_at TEXT
+, credential_epoch INTEGER NOT NULL DEFAULT 0) STRICT;
 CREATE INDEX users_created_at ON users (created_at);
--- The handful of users that are not people (personas, system users), which
--- the admin dashboard leaves out of every figure.
-CREATE INDEX users_not_human ON users (id) WHERE kind != 'human';
-
--- People (kind 'human', not deleted) per hour of `created_at` (its first 13
--- characters), kept exact by the triggers below: the admin dashboard sums
--- these rows instead of counting every account on each call.
-CREATE TABLE user_counts (
-    hour   TEXT PRIMARY KEY,
-    humans INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-
-CREATE TRIGGER user_counts_insert AFTER INSERT ON users
-    WHEN NEW.deleted_at IS NULL AND NEW.kind = 'human'
-BEGIN
-    INSERT INTO user_counts (hour, humans) VALUES (substr(NEW.created_at, 1, 13), 1)
-        ON CONFLICT (hour) DO UPDATE SET humans = humans + 1;
-END;
-
-CREATE TRIGGER user_counts_delete AFTER DELETE ON users
-    WHEN OLD.deleted_at IS NULL AND OLD.kind = 'human'
-BEGIN
-    UPDATE user_counts SET humans = humans - 1 WHERE hour = substr(OLD.created_at, 1, 13);
-END;
-
-CREATE TRIGGER user_counts_update AFTER UPDATE OF kind, deleted_at, created_at ON users
-BEGIN
-    UPDATE user_counts SET humans = humans - 1
-     WHERE hour = substr(OLD.created_at, 1, 13)
-       AND OLD.deleted_at IS NULL AND OLD.kind = 'human';
-    INSERT INTO user_counts (hour, humans)
-        SELECT substr(NEW.created_at, 1, 13), 1
-         WHERE NEW.deleted_at IS NULL AND NEW.kind = 'human'
-        ON CONFLICT (hour) DO UPDATE SET humans = humans + 1;
-END;
 
 CREATE TABLE password_credentials (
     user_id       TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     password_hash TEXT NOT NULL,
     updated_at    TEXT NOT NULL
 ) STRICT;
--- Better Auth scrypt hashes (imported, replaced at the next sign-in); a PHC
--- string starts with '$'. Start-up asks whether any are left.
 CREATE INDEX password_credentials_scrypt ON password_credentials (user_id)
     WHERE password_hash NOT LIKE '$%';
 
--- A sign-in. Its tokens are in session_tokens.
-CREATE TABLE sessions (
-    id            TEXT PRIMARY KEY,
-    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    created_at    TEXT NOT NULL,
-    updated_at    TEXT NOT NULL,
-    expires_at    TEXT NOT NULL,
-    ip            TEXT,
-    user_agent    TEXT,
-    -- The session's active space (Better Auth's activeOrganizationId).
-    active_space_id TEXT REFERENCES spaces (id) ON DELETE SET NULL
-) STRICT;
-CREATE INDEX sessions_user ON sessions (user_id);
-CREATE INDEX sessions_expires ON sessions (expires_at);
-
--- The tokens a session handed out; only their SHA-256 is stored. 'cookie':
--- the session cookie (never rotates); 'refresh': an /api/v1 refresh token,
--- replaced at each refresh (superseded_at set; presented again after the
--- grace window, it ends the session).
-CREATE TABLE session_tokens (
-    token_hash    TEXT PRIMARY KEY,
-    session_id    TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-    kind          TEXT NOT NULL CHECK (kind IN ('cookie', 'refresh')),
-    created_at    TEXT NOT NULL,
-    superseded_at TEXT
-) STRICT;
-CREATE INDEX session_tokens_session ON session_tokens (session_id, superseded_at);
-
--- Ed25519 signing keys. The newest key without retired_at signs; retired keys
--- stay published in the JWKS until every token they signed has expired.
--- private_der is PKCS#8, sealed under MANA_AUTH_KEK when kek_id (the KEK's
--- fingerprint) is set, clear when it is NULL (vault::at_rest).
 CREATE TABLE jwt_keys (
     kid         TEXT PRIMARY KEY,
     private_der BLOB NOT NULL,
     public_key  BLOB NOT NULL CHECK (length(public_key) = 32),
     created_at  TEXT NOT NULL,
-    retired_at  TEXT,
-    kek_id      TEXT
-) STRICT;
-
--- Named random server secrets (the key of the passkey decoy lists), made on
--- first use; value sealed under MANA_AUTH_KEK when kek_id is set.
-CREATE TABLE server_secrets (
-    name       TEXT PRIMARY KEY,
-    value      BLOB NOT NULL,
-    kek_id     TEXT,
-    created_at TEXT NOT NULL
-) STRICT;
+    retired_at  TEXT
+, kek_id TEXT) STRICT;
 
 CREATE TABLE security_events (
     id         TEXT PRIMARY KEY,
@@ -136,26 +58,14 @@ CREATE INDEX security_events_user ON security_events (user_id, created_at);
 CREATE INDEX security_events_type ON security_events (event_type, created_at);
 CREATE INDEX security_events_created ON security_events (created_at);
 
--- Failed password attempts per email (credential failures only).
--- `network`: the client's IPv4 address or IPv6 prefix (the lockout's key).
 CREATE TABLE login_failures (
     id         INTEGER PRIMARY KEY,
     email      TEXT NOT NULL COLLATE NOCASE,
     ip         TEXT,
-    created_at TEXT NOT NULL,
-    network    TEXT NOT NULL DEFAULT ''
-) STRICT;
+    created_at TEXT NOT NULL
+, network TEXT NOT NULL DEFAULT '') STRICT;
 CREATE INDEX login_failures_email ON login_failures (email, created_at);
 CREATE INDEX login_failures_network ON login_failures (email, network, created_at);
-
--- Locks of an (address, client network) pair.
-CREATE TABLE login_lockouts (
-    email        TEXT NOT NULL COLLATE NOCASE,
-    network      TEXT NOT NULL,
-    locked_until TEXT NOT NULL,
-    PRIMARY KEY (email, network)
-) STRICT;
--- Spaces (organizations), members, invitations and the sync change log.
 
 CREATE TABLE spaces (
     id          TEXT PRIMARY KEY,
@@ -184,8 +94,6 @@ CREATE TABLE space_members (
     UNIQUE (space_id, user_id)
 ) STRICT;
 CREATE INDEX space_members_user ON space_members (user_id);
-
--- A removed membership is no longer anyone's active space.
 CREATE TRIGGER space_members_clear_active AFTER DELETE ON space_members
 BEGIN
     UPDATE sessions SET active_space_id = NULL
@@ -206,26 +114,9 @@ CREATE TABLE space_invitations (
 ) STRICT;
 CREATE INDEX space_invitations_space ON space_invitations (space_id, status);
 CREATE INDEX space_invitations_email ON space_invitations (email, status);
--- One open invitation per address and space; inviting again refreshes it.
 CREATE UNIQUE INDEX space_invitations_pending ON space_invitations (space_id, email)
     WHERE status = 'pending';
 
--- Invitations sent (new or again) by a user in a space, for the per-inviter
--- and per-space limits. Rows older than a day are pruned as new ones come.
--- space_id has no foreign key: deleting a space must not reset its
--- inviter's count.
-CREATE TABLE space_invite_log (
-    id         INTEGER PRIMARY KEY,
-    space_id   TEXT NOT NULL,
-    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    created_at TEXT NOT NULL
-) STRICT;
-CREATE INDEX space_invite_log_user ON space_invite_log (user_id, created_at);
-CREATE INDEX space_invite_log_space ON space_invite_log (space_id, created_at);
-
--- The sync service's change log, same columns, so rows export unchanged.
--- A change log keeps many rows per record; only the bootstrap singletons are
--- unique, guarded by the partial indexes below.
 CREATE TABLE sync_changes (
     id             TEXT PRIMARY KEY,
     app_id         TEXT NOT NULL,
@@ -250,10 +141,6 @@ CREATE UNIQUE INDEX sync_bootstrap_user_context ON sync_changes (user_id)
 CREATE UNIQUE INDEX sync_bootstrap_kontext_doc ON sync_changes (space_id)
     WHERE client_id = 'system:bootstrap' AND table_name = 'kontextDoc';
 
--- Single-use tokens sent by mail, and the durable mail queue.
-
--- Email verification, password reset, magic link and email change tokens.
--- Only the SHA-256 of a token is stored; `used_at` makes it single use.
 CREATE TABLE verification_tokens (
     id           TEXT PRIMARY KEY,
     purpose      TEXT NOT NULL
@@ -265,27 +152,11 @@ CREATE TABLE verification_tokens (
     callback_url TEXT,
     expires_at   TEXT NOT NULL,
     used_at      TEXT,
-    created_at   TEXT NOT NULL,
-    -- The password credential the token was issued for (SHA-256 of the
-    -- stored hash, or 'none'); a later change voids it. NULL: not bound.
-    credential   TEXT
-) STRICT;
+    created_at   TEXT NOT NULL
+, credential TEXT) STRICT;
 CREATE INDEX verification_tokens_user ON verification_tokens (user_id, purpose);
 CREATE INDEX verification_tokens_expires ON verification_tokens (expires_at);
 
--- Mail sent per address (its SHA-256, not the address), for the hourly cap;
--- rows older than an hour are pruned as new ones come. Kept apart from the
--- outbox so that deleting mail or an account does not reset the count.
-CREATE TABLE mail_quota (
-    id           INTEGER PRIMARY KEY,
-    address_hash TEXT NOT NULL CHECK (length(address_hash) = 64),
-    created_at   TEXT NOT NULL
-) STRICT;
-CREATE INDEX mail_quota_address ON mail_quota (address_hash, created_at);
-
--- Mail waiting to be sent (or, without SMTP, the outbox developers read).
--- A row is committed in the same transaction as the change that caused it;
--- the worker sends it afterwards and retries with backoff.
 CREATE TABLE mail_outbox (
     id              TEXT PRIMARY KEY,
     kind            TEXT NOT NULL,
@@ -300,19 +171,11 @@ CREATE TABLE mail_outbox (
     last_error      TEXT,
     next_attempt_at TEXT NOT NULL,
     created_at      TEXT NOT NULL,
-    sent_at         TEXT,
-    -- The KEK's fingerprint when the bodies are sealed (queued mail with a
-    -- KEK set), else NULL.
-    kek_id          TEXT,
-    -- When the one-time link in the mail dies (NULL: it carries none).
-    links_expire_at TEXT
-) STRICT;
+    sent_at         TEXT
+, kek_id TEXT, links_expire_at TEXT) STRICT;
 CREATE INDEX mail_outbox_due ON mail_outbox (status, next_attempt_at);
 CREATE INDEX mail_outbox_created ON mail_outbox (created_at);
--- Step 4: self-service: API keys, settings (global, per app, per device) and
--- the encryption vault with its audit trail.
 
--- API keys: only the SHA-256 of the key is stored; the prefix is for display.
 CREATE TABLE api_keys (
     id           TEXT PRIMARY KEY,
     user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -326,7 +189,6 @@ CREATE TABLE api_keys (
 ) STRICT;
 CREATE INDEX api_keys_user ON api_keys (user_id, created_at);
 
--- Global settings of a user: only what the user set; defaults live in code.
 CREATE TABLE user_settings (
     user_id    TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     settings   TEXT NOT NULL CHECK (
@@ -335,7 +197,6 @@ CREATE TABLE user_settings (
     updated_at TEXT NOT NULL
 ) STRICT;
 
--- Per-app overrides of a user.
 CREATE TABLE user_app_settings (
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     app_id     TEXT NOT NULL CHECK (length(app_id) BETWEEN 1 AND 64),
@@ -346,7 +207,6 @@ CREATE TABLE user_app_settings (
     PRIMARY KEY (user_id, app_id)
 ) STRICT;
 
--- Devices of a user, known from their per-device app settings.
 CREATE TABLE user_devices (
     user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     device_id   TEXT NOT NULL CHECK (length(device_id) BETWEEN 1 AND 128),
@@ -369,11 +229,6 @@ CREATE TABLE user_device_app_settings (
     FOREIGN KEY (user_id, device_id) REFERENCES user_devices (user_id, device_id) ON DELETE CASCADE
 ) STRICT;
 
--- The encryption vault: one random 32-byte master key per user, stored only
--- wrapped. The server wrap is AES-256-GCM under the KEK (48 bytes: key + tag,
--- 12-byte IV, the KEK's fingerprint in kek_id); the recovery wrap is made by
--- the client and opaque here. A vault can never lose both wraps, and
--- zero-knowledge mode means: recovery wrap only, no server wrap.
 CREATE TABLE encryption_vaults (
     user_id        TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     wrapped_mk     BLOB CHECK (wrapped_mk IS NULL OR length(wrapped_mk) = 48),
@@ -385,33 +240,13 @@ CREATE TABLE encryption_vaults (
     format_version INTEGER NOT NULL DEFAULT 1,
     created_at     TEXT NOT NULL,
     updated_at     TEXT NOT NULL,
-    rotated_at     TEXT,
-    recovery_set_at TEXT,           -- when the recovery wrap was set; NULL without one
+    rotated_at     TEXT, recovery_set_at TEXT,
     CHECK ((wrapped_mk IS NULL) = (wrap_iv IS NULL) AND (wrapped_mk IS NULL) = (kek_id IS NULL)),
     CHECK ((recovery_wrapped_mk IS NULL) = (recovery_iv IS NULL)),
     CHECK (wrapped_mk IS NOT NULL OR recovery_wrapped_mk IS NOT NULL),
     CHECK (zero_knowledge = 0 OR (recovery_wrapped_mk IS NOT NULL AND wrapped_mk IS NULL))
 ) STRICT;
 
--- Every vault action, successful or not (mission grants since step 11).
-CREATE TABLE vault_audit (
-    id         INTEGER PRIMARY KEY,
-    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    action     TEXT NOT NULL CHECK (action IN (
-                   'status', 'init', 'key', 'rotate', 'recovery_set', 'recovery_clear', 'zk_on', 'zk_off',
-                   'mission_grant'
-               )),
-    status     TEXT NOT NULL CHECK (status IN ('success', 'failure')),
-    reason     TEXT,
-    ip         TEXT,
-    user_agent TEXT,
-    created_at TEXT NOT NULL
-) STRICT;
-CREATE INDEX vault_audit_user ON vault_audit (user_id, created_at);
-CREATE INDEX vault_audit_created ON vault_audit (created_at);
-
--- Step 5: admin locks. A locked user cannot sign in (FORBIDDEN) until an
--- admin unlocks them; locking also revokes every session.
 CREATE TABLE user_locks (
     user_id    TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
     -- The admin who locked (NULL once that admin is gone, or from the CLI).
@@ -419,7 +254,23 @@ CREATE TABLE user_locks (
     reason     TEXT CHECK (reason IS NULL OR length(reason) <= 500),
     created_at TEXT NOT NULL
 ) STRICT;
--- Passkeys (WebAuthn credentials).
+
+CREATE TABLE two_factor_backup_codes (
+    id         INTEGER PRIMARY KEY,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash  TEXT NOT NULL UNIQUE CHECK (length(code_hash) = 64),
+    created_at TEXT NOT NULL,
+    used_at    TEXT
+) STRICT;
+CREATE INDEX two_factor_backup_codes_user ON two_factor_backup_codes (user_id);
+
+CREATE TABLE two_factor_tickets (
+    ticket_hash TEXT PRIMARY KEY CHECK (length(ticket_hash) = 64),
+    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX two_factor_tickets_user ON two_factor_tickets (user_id);
 
 CREATE TABLE passkeys (
     id            TEXT PRIMARY KEY,
@@ -438,51 +289,31 @@ CREATE TABLE passkeys (
     last_used_at  TEXT
 ) STRICT;
 CREATE INDEX passkeys_user ON passkeys (user_id);
--- Two-factor authentication (step 6): TOTP secrets, backup codes, tickets.
 
--- One TOTP secret per user: 20 random bytes (16..64: secrets imported from
--- Better Auth are 32, step 20). Pending while confirmed_at is
--- NULL (users.two_factor_enabled stays 0 until a first valid code).
--- last_step is the newest accepted 30-second time step: any code for a step
--- at or before it is refused, so a used code cannot be replayed.
--- The secret is sealed under MANA_AUTH_KEK (IV + ciphertext + tag, 28
--- bytes more than the secret) when kek_id is set, else clear (vault::at_rest).
-CREATE TABLE two_factor_secrets (
-    user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
-    secret       BLOB NOT NULL,
-    last_step    INTEGER,
-    created_at   TEXT NOT NULL,
-    confirmed_at TEXT,
-    kek_id       TEXT,
-    CHECK ((kek_id IS NULL AND length(secret) BETWEEN 16 AND 64)
-        OR (kek_id IS NOT NULL AND length(secret) BETWEEN 44 AND 92))
-) STRICT;
-
--- Single-use backup codes: only a salted SHA-256 of each 80-bit code is kept.
-CREATE TABLE two_factor_backup_codes (
+CREATE TABLE "vault_audit" (
     id         INTEGER PRIMARY KEY,
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    code_hash  TEXT NOT NULL UNIQUE CHECK (length(code_hash) = 64),
-    created_at TEXT NOT NULL,
-    used_at    TEXT
+    action     TEXT NOT NULL CHECK (action IN (
+                   'status', 'init', 'key', 'rotate', 'recovery_set', 'recovery_clear', 'zk_on', 'zk_off',
+                   'mission_grant'
+               )),
+    status     TEXT NOT NULL CHECK (status IN ('success', 'failure')),
+    reason     TEXT,
+    ip         TEXT,
+    user_agent TEXT,
+    created_at TEXT NOT NULL
 ) STRICT;
-CREATE INDEX two_factor_backup_codes_user ON two_factor_backup_codes (user_id);
+CREATE INDEX vault_audit_user ON vault_audit (user_id, created_at);
+CREATE INDEX vault_audit_created ON vault_audit (created_at);
 
--- Two-factor tickets: handed out by /login when the password was right and
--- 2FA is on; 5 minutes, single use, only the SHA-256 is stored.
-CREATE TABLE two_factor_tickets (
-    ticket_hash TEXT PRIMARY KEY CHECK (length(ticket_hash) = 64),
-    user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    created_at  TEXT NOT NULL,
-    expires_at  TEXT NOT NULL
+CREATE TABLE space_invite_log (
+    id         INTEGER PRIMARY KEY,
+    space_id   TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL
 ) STRICT;
-CREATE INDEX two_factor_tickets_user ON two_factor_tickets (user_id);
-
--- Step 14: personas. A persona is a user (kind = 'persona') with a
--- descriptor the persona runner reads, the runner's audit trail of tool
--- calls, and the persona's 1-5 ratings per module. Row ids are the
--- runner's natural keys, unique per persona, so retried batches add
--- nothing. Everything goes with the user.
+CREATE INDEX space_invite_log_user ON space_invite_log (user_id, created_at);
+CREATE INDEX space_invite_log_space ON space_invite_log (space_id, created_at);
 
 CREATE TABLE personas (
     user_id        TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
@@ -522,3 +353,58 @@ CREATE TABLE persona_feedback (
 ) STRICT;
 CREATE INDEX persona_feedback_recent ON persona_feedback (persona_id, created_at);
 CREATE INDEX persona_feedback_module ON persona_feedback (module, created_at);
+
+CREATE TABLE "sessions" (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    expires_at    TEXT NOT NULL,
+    ip            TEXT,
+    user_agent    TEXT,
+    -- The session's active space (Better Auth's activeOrganizationId).
+    active_space_id TEXT REFERENCES spaces (id) ON DELETE SET NULL
+) STRICT;
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+
+CREATE TABLE session_tokens (
+    token_hash    TEXT PRIMARY KEY,
+    session_id    TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL CHECK (kind IN ('cookie', 'refresh')),
+    created_at    TEXT NOT NULL,
+    superseded_at TEXT
+) STRICT;
+CREATE INDEX session_tokens_session ON session_tokens (session_id);
+
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    kek_id     TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE mail_quota (
+    id           INTEGER PRIMARY KEY,
+    address_hash TEXT NOT NULL CHECK (length(address_hash) = 64),
+    created_at   TEXT NOT NULL
+) STRICT;
+CREATE INDEX mail_quota_address ON mail_quota (address_hash, created_at);
+
+CREATE TABLE login_lockouts (
+    email        TEXT NOT NULL COLLATE NOCASE,
+    network      TEXT NOT NULL,
+    locked_until TEXT NOT NULL,
+    PRIMARY KEY (email, network)
+) STRICT;
+
+CREATE TABLE "two_factor_secrets" (
+    user_id      TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret       BLOB NOT NULL,
+    last_step    INTEGER,
+    created_at   TEXT NOT NULL,
+    confirmed_at TEXT,
+    kek_id       TEXT,
+    CHECK ((kek_id IS NULL AND length(secret) BETWEEN 16 AND 64)
+        OR (kek_id IS NOT NULL AND length(secret) BETWEEN 44 AND 92))
+) STRICT;

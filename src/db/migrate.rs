@@ -1,11 +1,11 @@
-//! Schema versioning with `PRAGMA user_version`. A new file gets `schema.sql`
-//! (the whole current schema); an older file runs the ordered steps in
-//! `migrations/`, each in its own transaction; a newer file is refused.
+//! Schema versioning with `PRAGMA user_version`. The ordered steps in
+//! `migrations/` are the one source of the schema: a new file runs them all
+//! in one transaction, an older file runs the steps it lacks (each in its own
+//! transaction), a newer file is refused. `schema.sql` at the top of the
+//! repository is the schema they produce, written out for people to read and
+//! regenerated from them (see `tests::schema_sql_is_the_migrated_schema`).
 
 use rusqlite::{Connection, TransactionBehavior};
-
-/// The current schema, applied to a new database file.
-pub const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Ordered upgrade steps: (version reached, SQL). Step 1 is the first schema.
 pub const STEPS: &[(i64, &str)] = &[
@@ -89,13 +89,28 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, String> {
                 "file has tables but no mana-auth schema version; refusing to touch it".into(),
             );
         }
-        apply(conn, SCHEMA, LATEST)?;
+        apply_all(conn, STEPS)?;
         return Ok(0);
     }
     for (version, sql) in STEPS.iter().filter(|(v, _)| *v > found) {
         apply(conn, sql, *version)?;
     }
     Ok(found)
+}
+
+/// Runs every step in one immediate transaction (a new file: one commit,
+/// all or nothing), ending at the last step's version.
+fn apply_all(conn: &mut Connection, steps: &[(i64, &str)]) -> Result<(), String> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| e.to_string())?;
+    for (version, sql) in steps {
+        tx.execute_batch(sql)
+            .map_err(|e| format!("schema step {version}: {e}"))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
 }
 
 /// Runs one step in its own immediate transaction, version bump included.
@@ -151,14 +166,81 @@ mod tests {
         out
     }
 
+    /// `schema.sql`: the schema a migrated file holds, as SQLite stores it
+    /// (`sqlite_master`), each table followed by its indexes and triggers,
+    /// in the order the migrations made them.
+    fn schema_text(conn: &Connection) -> String {
+        let objects: Vec<(String, String, String)> = conn
+            .prepare(
+                "SELECT type, tbl_name, sql FROM sqlite_master \
+                 WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut out = String::from(SCHEMA_HEADER);
+        for (_, table, sql) in objects.iter().filter(|(k, _, _)| k == "table") {
+            out.push('\n');
+            out.push_str(sql);
+            out.push_str(";\n");
+            for (_, _, sql) in objects
+                .iter()
+                .filter(|(k, t, _)| k != "table" && t == table)
+            {
+                out.push_str(sql);
+                out.push_str(";\n");
+            }
+        }
+        out
+    }
+
+    const SCHEMA_HEADER: &str = "\
+-- mana-auth: the whole current schema, as a database file migrated to the
+-- newest version holds it. GENERATED from migrations/ (the one source; see
+-- src/db/migrate.rs) -- do not edit by hand. After adding a migration run
+--
+--   UPDATE_SCHEMA=1 cargo nextest run -E 'test(schema_sql_is_the_migrated_schema)'
+--
+-- and commit the result; without UPDATE_SCHEMA that test fails while this
+-- file differs by one byte from what the migrations produce.
+--
+-- Conventions: STRICT tables; ids are UUID strings; timestamps are UTC
+-- ISO-8601 strings with milliseconds (\"2026-11-25T10:00:00.000Z\"), so string
+-- order is time order; booleans are INTEGER 0/1 with a CHECK.
+";
+
+    #[test]
+    fn schema_sql_is_the_migrated_schema() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let generated = schema_text(&conn);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.sql");
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap();
+        assert!(
+            committed == generated,
+            "schema.sql differs from the migrated schema; regenerate it with \
+             UPDATE_SCHEMA=1 cargo nextest run -E 'test(schema_sql_is_the_migrated_schema)'"
+        );
+        // It is a runnable schema too: run on an empty file it makes the same.
+        let replayed = Connection::open_in_memory().unwrap();
+        replayed.execute_batch(&committed).unwrap();
+        assert_eq!(schema_text(&replayed), generated);
+    }
+
     #[test]
     fn fresh_schema_equals_stepwise_upgrade() {
         let mut fresh = Connection::open_in_memory().unwrap();
-        migrate(&mut fresh).unwrap();
+        assert_eq!(migrate(&mut fresh).unwrap(), 0);
         let mut stepped = Connection::open_in_memory().unwrap();
         apply(&mut stepped, STEPS[0].1, STEPS[0].0).unwrap();
-        migrate(&mut stepped).unwrap();
+        assert_eq!(migrate(&mut stepped).unwrap(), 1);
         assert_eq!(shape(&fresh), shape(&stepped));
+        assert_eq!(schema_text(&fresh), schema_text(&stepped));
         let v: i64 = stepped
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
