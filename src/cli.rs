@@ -6,12 +6,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{ops, page};
+use crate::admin::ops;
 use crate::auth::password::{self, Hasher};
 use crate::auth::token;
 use crate::clock::Clock;
 use crate::config::{Config, LogFormat};
 use crate::db::Db;
+use crate::http::page;
 
 /// mana-auth: authentication and tenancy server in one binary.
 #[derive(Parser, Debug)]

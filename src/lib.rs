@@ -16,8 +16,10 @@ pub mod http;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod me;
+pub mod metrics;
 pub mod passkeys;
 pub mod personas;
+pub mod ratelimit;
 pub mod retention;
 pub mod settings;
 pub mod spaces;
@@ -61,7 +63,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
             problems.join("\n  - ")
         )));
     }
-    let metrics = Arc::new(http::metrics::Metrics::default());
+    let metrics = Arc::new(metrics::Metrics::default());
     let db = Db::open(&config.database_path(), config.sqlite_synchronous)
         .map_err(|e| StartError(format!("cannot open database: {e}")))?;
     let now = clock.now();
@@ -127,7 +129,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         })
         .map_err(|e| StartError(format!("cannot open the stored secrets: {}", e.message)))?;
     let passkeys = passkeys::Passkeys::new(&config, decoy_key);
-    let limits = http::ratelimit::Limits::new(
+    let limits = ratelimit::Limits::new(
         config.rate_limit_auth,
         config.rate_limit_validate,
         passkeys::OPTIONS_PER_MINUTE,

@@ -22,8 +22,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub mail: Arc<Mailer>,
     pub passkeys: Arc<crate::passkeys::Passkeys>,
-    pub limits: Arc<crate::http::ratelimit::Limits>,
-    pub metrics: Arc<crate::http::metrics::Metrics>,
+    pub limits: Arc<crate::ratelimit::Limits>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The AI runner's key for mission grants (`MANA_AI_PUBLIC_KEY_PEM`).
     pub grant_key: Option<Arc<crate::vault::grant::RunnerKey>>,
     /// Sessions recently resolved from access tokens (`auth::caller`).
@@ -38,7 +38,7 @@ impl AppState {
     /// Applies the per-IP limit of `bucket` to this request.
     pub fn limit(
         &self,
-        bucket: crate::http::ratelimit::Bucket,
+        bucket: crate::ratelimit::Bucket,
         client: &crate::audit::ClientInfo,
     ) -> crate::error::Result<()> {
         let ip = client.ip.as_deref().and_then(|ip| ip.parse().ok());

@@ -1,12 +1,11 @@
 //! Administration: what an admin may do to other accounts (tier, role, lock,
 //! sessions, data) as synchronous functions over a transaction, each writing
 //! a security event that names the admin. Listings live in `browse`, the
-//! dashboard numbers in `stats`, the page in `page`, the CLI's operations
+//! dashboard numbers in `stats` (the page itself is `http::page`), the CLI's operations
 //! in `ops`.
 
 pub mod browse;
 pub mod ops;
-pub mod page;
 pub mod stats;
 pub mod system;
 pub mod users;

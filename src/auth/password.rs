@@ -219,7 +219,7 @@ pub struct Hasher {
     /// Whether Better Auth scrypt hashes may be stored (each verification
     /// then also pays one scrypt; see the module comment).
     scrypt_stored: Arc<AtomicBool>,
-    metrics: Option<Arc<crate::http::metrics::Metrics>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     anonymous: Arc<Gate>,
 }
 
@@ -349,7 +349,7 @@ impl Hasher {
     }
 
     /// Reports the wait for a hashing slot to `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
     }

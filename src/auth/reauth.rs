@@ -18,7 +18,7 @@ use super::caller::Caller;
 use super::lockout;
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::http::ratelimit::Bucket;
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users::store;
 

@@ -41,7 +41,7 @@ pub struct Db {
     queued: Arc<Mutex<Vec<Job>>>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
-    metrics: Option<Arc<crate::http::metrics::Metrics>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
     generation: Arc<generation::Generation>,
 }
 
@@ -155,7 +155,7 @@ impl Db {
     }
 
     /// Reports waits for the writer and for pooled connections to `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<crate::http::metrics::Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
     }

@@ -178,10 +178,10 @@ impl FromRequestParts<AppState> for ClientInfo {
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok());
-        let addr = super::ratelimit::client_ip(peer, forwarded, &state.config.trust_proxy);
+        let addr = crate::ratelimit::client_ip(peer, forwarded, &state.config.trust_proxy);
         let ip = addr.map(|ip| ip.to_string());
         let network =
-            addr.map(|ip| super::ratelimit::network_key(ip, state.config.rate_limit_ipv6_prefix));
+            addr.map(|ip| crate::ratelimit::network_key(ip, state.config.rate_limit_ipv6_prefix));
         let user_agent = parts
             .headers
             .get(USER_AGENT)

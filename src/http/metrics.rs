@@ -1,141 +1,15 @@
-//! Prometheus metrics, hand-rolled (a few counters and histograms do not
-//! justify an exporter stack): requests by route and status, request
-//! latency by route, argon2 queue wait, database wait, mail queue depth.
-//! Served at `GET /metrics` in the text exposition format.
+//! `GET /metrics` and the middleware that counts and times every request;
+//! the counters themselves are `crate::metrics`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+pub use crate::metrics::Metrics;
 use crate::state::AppState;
-
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
-
-/// A cumulative histogram in seconds.
-#[derive(Clone, Default)]
-pub struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, secs: f64) {
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.counts[i] += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += secs;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {}",
-                self.counts[i]
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
-    hash_wait: Histogram,
-    db_wait: Histogram,
-}
-
-/// The metrics of one server.
-#[derive(Default)]
-pub struct Metrics {
-    inner: Mutex<Inner>,
-}
-
-impl Metrics {
-    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// Time spent waiting for an argon2 slot.
-    pub fn observe_hash_wait(&self, d: Duration) {
-        self.with(|m| m.hash_wait.observe(d.as_secs_f64()));
-    }
-
-    /// Time spent waiting for a database connection or the writer.
-    pub fn observe_db_wait(&self, d: Duration) {
-        self.with(|m| m.db_wait.observe(d.as_secs_f64()));
-    }
-
-    fn observe_request(&self, method: &str, route: &str, status: u16, d: Duration) {
-        self.with(|m| {
-            *m.requests
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default() += 1;
-            m.latency
-                .entry(route.to_owned())
-                .or_default()
-                .observe(d.as_secs_f64());
-        });
-    }
-
-    /// The exposition text (mail queue depth passed in, read from the db).
-    pub fn render(&self, mail_pending: i64, mail_failed: i64) -> String {
-        let mut out = String::new();
-        self.with(|m| {
-            out.push_str("# HELP mana_http_requests_total HTTP requests by method, route and status.\n");
-            out.push_str("# TYPE mana_http_requests_total counter\n");
-            for ((method, route, status), n) in &m.requests {
-                let _ = writeln!(out, "mana_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
-            }
-            out.push_str("# HELP mana_http_request_duration_seconds Request latency by route.\n");
-            out.push_str("# TYPE mana_http_request_duration_seconds histogram\n");
-            for (route, h) in &m.latency {
-                h.render(&mut out, "mana_http_request_duration_seconds", &format!("route=\"{route}\""));
-            }
-            out.push_str("# HELP mana_argon2_queue_wait_seconds Wait for a password hashing slot.\n");
-            out.push_str("# TYPE mana_argon2_queue_wait_seconds histogram\n");
-            m.hash_wait.render(&mut out, "mana_argon2_queue_wait_seconds", "");
-            out.push_str("# HELP mana_db_wait_seconds Wait for a pooled connection or the writer.\n");
-            out.push_str("# TYPE mana_db_wait_seconds histogram\n");
-            m.db_wait.render(&mut out, "mana_db_wait_seconds", "");
-        });
-        out.push_str("# HELP mana_mail_queue_depth Mail in the outbox by state.\n");
-        out.push_str("# TYPE mana_mail_queue_depth gauge\n");
-        let _ = writeln!(
-            out,
-            "mana_mail_queue_depth{{status=\"pending\"}} {mail_pending}"
-        );
-        let _ = writeln!(
-            out,
-            "mana_mail_queue_depth{{status=\"failed\"}} {mail_failed}"
-        );
-        out
-    }
-}
 
 /// Middleware: counts and times every request by its route template (never
 /// the raw path, so ids and tokens do not become labels).

@@ -4,9 +4,11 @@
 //! methods.
 
 pub mod cookie;
+pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod page;
 pub mod ratelimit;
 pub mod routes;
 pub mod serve;
@@ -66,7 +68,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1/api-keys", routes::api_keys::router())
         .nest("/api/v1/internal", routes::internal::router())
         .nest("/api/v1/admin", routes::admin::router())
-        .merge(crate::admin::page::router())
+        .merge(page::router())
         .nest("/sync", routes::sync::router())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {

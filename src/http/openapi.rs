@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::routes;
 
-/// The error envelope of SPEC §10 (documentation twin of `error::Envelope`).
+/// The error envelope of SPEC §10 (documentation twin of `http::error::Envelope`).
 /// Some answers add fields (a sign-in that needs a second factor adds
 /// `twoFactorTicket`).
 #[derive(Serialize, ToSchema)]
@@ -53,10 +53,10 @@ pub struct ErrorEnvelope {
         routes::wellknown::get_jwks,
         routes::wellknown::get_openid_configuration,
         get_openapi,
-        crate::admin::page::get_index,
-        crate::admin::page::get_asset,
-        crate::admin::page::get_login,
-        crate::admin::page::get_login_asset,
+        super::page::get_index,
+        super::page::get_asset,
+        super::page::get_login,
+        super::page::get_login_asset,
     ),
     components(schemas(ErrorEnvelope, routes::better_auth::BaErrorBody)),
     nest(

@@ -111,7 +111,7 @@ pub async fn auth_options(
     scope: Scope,
     client: &ClientInfo,
 ) -> Result<(String, RequestChallengeResponse)> {
-    state.limit(crate::http::ratelimit::Bucket::PasskeyOptions, client)?;
+    state.limit(crate::ratelimit::Bucket::PasskeyOptions, client)?;
     let request = match scope {
         Scope::Anyone => OptionsFor::Anyone,
         Scope::SignedIn(user_id) => {

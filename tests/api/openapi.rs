@@ -62,8 +62,8 @@ fn first_string(args: &str) -> String {
 fn module_file(root: &Path, call: &str) -> std::path::PathBuf {
     let path = call.trim().trim_end_matches("::router()");
     let module = path.rsplit("::").next().unwrap();
-    if path.contains("admin::page") {
-        root.join("src/admin/page.rs")
+    if path == "page" {
+        root.join("src/http/page.rs")
     } else if !path.contains("::") {
         // a submodule of the Better Auth surface
         root.join("src/http/routes/better_auth")

@@ -17,7 +17,7 @@ use crate::error::{ApiError, Result};
 use crate::http::cookie;
 use crate::http::extract::{AppJson, AppQuery, BearerSession};
 use crate::http::openapi::ErrorEnvelope;
-use crate::http::ratelimit::Bucket;
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 
 /// Routes merged into `/api/v1/auth`.

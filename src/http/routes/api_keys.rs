@@ -126,7 +126,7 @@ async fn post_validate(
     client: crate::audit::ClientInfo,
     OptionalJson(req): OptionalJson<ValidateRequest>,
 ) -> Result<Json<Validation>> {
-    state.limit(crate::http::ratelimit::Bucket::Validate, &client)?;
+    state.limit(crate::ratelimit::Bucket::Validate, &client)?;
     let Some((key, scope)) = req.and_then(|r| r.api_key.map(|k| (k, r.scope))) else {
         return Ok(Json(Validation::invalid("missing")));
     };

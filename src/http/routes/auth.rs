@@ -13,8 +13,8 @@ use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
 use crate::http::openapi::ErrorEnvelope;
-use crate::http::ratelimit::Bucket;
 use crate::me::{self, ProfilePatch};
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users;
 

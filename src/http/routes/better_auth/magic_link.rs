@@ -21,7 +21,7 @@ use crate::auth::{lifecycle, two_factor};
 use crate::email::{self, with_param};
 use crate::error::ErrorCode;
 use crate::http::cookie;
-use crate::http::ratelimit::Bucket;
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users;
 

@@ -14,7 +14,7 @@ use crate::audit::ClientInfo;
 use crate::auth::{self, two_factor, Registration, SignedIn};
 use crate::error::ErrorCode;
 use crate::http::cookie;
-use crate::http::ratelimit::Bucket;
+use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users;
 
