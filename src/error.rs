@@ -163,6 +163,29 @@ pub struct ApiError {
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     /// Internal cause, logged on 5xx, never sent.
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Which refusal this is, where a door's wire tells refusals of one
+    /// code apart (never sent as such).
+    pub refusal: Option<Refusal>,
+}
+
+/// Refusals that share a code on `/api/v1` but not on every door: the Better
+/// Auth surface answers each with its own code. Doors match on this, never
+/// on the message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// WEAK_PASSWORD because the password is too long (not too short).
+    PasswordTooLong,
+    /// TWO_FACTOR_FAILED because of the ticket (unknown, used, expired, or
+    /// two-factor turned off meanwhile), not the code.
+    TwoFactorTicket,
+    /// PASSKEY_VERIFICATION_FAILED: no such ceremony (unknown, used,
+    /// expired) or one of the other kind.
+    PasskeyChallenge,
+    /// PASSKEY_VERIFICATION_FAILED: a registration ceremony finished by
+    /// another session.
+    PasskeyOtherSession,
+    /// PASSKEY_VERIFICATION_FAILED: a credential nobody registered.
+    PasskeyNotRegistered,
 }
 
 impl ApiError {
@@ -174,6 +197,7 @@ impl ApiError {
             retry_after: None,
             extra: None,
             source: None,
+            refusal: None,
         }
     }
     /// 400 VALIDATION.
@@ -204,6 +228,11 @@ impl ApiError {
     /// Attaches an internal cause for the log.
     pub fn with_source<E: Into<Box<dyn std::error::Error + Send + Sync>>>(mut self, e: E) -> Self {
         self.source = Some(e.into());
+        self
+    }
+    /// Names the refusal (see `Refusal`).
+    pub fn with_refusal(mut self, refusal: Refusal) -> Self {
+        self.refusal = Some(refusal);
         self
     }
     /// Adds a field to the envelope.

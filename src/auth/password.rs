@@ -19,7 +19,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::auth::scrypt_hash::{self, ScryptHash};
-use crate::error::{ApiError, ErrorCode, Result};
+use crate::error::{ApiError, ErrorCode, Refusal, Result};
 
 /// Shortest accepted password, in characters.
 pub const MIN_LEN: usize = 8;
@@ -39,7 +39,8 @@ pub fn check_strength(password: &str) -> Result<()> {
         return Err(ApiError::new(
             ErrorCode::WeakPassword,
             format!("password must be at most {MAX_LEN} characters"),
-        ));
+        )
+        .with_refusal(Refusal::PasswordTooLong));
     }
     Ok(())
 }

@@ -219,7 +219,8 @@ pub async fn auth_verify(
         return Err(ApiError::new(
             ErrorCode::PasskeyVerificationFailed,
             super::refusal::NOT_REGISTERED,
-        ));
+        )
+        .with_refusal(crate::error::Refusal::PasskeyNotRegistered));
     };
     let wrong_user = match &ceremony.expected {
         Expected::Anyone => false,

@@ -28,7 +28,7 @@ use webauthn_rs::prelude::*;
 use webauthn_rs_proto::ResidentKeyRequirement;
 
 use crate::config::Config;
-use crate::error::{ApiError, ErrorCode, Result};
+use crate::error::{ApiError, ErrorCode, Refusal, Result};
 
 /// How long a ceremony may take.
 pub const CEREMONY_TTL: Duration = Duration::minutes(5);
@@ -104,8 +104,8 @@ fn host_of(url: &str) -> Option<String> {
     Url::parse(url).ok()?.host_str().map(str::to_owned)
 }
 
-/// The messages of the PASSKEY_VERIFICATION_FAILED refusals, so an adapter
-/// (the Better Auth routes) can tell them apart.
+/// The messages of the PASSKEY_VERIFICATION_FAILED refusals (an adapter
+/// tells them apart by `ApiError::refusal`, not by these texts).
 pub mod refusal {
     /// No such ceremony: unknown, used or expired.
     pub const UNKNOWN_CHALLENGE: &str =
@@ -126,6 +126,10 @@ pub mod refusal {
 
 fn failed(message: &str) -> ApiError {
     ApiError::new(ErrorCode::PasskeyVerificationFailed, message)
+}
+
+fn challenge_refused(message: &str) -> ApiError {
+    failed(message).with_refusal(Refusal::PasskeyChallenge)
 }
 
 fn not_enabled() -> ApiError {
@@ -228,7 +232,7 @@ impl Passkeys {
     fn take(&self, id: &str, now: DateTime<Utc>) -> Result<State> {
         lock(&self.ceremonies)
             .take(id, now)
-            .ok_or_else(|| failed(refusal::UNKNOWN_CHALLENGE))
+            .ok_or_else(|| challenge_refused(refusal::UNKNOWN_CHALLENGE))
     }
 
     /// Drops expired ceremonies (the timed sweep); returns how many.
@@ -300,10 +304,10 @@ impl Passkeys {
             state,
         } = self.take(challenge_id, now)?
         else {
-            return Err(failed(refusal::NOT_REGISTRATION));
+            return Err(challenge_refused(refusal::NOT_REGISTRATION));
         };
         if owner != user_id {
-            return Err(failed(refusal::OTHER_SESSION));
+            return Err(failed(refusal::OTHER_SESSION).with_refusal(Refusal::PasskeyOtherSession));
         }
         self.webauthn()?
             .finish_passkey_registration(credential, &state)
@@ -410,7 +414,7 @@ impl Passkeys {
     /// The ceremony a verification belongs to, consumed.
     pub fn auth_take(&self, challenge_id: &str, now: DateTime<Utc>) -> Result<AuthCeremony> {
         match self.take(challenge_id, now)? {
-            State::Register { .. } => Err(failed(refusal::NOT_SIGN_IN)),
+            State::Register { .. } => Err(challenge_refused(refusal::NOT_SIGN_IN)),
             State::Discoverable(state) => Ok(AuthCeremony {
                 expected: Expected::Anyone,
                 state: AuthState::Discoverable(state),

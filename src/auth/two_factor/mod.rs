@@ -33,7 +33,7 @@ use crate::audit::{self, ClientInfo, Event};
 use crate::auth::reauth::check_password;
 use crate::auth::{lockout, session, start_session_at, SignedIn};
 use crate::clock::{iso, parse_iso};
-use crate::error::{ApiError, ErrorCode, Result};
+use crate::error::{ApiError, ErrorCode, Refusal, Result};
 use crate::state::AppState;
 use crate::users::{store as users, User};
 use crate::vault::Kek;
@@ -74,8 +74,11 @@ const TICKET_NOT_ENABLED: &str = "two-factor authentication is not enabled";
 /// expired, or 2FA off meanwhile) rather than a wrong code: adapters that
 /// carry the ticket in a cookie answer these differently.
 pub fn is_ticket_refusal(e: &ApiError) -> bool {
-    e.code == ErrorCode::TwoFactorFailed
-        && [TICKET_UNKNOWN, TICKET_EXPIRED, TICKET_NOT_ENABLED].contains(&e.message.as_str())
+    e.code == ErrorCode::TwoFactorFailed && e.refusal == Some(Refusal::TwoFactorTicket)
+}
+
+fn ticket_refused(message: &str) -> ApiError {
+    failed(message).with_refusal(Refusal::TwoFactorTicket)
 }
 
 fn not_enabled() -> ApiError {
@@ -259,15 +262,15 @@ pub fn finish(
     now: DateTime<Utc>,
 ) -> Result<Verdict<User>> {
     let Some((user_id, expires_at)) = store::ticket(tx, ticket)? else {
-        return Ok(Err(failed(TICKET_UNKNOWN)));
+        return Ok(Err(ticket_refused(TICKET_UNKNOWN)));
     };
     if parse_iso(&expires_at).is_none_or(|t| t <= now) {
         store::delete_ticket(tx, ticket)?;
-        return Ok(Err(failed(TICKET_EXPIRED)));
+        return Ok(Err(ticket_refused(TICKET_EXPIRED)));
     }
     let user = match users::by_id(tx, &user_id)? {
         Some(user) if user.two_factor_enabled => user,
-        _ => return Ok(Err(failed(TICKET_NOT_ENABLED))),
+        _ => return Ok(Err(ticket_refused(TICKET_NOT_ENABLED))),
     };
     if let Some(refusal) = lockout::check(tx, &user.email, client, now)? {
         return Ok(Err(refusal.error()));

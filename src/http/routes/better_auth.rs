@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::audit::ClientInfo;
 use crate::auth::{self, Session};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::http::extract::{bearer, session_cookie};
 use crate::state::AppState;
 use crate::users::User;
@@ -109,7 +109,7 @@ fn map(e: &ApiError) -> (StatusCode, &'static str, String) {
             "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL",
             "User already exists. Use another email.",
         ),
-        WeakPassword if e.message.contains("at most") => fixed(
+        WeakPassword if e.refusal == Some(Refusal::PasswordTooLong) => fixed(
             StatusCode::BAD_REQUEST,
             "PASSWORD_TOO_LONG",
             "Password too long",

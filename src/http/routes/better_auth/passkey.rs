@@ -22,11 +22,11 @@ use super::session::signed_in_cookies;
 use super::{optional_auth, session_json, BaAuth, BaError, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::http::cookie;
 use crate::http::extract;
 use crate::passkeys::store::{self, PasskeyInfo};
-use crate::passkeys::{flow, refusal, CEREMONY_TTL};
+use crate::passkeys::{flow, CEREMONY_TTL};
 use crate::state::AppState;
 use crate::users::store as users;
 
@@ -94,22 +94,15 @@ fn authentication_failed() -> BaError {
 /// One of our refusals in the framework's words.
 fn refused(e: ApiError, route: Route) -> BaError {
     if e.code == ErrorCode::PasskeyVerificationFailed {
-        let m = e.message.as_str();
-        return if [
-            refusal::UNKNOWN_CHALLENGE,
-            refusal::NOT_REGISTRATION,
-            refusal::NOT_SIGN_IN,
-        ]
-        .contains(&m)
-        {
+        return if e.refusal == Some(Refusal::PasskeyChallenge) {
             challenge_not_found()
-        } else if m == refusal::OTHER_SESSION {
+        } else if e.refusal == Some(Refusal::PasskeyOtherSession) {
             BaError::new(
                 StatusCode::UNAUTHORIZED,
                 "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY",
                 "You are not allowed to register this passkey",
             )
-        } else if m == refusal::NOT_REGISTERED {
+        } else if e.refusal == Some(Refusal::PasskeyNotRegistered) {
             passkey_not_found(StatusCode::UNAUTHORIZED)
         } else if route == Route::Register {
             registration_failed()
