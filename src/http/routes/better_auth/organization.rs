@@ -1,12 +1,16 @@
 //! `/api/auth/organization/*`: spaces through the framework's organization
 //! routes, with the active organization kept on the session. The rules are
 //! those of `crate::spaces` (the `/api/v1/gilden` door); this module maps
-//! inputs, shapes and error codes.
+//! inputs, shapes and error codes. The organizations themselves are here;
+//! members are in `members`, invitations in `invitations`.
 //!
 //! Like the framework, organization objects carry `metadata` as sent on
 //! create/update and as a JSON string everywhere else (it stores metadata
 //! as text); members in create, accept, remove and role answers come without
 //! their `user`.
+
+mod invitations;
+mod members;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -16,35 +20,52 @@ use rusqlite::Connection;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use super::{BaAuth, BaError, BaJson, BaQuery, BaResult};
+use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::{ApiError, ErrorCode};
-use crate::spaces::{self, store, Invitation, Member, NewSpace, Role, Space, SpacePatch};
+use crate::spaces::{self, store, Member, NewSpace, Role, Space, SpacePatch};
 use crate::state::AppState;
-use crate::users;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/create", post(post_create))
         .route("/list", get(get_list))
         .route("/set-active", post(post_set_active))
-        .route("/get-active-member", get(get_active_member))
-        .route("/get-active-member-role", get(get_active_member_role))
-        .route("/list-members", get(get_list_members))
-        .route("/invite-member", post(post_invite_member))
-        .route("/list-invitations", get(get_list_invitations))
-        .route("/list-user-invitations", get(get_list_user_invitations))
-        .route("/get-invitation", get(get_invitation))
-        .route("/accept-invitation", post(post_accept_invitation))
-        .route("/reject-invitation", post(post_reject_invitation))
-        .route("/cancel-invitation", post(post_cancel_invitation))
-        .route("/remove-member", post(post_remove_member))
-        .route("/update-member-role", post(post_update_member_role))
+        .route("/get-active-member", get(members::get_active_member))
+        .route(
+            "/get-active-member-role",
+            get(members::get_active_member_role),
+        )
+        .route("/list-members", get(members::get_list_members))
+        .route("/invite-member", post(invitations::post_invite_member))
+        .route("/list-invitations", get(invitations::get_list_invitations))
+        .route(
+            "/list-user-invitations",
+            get(invitations::get_list_user_invitations),
+        )
+        .route("/get-invitation", get(invitations::get_invitation))
+        .route(
+            "/accept-invitation",
+            post(invitations::post_accept_invitation),
+        )
+        .route(
+            "/reject-invitation",
+            post(invitations::post_reject_invitation),
+        )
+        .route(
+            "/cancel-invitation",
+            post(invitations::post_cancel_invitation),
+        )
+        .route("/remove-member", post(members::post_remove_member))
+        .route(
+            "/update-member-role",
+            post(members::post_update_member_role),
+        )
         .route("/get-full-organization", get(get_full_organization))
         .route("/update", post(post_update))
         .route("/delete", post(post_delete))
-        .route("/leave", post(post_leave))
+        .route("/leave", post(members::post_leave))
         .route("/check-slug", post(post_check_slug))
 }
 
@@ -53,22 +74,22 @@ pub fn router() -> Router<AppState> {
     post_create,
     get_list,
     post_set_active,
-    get_active_member,
-    get_active_member_role,
-    get_list_members,
-    post_invite_member,
-    get_list_invitations,
-    get_list_user_invitations,
-    get_invitation,
-    post_accept_invitation,
-    post_reject_invitation,
-    post_cancel_invitation,
-    post_remove_member,
-    post_update_member_role,
+    members::get_active_member,
+    members::get_active_member_role,
+    members::get_list_members,
+    invitations::post_invite_member,
+    invitations::get_list_invitations,
+    invitations::get_list_user_invitations,
+    invitations::get_invitation,
+    invitations::post_accept_invitation,
+    invitations::post_reject_invitation,
+    invitations::post_cancel_invitation,
+    members::post_remove_member,
+    members::post_update_member_role,
     get_full_organization,
     post_update,
     post_delete,
-    post_leave,
+    members::post_leave,
     post_check_slug
 ))]
 pub struct Doc;
@@ -214,8 +235,8 @@ pub(crate) struct CreateBody {
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The organization with `members: [owner]`; it becomes the session's active organization unless `keepCurrentActiveOrganization`", body = Object),
-        (status = 400, description = "ORGANIZATION_ALREADY_EXISTS, VALIDATION_ERROR, SPACE_METADATA_INVALID", body = super::BaErrorBody),
-        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody)
+        (status = 400, description = "ORGANIZATION_ALREADY_EXISTS, VALIDATION_ERROR, SPACE_METADATA_INVALID", body = BaErrorBody),
+        (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = BaErrorBody)
     )
 )]
 pub(crate) async fn post_create(
@@ -304,8 +325,8 @@ pub(crate) struct SetActiveBody {
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The now active organization, or `null` (`organizationId: null` clears it)", body = serde_json::Value),
-        (status = 400, description = "ORGANIZATION_NOT_FOUND (by slug)", body = super::BaErrorBody),
-        (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = super::BaErrorBody)
+        (status = 400, description = "ORGANIZATION_NOT_FOUND (by slug)", body = BaErrorBody),
+        (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody)
     )
 )]
 pub(crate) async fn post_set_active(
@@ -363,60 +384,6 @@ pub(crate) async fn post_set_active(
     ))
 }
 
-/// The caller's membership in the active organization.
-async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
-    let space_id = target(auth, None)?;
-    let user_id = auth.user.id.clone();
-    state
-        .db
-        .read(move |c| store::member_of_user(c, &space_id, &user_id))
-        .await?
-        .ok_or_else(member_not_found)
-}
-
-#[utoipa::path(
-    get, path = "/get-active-member",
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The caller's member object (with `user`) in the active organization", body = Object),
-        (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn get_active_member(
-    State(state): State<AppState>,
-    auth: BaAuth,
-) -> BaResult<Json<Member>> {
-    Ok(Json(active_member(&state, &auth).await?))
-}
-
-#[utoipa::path(
-    get, path = "/get-active-member-role",
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "`{role}` in the active organization", body = Object),
-        (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn get_active_member_role(
-    State(state): State<AppState>,
-    auth: BaAuth,
-) -> BaResult<Json<Value>> {
-    let member = active_member(&state, &auth).await?;
-    Ok(Json(json!({ "role": member.role })))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ListMembersQuery {
-    organization_id: Option<String>,
-    organization_slug: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u32>,
-}
-
 /// Resolves an organization named by id or slug (or the active one).
 fn named(
     conn: &Connection,
@@ -431,511 +398,6 @@ fn named(
         return Ok(store::id_by_slug(conn, &slug)?.ok_or_else(org_not_found));
     }
     Ok(auth_active.ok_or_else(no_active))
-}
-
-#[utoipa::path(
-    get, path = "/list-members", params(ListMembersQuery),
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "`{members, total}` (members with `user`)", body = Object),
-        (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn get_list_members(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaQuery(q): BaQuery<ListMembersQuery>,
-) -> BaResult<Json<Value>> {
-    let active = auth.session.active_organization_id.clone();
-    let user_id = auth.user.id.clone();
-    let (members, total) = state
-        .db
-        .read(move |c| {
-            let space_id = match named(c, active, q.organization_id, q.organization_slug)? {
-                Ok(id) => id,
-                Err(e) => return Ok(Err(e)),
-            };
-            if store::role_of(c, &space_id, &user_id)?.is_none() {
-                return Ok(Err(forbidden(
-                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
-                    "You are not a member of this organization",
-                )));
-            }
-            let all = store::members(c, &space_id)?;
-            let total = all.len();
-            let offset = q.offset.unwrap_or(0) as usize;
-            let limit = q.limit.map_or(usize::MAX, |l| l as usize);
-            let page: Vec<Member> = all.into_iter().skip(offset).take(limit).collect();
-            Ok(Ok((page, total)))
-        })
-        .await??;
-    Ok(Json(json!({ "members": members, "total": total })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct InviteBody {
-    email: String,
-    #[schema(value_type = String)]
-    role: RoleInput,
-    organization_id: Option<String>,
-    resend: Option<bool>,
-}
-
-#[utoipa::path(
-    post, path = "/invite-member", request_body = InviteBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The pending invitation; the invitation mail is queued", body = crate::spaces::Invitation),
-        (status = 400, description = "INVALID_EMAIL, ROLE_NOT_FOUND, MEMBER_NOT_FOUND, USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION, USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION, NO_ACTIVE_ORGANIZATION", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_invite_member(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    auth: BaAuth,
-    BaJson(body): BaJson<InviteBody>,
-) -> BaResult<Json<Invitation>> {
-    let email = users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
-    let role = body.role.parse()?;
-    let space_id = target(&auth, body.organization_id)?;
-    let resend = body.resend == Some(true);
-    let actor = auth.user.id.clone();
-    let st = state.clone();
-    let invitation = state
-        .db
-        .write(move |tx| {
-            let (space, actor_role) = match role_in(tx, &space_id, &actor, member_not_found)? {
-                Ok(found) => found,
-                Err(e) => return Ok(Err(e)),
-            };
-            let not_allowed = || {
-                forbidden(
-                    "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
-                    "You are not allowed to invite users to this organization",
-                )
-            };
-            if actor_role < Role::Admin
-                || (role == Role::Owner && actor_role != Role::Owner)
-                || space.kind() == "personal"
-            {
-                return Ok(Err(not_allowed()));
-            }
-            if store::email_is_member(tx, &space_id, &email)? {
-                return Ok(Err(bad(
-                    "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
-                    "User is already a member of this organization",
-                )));
-            }
-            let pending = store::invitations(tx, &space_id)?
-                .into_iter()
-                .any(|i| i.status == "pending" && i.email == email);
-            if pending && !resend {
-                return Ok(Err(bad(
-                    "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
-                    "User is already invited to this organization",
-                )));
-            }
-            let invitation = spaces::mail::invite_and_mail(
-                tx,
-                &st.config,
-                &space_id,
-                &actor,
-                &email,
-                role,
-                &client,
-                st.clock.now(),
-            )?;
-            Ok(Ok(invitation))
-        })
-        .await??;
-    state.mail.wake();
-    Ok(Json(invitation))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub(crate) struct OrgQuery {
-    organization_id: Option<String>,
-}
-
-#[utoipa::path(
-    get, path = "/list-invitations", params(OrgQuery),
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "Every invitation of the organization", body = Vec<crate::spaces::Invitation>),
-        (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn get_list_invitations(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaQuery(q): BaQuery<OrgQuery>,
-) -> BaResult<Json<Vec<Invitation>>> {
-    let space_id = target(&auth, q.organization_id)?;
-    let user_id = auth.user.id.clone();
-    let invitations = state
-        .db
-        .read(move |c| {
-            match role_in(c, &space_id, &user_id, || {
-                forbidden(
-                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
-                    "You are not a member of this organization",
-                )
-            })? {
-                Ok(_) => Ok(Ok(store::invitations(c, &space_id)?)),
-                Err(e) => Ok(Err(e)),
-            }
-        })
-        .await??;
-    Ok(Json(invitations))
-}
-
-#[utoipa::path(
-    get, path = "/list-user-invitations",
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The pending invitations addressed to the caller, each with `organizationName`", body = Vec<Object>),
-        (status = 403, description = "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn get_list_user_invitations(
-    State(state): State<AppState>,
-    auth: BaAuth,
-) -> BaResult<Json<Vec<Value>>> {
-    let user = auth.user.clone();
-    let now = state.now();
-    let open = state
-        .db
-        .read(move |c| spaces::invitations_for(c, &user, now))
-        .await
-        .map_err(|e| match e.code {
-            ErrorCode::EmailNotVerified => forbidden(
-                "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION",
-                "Email verification required to view or list invitations for the session email",
-            ),
-            _ => e.into(),
-        })?;
-    let mut out = Vec::with_capacity(open.len());
-    for (inv, name) in open {
-        let mut v = serde_json::to_value(&inv).map_err(ApiError::internal)?;
-        v["organizationName"] = json!(name);
-        out.push(v);
-    }
-    Ok(Json(out))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct InvitationQuery {
-    id: String,
-}
-
-#[utoipa::path(
-    get, path = "/get-invitation", params(InvitationQuery),
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "A pending invitation addressed to the caller, with `organizationName`, `organizationSlug`, `inviterEmail`", body = Object),
-        (status = 400, description = "INVITATION_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn get_invitation(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaQuery(q): BaQuery<InvitationQuery>,
-) -> BaResult<Json<Value>> {
-    let email = auth.user.email.clone();
-    let user = auth.user.clone();
-    let now = state.now();
-    let out = state
-        .db
-        .read(move |c| {
-            let Some(inv) = store::invitation(c, &q.id)? else {
-                return Ok(Err(invitation_not_found()));
-            };
-            let open = inv.status == "pending"
-                && crate::clock::parse_iso(&inv.expires_at).is_some_and(|t| t > now);
-            if !open {
-                return Ok(Err(invitation_not_found()));
-            }
-            if !inv.email.eq_ignore_ascii_case(&email) {
-                return Ok(Err(not_recipient()));
-            }
-            spaces::require_verified(&user, "verify your email address to see this invitation")?;
-            let Some(space) = store::space(c, &inv.organization_id)? else {
-                return Ok(Err(invitation_not_found()));
-            };
-            let inviter_email = match &inv.inviter_id {
-                Some(id) => users::store::by_id(c, id)?.map(|u| u.email),
-                None => None,
-            };
-            let mut out = serde_json::to_value(&inv).map_err(ApiError::internal)?;
-            out["organizationName"] = json!(space.name);
-            out["organizationSlug"] = json!(space.slug);
-            out["inviterEmail"] = json!(inviter_email);
-            Ok(Ok(out))
-        })
-        .await??;
-    Ok(Json(out))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct InvitationBody {
-    invitation_id: String,
-}
-
-/// Maps the invitation errors of `spaces::{accept, reject}`.
-fn invitation_error(e: ApiError) -> BaError {
-    match e.code {
-        ErrorCode::NotFound | ErrorCode::InvitationNotPending | ErrorCode::InvitationExpired => {
-            invitation_not_found()
-        }
-        ErrorCode::Forbidden => not_recipient(),
-        _ => e.into(),
-    }
-}
-
-#[utoipa::path(
-    post, path = "/accept-invitation", request_body = InvitationBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "`{invitation, member}`; the organization becomes the session's active one", body = Object),
-        (status = 400, description = "INVITATION_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_accept_invitation(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaJson(body): BaJson<InvitationBody>,
-) -> BaResult<Json<Value>> {
-    let user = auth.user.clone();
-    let session_id = auth.session.id.clone();
-    let clock = state.clock.clone();
-    let (invitation, member) = state
-        .db
-        .write(move |tx| {
-            let member = spaces::accept(tx, &body.invitation_id, &user, clock.now())?;
-            session::set_active_space(tx, &session_id, Some(&member.organization_id))?;
-            let invitation = store::invitation(tx, &body.invitation_id)?
-                .ok_or_else(|| ApiError::internal("invitation vanished"))?;
-            Ok((invitation, member))
-        })
-        .await
-        .map_err(invitation_error)?;
-    Ok(Json(
-        json!({ "invitation": invitation, "member": bare_member(&member) }),
-    ))
-}
-
-#[utoipa::path(
-    post, path = "/reject-invitation", request_body = InvitationBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "`{invitation, member: null}`", body = Object),
-        (status = 400, description = "INVITATION_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_reject_invitation(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaJson(body): BaJson<InvitationBody>,
-) -> BaResult<Json<Value>> {
-    let user = auth.user.clone();
-    let clock = state.clock.clone();
-    let invitation = state
-        .db
-        .write(move |tx| spaces::reject(tx, &body.invitation_id, &user, clock.now()))
-        .await
-        .map_err(invitation_error)?;
-    Ok(Json(json!({ "invitation": invitation, "member": null })))
-}
-
-#[utoipa::path(
-    post, path = "/cancel-invitation", request_body = InvitationBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The canceled invitation", body = crate::spaces::Invitation),
-        (status = 400, description = "INVITATION_NOT_FOUND, MEMBER_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_cancel_invitation(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaJson(body): BaJson<InvitationBody>,
-) -> BaResult<Json<Invitation>> {
-    let user_id = auth.user.id.clone();
-    let clock = state.clock.clone();
-    let invitation = state
-        .db
-        .write(move |tx| {
-            let Some(inv) = store::invitation(tx, &body.invitation_id)? else {
-                return Ok(Err(invitation_not_found()));
-            };
-            let Some(role) = store::role_of(tx, &inv.organization_id, &user_id)? else {
-                return Ok(Err(member_not_found()));
-            };
-            if role < Role::Admin {
-                return Ok(Err(forbidden(
-                    "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
-                    "You are not allowed to cancel this invitation",
-                )));
-            }
-            if inv.status != "pending" {
-                return Ok(Err(invitation_not_found()));
-            }
-            Ok(Ok(spaces::cancel(
-                tx,
-                &body.invitation_id,
-                &user_id,
-                clock.now(),
-            )?))
-        })
-        .await??;
-    Ok(Json(invitation))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RemoveMemberBody {
-    member_id_or_email: String,
-    organization_id: Option<String>,
-}
-
-/// Maps the membership errors of `spaces::{remove_member, change_role}`:
-/// `not_allowed` and `last_owner` are the framework's (code, message).
-fn membership_error(
-    not_allowed: (&'static str, &'static str),
-    last_owner: (&'static str, &'static str),
-) -> impl Fn(ApiError) -> BaError {
-    move |e: ApiError| match e.code {
-        ErrorCode::NotFound => member_not_found(),
-        ErrorCode::Forbidden => forbidden(not_allowed.0, not_allowed.1),
-        ErrorCode::SpaceLastOwner => bad(last_owner.0, last_owner.1),
-        _ => e.into(),
-    }
-}
-
-const NOT_ALLOWED_TO_DELETE_MEMBER: (&str, &str) = (
-    "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
-    "You are not allowed to delete this member",
-);
-const ONLY_OWNER_CANNOT_LEAVE: (&str, &str) = (
-    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
-    "You cannot leave the organization as the only owner",
-);
-
-#[utoipa::path(
-    post, path = "/remove-member", request_body = RemoveMemberBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "`{member}`: the removed membership", body = Object),
-        (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER, NO_ACTIVE_ORGANIZATION", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_remove_member(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaJson(body): BaJson<RemoveMemberBody>,
-) -> BaResult<Json<Value>> {
-    let space_id = target(&auth, body.organization_id)?;
-    let actor = auth.user.id.clone();
-    let member = state
-        .db
-        .write(move |tx| {
-            let key = body.member_id_or_email;
-            let member_id = if key.contains('@') {
-                let email = key.trim().to_lowercase();
-                store::members(tx, &space_id)?
-                    .into_iter()
-                    .find(|m| m.user.email == email)
-                    .map(|m| m.id)
-            } else {
-                // A member id, or (as the web app's member list sends) the
-                // member's user id.
-                match store::member(tx, &space_id, &key)? {
-                    Some(m) => Some(m.id),
-                    None => store::member_of_user(tx, &space_id, &key)?.map(|m| m.id),
-                }
-            };
-            let member_id = member_id.ok_or_else(|| ApiError::not_found("member"))?;
-            spaces::remove_member(tx, &space_id, &actor, &member_id)
-        })
-        .await
-        .map_err(membership_error(
-            NOT_ALLOWED_TO_DELETE_MEMBER,
-            ONLY_OWNER_CANNOT_LEAVE,
-        ))?;
-    Ok(Json(json!({ "member": bare_member(&member) })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct UpdateRoleBody {
-    member_id: String,
-    #[schema(value_type = String)]
-    role: RoleInput,
-    organization_id: Option<String>,
-}
-
-#[utoipa::path(
-    post, path = "/update-member-role", request_body = UpdateRoleBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The member with its new role (without `user`)", body = Object),
-        (status = 400, description = "MEMBER_NOT_FOUND, ROLE_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_update_member_role(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaJson(body): BaJson<UpdateRoleBody>,
-) -> BaResult<Json<Value>> {
-    let role = body.role.parse()?;
-    let space_id = target(&auth, body.organization_id)?;
-    let actor = auth.user.id.clone();
-    let member = state
-        .db
-        .write(move |tx| {
-            if store::role_of(tx, &space_id, &actor)?.is_none()
-                || store::member(tx, &space_id, &body.member_id)?.is_none()
-            {
-                return Err(ApiError::not_found("member"));
-            }
-            spaces::change_role(tx, &space_id, &actor, &body.member_id, role)
-        })
-        .await
-        .map_err(membership_error(
-            (
-                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
-                "You are not allowed to update this member",
-            ),
-            (
-                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
-                "You cannot leave the organization without an owner",
-            ),
-        ))?;
-    Ok(Json(bare_member(&member)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -953,8 +415,8 @@ pub(crate) struct FullQuery {
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The organization (metadata as text) with `members` (with `user`) and `invitations`; `null` without a named or active organization", body = serde_json::Value),
-        (status = 400, description = "ORGANIZATION_NOT_FOUND", body = super::BaErrorBody),
-        (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = super::BaErrorBody)
+        (status = 400, description = "ORGANIZATION_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody)
     )
 )]
 pub(crate) async fn get_full_organization(
@@ -1015,8 +477,8 @@ pub(crate) struct UpdateBody {
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The updated organization (metadata as an object)", body = Object),
-        (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN, USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION, NO_ACTIVE_ORGANIZATION, SPACE_METADATA_INVALID", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION", body = super::BaErrorBody)
+        (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN, USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION, NO_ACTIVE_ORGANIZATION, SPACE_METADATA_INVALID", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION", body = BaErrorBody)
     )
 )]
 pub(crate) async fn post_update(
@@ -1074,8 +536,8 @@ pub(crate) struct OrgIdBody {
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The deleted organization (metadata as text); sessions that had it active have none", body = Object),
-        (status = 400, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = super::BaErrorBody),
-        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION, SPACE_PERSONAL_UNDELETABLE", body = super::BaErrorBody)
+        (status = 400, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION, SPACE_PERSONAL_UNDELETABLE", body = BaErrorBody)
     )
 )]
 pub(crate) async fn post_delete(
@@ -1116,37 +578,6 @@ pub(crate) async fn post_delete(
     Ok(Json(org_json(&space, true)))
 }
 
-#[utoipa::path(
-    post, path = "/leave", request_body = OrgIdBody,
-    tag = "better-auth",
-    security(("sessionCookie" = []), ("bearer" = [])),
-    responses(
-        (status = 200, description = "The caller's former membership (with `user`)", body = crate::spaces::Member),
-        (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER", body = super::BaErrorBody)
-    )
-)]
-pub(crate) async fn post_leave(
-    State(state): State<AppState>,
-    auth: BaAuth,
-    BaJson(body): BaJson<OrgIdBody>,
-) -> BaResult<Json<Member>> {
-    let actor = auth.user.id.clone();
-    let member = state
-        .db
-        .write(move |tx| {
-            let id = body.organization_id;
-            let mine = store::member_of_user(tx, &id, &actor)?
-                .ok_or_else(|| ApiError::not_found("member"))?;
-            spaces::remove_member(tx, &id, &actor, &mine.id)
-        })
-        .await
-        .map_err(membership_error(
-            NOT_ALLOWED_TO_DELETE_MEMBER,
-            ONLY_OWNER_CANNOT_LEAVE,
-        ))?;
-    Ok(Json(member))
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct SlugBody {
     slug: String,
@@ -1158,7 +589,7 @@ pub(crate) struct SlugBody {
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "`{status: true}`: the slug is free", body = Object),
-        (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN", body = super::BaErrorBody)
+        (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN", body = BaErrorBody)
     )
 )]
 pub(crate) async fn post_check_slug(

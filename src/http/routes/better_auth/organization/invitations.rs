@@ -1,0 +1,356 @@
+//! `/api/auth/organization/*` invitations: inviting, listing, reading,
+//! accepting, rejecting and canceling.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{
+    bad, bare_member, forbidden, invitation_not_found, member_not_found, not_recipient, role_in,
+    target, RoleInput,
+};
+use crate::audit::ClientInfo;
+use crate::auth::session;
+use crate::error::{ApiError, ErrorCode};
+use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
+use crate::spaces::{self, store, Invitation, Role};
+use crate::state::AppState;
+use crate::users;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InviteBody {
+    email: String,
+    #[schema(value_type = String)]
+    role: RoleInput,
+    organization_id: Option<String>,
+    resend: Option<bool>,
+}
+
+#[utoipa::path(
+    post, path = "/invite-member", request_body = InviteBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The pending invitation; the invitation mail is queued", body = crate::spaces::Invitation),
+        (status = 400, description = "INVALID_EMAIL, ROLE_NOT_FOUND, MEMBER_NOT_FOUND, USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION, USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION, NO_ACTIVE_ORGANIZATION", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_invite_member(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    auth: BaAuth,
+    BaJson(body): BaJson<InviteBody>,
+) -> BaResult<Json<Invitation>> {
+    let email = users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
+    let role = body.role.parse()?;
+    let space_id = target(&auth, body.organization_id)?;
+    let resend = body.resend == Some(true);
+    let actor = auth.user.id.clone();
+    let st = state.clone();
+    let invitation = state
+        .db
+        .write(move |tx| {
+            let (space, actor_role) = match role_in(tx, &space_id, &actor, member_not_found)? {
+                Ok(found) => found,
+                Err(e) => return Ok(Err(e)),
+            };
+            let not_allowed = || {
+                forbidden(
+                    "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
+                    "You are not allowed to invite users to this organization",
+                )
+            };
+            if actor_role < Role::Admin
+                || (role == Role::Owner && actor_role != Role::Owner)
+                || space.kind() == "personal"
+            {
+                return Ok(Err(not_allowed()));
+            }
+            if store::email_is_member(tx, &space_id, &email)? {
+                return Ok(Err(bad(
+                    "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+                    "User is already a member of this organization",
+                )));
+            }
+            let pending = store::invitations(tx, &space_id)?
+                .into_iter()
+                .any(|i| i.status == "pending" && i.email == email);
+            if pending && !resend {
+                return Ok(Err(bad(
+                    "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                    "User is already invited to this organization",
+                )));
+            }
+            let invitation = spaces::mail::invite_and_mail(
+                tx,
+                &st.config,
+                &space_id,
+                &actor,
+                &email,
+                role,
+                &client,
+                st.clock.now(),
+            )?;
+            Ok(Ok(invitation))
+        })
+        .await??;
+    state.mail.wake();
+    Ok(Json(invitation))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OrgQuery {
+    organization_id: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/list-invitations", params(OrgQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every invitation of the organization", body = Vec<crate::spaces::Invitation>),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn get_list_invitations(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<OrgQuery>,
+) -> BaResult<Json<Vec<Invitation>>> {
+    let space_id = target(&auth, q.organization_id)?;
+    let user_id = auth.user.id.clone();
+    let invitations = state
+        .db
+        .read(move |c| {
+            match role_in(c, &space_id, &user_id, || {
+                forbidden(
+                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
+                    "You are not a member of this organization",
+                )
+            })? {
+                Ok(_) => Ok(Ok(store::invitations(c, &space_id)?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+        .await??;
+    Ok(Json(invitations))
+}
+
+#[utoipa::path(
+    get, path = "/list-user-invitations",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The pending invitations addressed to the caller, each with `organizationName`", body = Vec<Object>),
+        (status = 403, description = "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn get_list_user_invitations(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Vec<Value>>> {
+    let user = auth.user.clone();
+    let now = state.now();
+    let open = state
+        .db
+        .read(move |c| spaces::invitations_for(c, &user, now))
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::EmailNotVerified => forbidden(
+                "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION",
+                "Email verification required to view or list invitations for the session email",
+            ),
+            _ => e.into(),
+        })?;
+    let mut out = Vec::with_capacity(open.len());
+    for (inv, name) in open {
+        let mut v = serde_json::to_value(&inv).map_err(ApiError::internal)?;
+        v["organizationName"] = json!(name);
+        out.push(v);
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InvitationQuery {
+    id: String,
+}
+
+#[utoipa::path(
+    get, path = "/get-invitation", params(InvitationQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A pending invitation addressed to the caller, with `organizationName`, `organizationSlug`, `inviterEmail`", body = Object),
+        (status = 400, description = "INVITATION_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn get_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<InvitationQuery>,
+) -> BaResult<Json<Value>> {
+    let email = auth.user.email.clone();
+    let user = auth.user.clone();
+    let now = state.now();
+    let out = state
+        .db
+        .read(move |c| {
+            let Some(inv) = store::invitation(c, &q.id)? else {
+                return Ok(Err(invitation_not_found()));
+            };
+            let open = inv.status == "pending"
+                && crate::clock::parse_iso(&inv.expires_at).is_some_and(|t| t > now);
+            if !open {
+                return Ok(Err(invitation_not_found()));
+            }
+            if !inv.email.eq_ignore_ascii_case(&email) {
+                return Ok(Err(not_recipient()));
+            }
+            spaces::require_verified(&user, "verify your email address to see this invitation")?;
+            let Some(space) = store::space(c, &inv.organization_id)? else {
+                return Ok(Err(invitation_not_found()));
+            };
+            let inviter_email = match &inv.inviter_id {
+                Some(id) => users::store::by_id(c, id)?.map(|u| u.email),
+                None => None,
+            };
+            let mut out = serde_json::to_value(&inv).map_err(ApiError::internal)?;
+            out["organizationName"] = json!(space.name);
+            out["organizationSlug"] = json!(space.slug);
+            out["inviterEmail"] = json!(inviter_email);
+            Ok(Ok(out))
+        })
+        .await??;
+    Ok(Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvitationBody {
+    invitation_id: String,
+}
+
+/// Maps the invitation errors of `spaces::{accept, reject}`.
+fn invitation_error(e: ApiError) -> BaError {
+    match e.code {
+        ErrorCode::NotFound | ErrorCode::InvitationNotPending | ErrorCode::InvitationExpired => {
+            invitation_not_found()
+        }
+        ErrorCode::Forbidden => not_recipient(),
+        _ => e.into(),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/accept-invitation", request_body = InvitationBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{invitation, member}`; the organization becomes the session's active one", body = Object),
+        (status = 400, description = "INVITATION_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_accept_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<InvitationBody>,
+) -> BaResult<Json<Value>> {
+    let user = auth.user.clone();
+    let session_id = auth.session.id.clone();
+    let clock = state.clock.clone();
+    let (invitation, member) = state
+        .db
+        .write(move |tx| {
+            let member = spaces::accept(tx, &body.invitation_id, &user, clock.now())?;
+            session::set_active_space(tx, &session_id, Some(&member.organization_id))?;
+            let invitation = store::invitation(tx, &body.invitation_id)?
+                .ok_or_else(|| ApiError::internal("invitation vanished"))?;
+            Ok((invitation, member))
+        })
+        .await
+        .map_err(invitation_error)?;
+    Ok(Json(
+        json!({ "invitation": invitation, "member": bare_member(&member) }),
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/reject-invitation", request_body = InvitationBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{invitation, member: null}`", body = Object),
+        (status = 400, description = "INVITATION_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_reject_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<InvitationBody>,
+) -> BaResult<Json<Value>> {
+    let user = auth.user.clone();
+    let clock = state.clock.clone();
+    let invitation = state
+        .db
+        .write(move |tx| spaces::reject(tx, &body.invitation_id, &user, clock.now()))
+        .await
+        .map_err(invitation_error)?;
+    Ok(Json(json!({ "invitation": invitation, "member": null })))
+}
+
+#[utoipa::path(
+    post, path = "/cancel-invitation", request_body = InvitationBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The canceled invitation", body = crate::spaces::Invitation),
+        (status = 400, description = "INVITATION_NOT_FOUND, MEMBER_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_cancel_invitation(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<InvitationBody>,
+) -> BaResult<Json<Invitation>> {
+    let user_id = auth.user.id.clone();
+    let clock = state.clock.clone();
+    let invitation = state
+        .db
+        .write(move |tx| {
+            let Some(inv) = store::invitation(tx, &body.invitation_id)? else {
+                return Ok(Err(invitation_not_found()));
+            };
+            let Some(role) = store::role_of(tx, &inv.organization_id, &user_id)? else {
+                return Ok(Err(member_not_found()));
+            };
+            if role < Role::Admin {
+                return Ok(Err(forbidden(
+                    "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+                    "You are not allowed to cancel this invitation",
+                )));
+            }
+            if inv.status != "pending" {
+                return Ok(Err(invitation_not_found()));
+            }
+            Ok(Ok(spaces::cancel(
+                tx,
+                &body.invitation_id,
+                &user_id,
+                clock.now(),
+            )?))
+        })
+        .await??;
+    Ok(Json(invitation))
+}

@@ -1,0 +1,266 @@
+//! `/api/auth/organization/*` members: the caller's membership in the
+//! active organization, listing, removing and re-roling members, leaving.
+
+use axum::extract::State;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{bad, bare_member, forbidden, member_not_found, named, target, OrgIdBody, RoleInput};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
+use crate::spaces::{self, store, Member};
+use crate::state::AppState;
+
+/// The caller's membership in the active organization.
+async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
+    let space_id = target(auth, None)?;
+    let user_id = auth.user.id.clone();
+    state
+        .db
+        .read(move |c| store::member_of_user(c, &space_id, &user_id))
+        .await?
+        .ok_or_else(member_not_found)
+}
+
+#[utoipa::path(
+    get, path = "/get-active-member",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's member object (with `user`) in the active organization", body = Object),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn get_active_member(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Member>> {
+    Ok(Json(active_member(&state, &auth).await?))
+}
+
+#[utoipa::path(
+    get, path = "/get-active-member-role",
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{role}` in the active organization", body = Object),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn get_active_member_role(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Value>> {
+    let member = active_member(&state, &auth).await?;
+    Ok(Json(json!({ "role": member.role })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListMembersQuery {
+    organization_id: Option<String>,
+    organization_slug: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/list-members", params(ListMembersQuery),
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{members, total}` (members with `user`)", body = Object),
+        (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn get_list_members(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaQuery(q): BaQuery<ListMembersQuery>,
+) -> BaResult<Json<Value>> {
+    let active = auth.session.active_organization_id.clone();
+    let user_id = auth.user.id.clone();
+    let (members, total) = state
+        .db
+        .read(move |c| {
+            let space_id = match named(c, active, q.organization_id, q.organization_slug)? {
+                Ok(id) => id,
+                Err(e) => return Ok(Err(e)),
+            };
+            if store::role_of(c, &space_id, &user_id)?.is_none() {
+                return Ok(Err(forbidden(
+                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
+                    "You are not a member of this organization",
+                )));
+            }
+            let all = store::members(c, &space_id)?;
+            let total = all.len();
+            let offset = q.offset.unwrap_or(0) as usize;
+            let limit = q.limit.map_or(usize::MAX, |l| l as usize);
+            let page: Vec<Member> = all.into_iter().skip(offset).take(limit).collect();
+            Ok(Ok((page, total)))
+        })
+        .await??;
+    Ok(Json(json!({ "members": members, "total": total })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RemoveMemberBody {
+    member_id_or_email: String,
+    organization_id: Option<String>,
+}
+
+/// Maps the membership errors of `spaces::{remove_member, change_role}`:
+/// `not_allowed` and `last_owner` are the framework's (code, message).
+fn membership_error(
+    not_allowed: (&'static str, &'static str),
+    last_owner: (&'static str, &'static str),
+) -> impl Fn(ApiError) -> BaError {
+    move |e: ApiError| match e.code {
+        ErrorCode::NotFound => member_not_found(),
+        ErrorCode::Forbidden => forbidden(not_allowed.0, not_allowed.1),
+        ErrorCode::SpaceLastOwner => bad(last_owner.0, last_owner.1),
+        _ => e.into(),
+    }
+}
+
+const NOT_ALLOWED_TO_DELETE_MEMBER: (&str, &str) = (
+    "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+    "You are not allowed to delete this member",
+);
+const ONLY_OWNER_CANNOT_LEAVE: (&str, &str) = (
+    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+    "You cannot leave the organization as the only owner",
+);
+
+#[utoipa::path(
+    post, path = "/remove-member", request_body = RemoveMemberBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`{member}`: the removed membership", body = Object),
+        (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER, NO_ACTIVE_ORGANIZATION", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_remove_member(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<RemoveMemberBody>,
+) -> BaResult<Json<Value>> {
+    let space_id = target(&auth, body.organization_id)?;
+    let actor = auth.user.id.clone();
+    let member = state
+        .db
+        .write(move |tx| {
+            let key = body.member_id_or_email;
+            let member_id = if key.contains('@') {
+                let email = key.trim().to_lowercase();
+                store::members(tx, &space_id)?
+                    .into_iter()
+                    .find(|m| m.user.email == email)
+                    .map(|m| m.id)
+            } else {
+                // A member id, or (as the web app's member list sends) the
+                // member's user id.
+                match store::member(tx, &space_id, &key)? {
+                    Some(m) => Some(m.id),
+                    None => store::member_of_user(tx, &space_id, &key)?.map(|m| m.id),
+                }
+            };
+            let member_id = member_id.ok_or_else(|| ApiError::not_found("member"))?;
+            spaces::remove_member(tx, &space_id, &actor, &member_id)
+        })
+        .await
+        .map_err(membership_error(
+            NOT_ALLOWED_TO_DELETE_MEMBER,
+            ONLY_OWNER_CANNOT_LEAVE,
+        ))?;
+    Ok(Json(json!({ "member": bare_member(&member) })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UpdateRoleBody {
+    member_id: String,
+    #[schema(value_type = String)]
+    role: RoleInput,
+    organization_id: Option<String>,
+}
+
+#[utoipa::path(
+    post, path = "/update-member-role", request_body = UpdateRoleBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The member with its new role (without `user`)", body = Object),
+        (status = 400, description = "MEMBER_NOT_FOUND, ROLE_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", body = BaErrorBody),
+        (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_update_member_role(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<UpdateRoleBody>,
+) -> BaResult<Json<Value>> {
+    let role = body.role.parse()?;
+    let space_id = target(&auth, body.organization_id)?;
+    let actor = auth.user.id.clone();
+    let member = state
+        .db
+        .write(move |tx| {
+            if store::role_of(tx, &space_id, &actor)?.is_none()
+                || store::member(tx, &space_id, &body.member_id)?.is_none()
+            {
+                return Err(ApiError::not_found("member"));
+            }
+            spaces::change_role(tx, &space_id, &actor, &body.member_id, role)
+        })
+        .await
+        .map_err(membership_error(
+            (
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                "You are not allowed to update this member",
+            ),
+            (
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+                "You cannot leave the organization without an owner",
+            ),
+        ))?;
+    Ok(Json(bare_member(&member)))
+}
+
+#[utoipa::path(
+    post, path = "/leave", request_body = OrgIdBody,
+    tag = "better-auth",
+    security(("sessionCookie" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's former membership (with `user`)", body = crate::spaces::Member),
+        (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER", body = BaErrorBody)
+    )
+)]
+pub(crate) async fn post_leave(
+    State(state): State<AppState>,
+    auth: BaAuth,
+    BaJson(body): BaJson<OrgIdBody>,
+) -> BaResult<Json<Member>> {
+    let actor = auth.user.id.clone();
+    let member = state
+        .db
+        .write(move |tx| {
+            let id = body.organization_id;
+            let mine = store::member_of_user(tx, &id, &actor)?
+                .ok_or_else(|| ApiError::not_found("member"))?;
+            spaces::remove_member(tx, &id, &actor, &mine.id)
+        })
+        .await
+        .map_err(membership_error(
+            NOT_ALLOWED_TO_DELETE_MEMBER,
+            ONLY_OWNER_CANNOT_LEAVE,
+        ))?;
+    Ok(Json(member))
+}
