@@ -20,7 +20,7 @@ pub use model::{FullSpace, Invitation, Member, MySpace, Role, Space};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::{iso, parse_iso};
-use crate::error::{ApiError, ErrorCode, Result};
+use crate::error::{ApiError, ErrorCode, Refusal, Result};
 use crate::sync;
 use crate::users::{self, User};
 
@@ -496,7 +496,7 @@ pub fn cancel(
     let inv =
         store::invitation(tx, invitation_id)?.ok_or_else(|| ApiError::not_found("invitation"))?;
     require_member(tx, &inv.organization_id, actor)
-        .map_err(|_| ApiError::not_found("invitation"))?;
+        .map_err(|_| ApiError::not_found("invitation").with_refusal(Refusal::NotMember))?;
     require_role(tx, &inv.organization_id, actor, Role::Admin)?;
     if inv.status != "pending" {
         return Err(ApiError::new(

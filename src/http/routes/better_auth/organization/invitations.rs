@@ -12,7 +12,7 @@ use super::{
 };
 use crate::audit::ClientInfo;
 use crate::auth::session;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::spaces::{self, store, Invitation, Role};
 use crate::state::AppState;
@@ -328,29 +328,16 @@ pub(crate) async fn post_cancel_invitation(
     let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| {
-            let Some(inv) = store::invitation(tx, &body.invitation_id)? else {
-                return Ok(Err(invitation_not_found()));
-            };
-            let Some(role) = store::role_of(tx, &inv.organization_id, &user_id)? else {
-                return Ok(Err(member_not_found()));
-            };
-            if role < Role::Admin {
-                return Ok(Err(forbidden(
-                    "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
-                    "You are not allowed to cancel this invitation",
-                )));
-            }
-            if inv.status != "pending" {
-                return Ok(Err(invitation_not_found()));
-            }
-            Ok(Ok(spaces::cancel(
-                tx,
-                &body.invitation_id,
-                &user_id,
-                clock.now(),
-            )?))
-        })
-        .await??;
+        .write(move |tx| spaces::cancel(tx, &body.invitation_id, &user_id, clock.now()))
+        .await
+        .map_err(|e| match e.code {
+            ErrorCode::NotFound if e.refusal == Some(Refusal::NotMember) => member_not_found(),
+            ErrorCode::NotFound | ErrorCode::InvitationNotPending => invitation_not_found(),
+            ErrorCode::Forbidden => forbidden(
+                "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+                "You are not allowed to cancel this invitation",
+            ),
+            _ => e.into(),
+        })?;
     Ok(Json(invitation))
 }
