@@ -28,6 +28,28 @@ CREATE TABLE users (
     onboarding_completed_at TEXT
 , credential_epoch INTEGER NOT NULL DEFAULT 0) STRICT;
 CREATE INDEX users_created_at ON users (created_at);
+CREATE TRIGGER user_counts_insert AFTER INSERT ON users
+    WHEN NEW.deleted_at IS NULL AND NEW.kind = 'human'
+BEGIN
+    INSERT INTO user_counts (hour, humans) VALUES (substr(NEW.created_at, 1, 13), 1)
+        ON CONFLICT (hour) DO UPDATE SET humans = humans + 1;
+END;
+CREATE TRIGGER user_counts_delete AFTER DELETE ON users
+    WHEN OLD.deleted_at IS NULL AND OLD.kind = 'human'
+BEGIN
+    UPDATE user_counts SET humans = humans - 1 WHERE hour = substr(OLD.created_at, 1, 13);
+END;
+CREATE TRIGGER user_counts_update AFTER UPDATE OF kind, deleted_at, created_at ON users
+BEGIN
+    UPDATE user_counts SET humans = humans - 1
+     WHERE hour = substr(OLD.created_at, 1, 13)
+       AND OLD.deleted_at IS NULL AND OLD.kind = 'human';
+    INSERT INTO user_counts (hour, humans)
+        SELECT substr(NEW.created_at, 1, 13), 1
+         WHERE NEW.deleted_at IS NULL AND NEW.kind = 'human'
+        ON CONFLICT (hour) DO UPDATE SET humans = humans + 1;
+END;
+CREATE INDEX users_not_human ON users (id) WHERE kind != 'human';
 
 CREATE TABLE password_credentials (
     user_id       TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
@@ -375,7 +397,7 @@ CREATE TABLE session_tokens (
     created_at    TEXT NOT NULL,
     superseded_at TEXT
 ) STRICT;
-CREATE INDEX session_tokens_session ON session_tokens (session_id);
+CREATE INDEX session_tokens_session ON session_tokens (session_id, superseded_at);
 
 CREATE TABLE server_secrets (
     name       TEXT PRIMARY KEY,
@@ -408,3 +430,8 @@ CREATE TABLE "two_factor_secrets" (
     CHECK ((kek_id IS NULL AND length(secret) BETWEEN 16 AND 64)
         OR (kek_id IS NOT NULL AND length(secret) BETWEEN 44 AND 92))
 ) STRICT;
+
+CREATE TABLE user_counts (
+    hour   TEXT PRIMARY KEY,
+    humans INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
