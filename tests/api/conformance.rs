@@ -542,7 +542,7 @@ impl Walk<'_> {
             Some(("cookie", name)) => {
                 let cookie = &self.vars[&format!("{name}.cookie")];
                 req = req
-                    .header("cookie", format!("mana.session_token={cookie}"))
+                    .header("cookie", format!("__Secure-mana.session_token={cookie}"))
                     .header("origin", APP_ORIGIN);
             }
             _ if c.who == "service" => req = req.header("x-service-key", SERVICE_KEY),
