@@ -296,7 +296,10 @@ async fn permission_matrix() {
     remove(&c.owner, &owner_mid)
         .await
         .assert_error(409, "SPACE_LAST_OWNER");
-    assert_eq!(remove(&c.admin, &member_mid).await.status, 200);
+    let removed = remove(&c.admin, &member_mid).await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert_eq!(removed.body["success"], true);
+    assert_eq!(removed.body["member"]["id"], member_mid.as_str());
     t.get_auth(&path, &c.member.access)
         .await
         .assert_error(404, "NOT_FOUND");
@@ -412,6 +415,9 @@ async fn invitation_lifecycle() {
     let ok = accept(&guest, &inv_id).await;
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(ok.body["member"]["role"], "member");
+    // The original's answer carries the accepted invitation too.
+    assert_eq!(ok.body["invitation"]["id"], inv_id.as_str());
+    assert_eq!(ok.body["invitation"]["status"], "accepted");
     accept(&guest, &inv_id)
         .await
         .assert_error(409, "INVITATION_NOT_PENDING");

@@ -234,7 +234,7 @@ struct InvitationRequest {
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{member}`", body = Object),
+        (status = 200, description = "`{invitation, member}` (the accepted invitation and the new membership)", body = Object),
         (status = 403, description = "the invitation is for someone else", body = ErrorEnvelope),
         (status = 404, description = "no such invitation", body = ErrorEnvelope),
         (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope),
@@ -247,14 +247,17 @@ async fn post_accept_invitation(
     AppJson(req): AppJson<InvitationRequest>,
 ) -> Result<Json<Value>> {
     let clock = state.clock.clone();
-    let member = state
+    let (invitation, member) = state
         .db
         .write(move |tx| {
             let user = users::by_id(tx, &claims.sub)?.ok_or_else(ApiError::unauthorized)?;
-            spaces::accept(tx, &req.invitation_id, &user, clock.now())
+            let member = spaces::accept(tx, &req.invitation_id, &user, clock.now())?;
+            let invitation = spaces::store::invitation(tx, &req.invitation_id)?
+                .ok_or_else(|| ApiError::not_found("invitation"))?;
+            Ok((invitation, member))
         })
         .await?;
-    Ok(Json(json!({ "member": member })))
+    Ok(Json(json!({ "invitation": invitation, "member": member })))
 }
 
 #[utoipa::path(
@@ -320,7 +323,7 @@ async fn delete_invitation(
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{member}`", body = Object),
+        (status = 200, description = "`{success: true, member}`", body = Object),
         (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
         (status = 409, description = "SPACE_LAST_OWNER", body = ErrorEnvelope)
     )
@@ -334,7 +337,7 @@ async fn delete_member(
         .db
         .write(move |tx| spaces::remove_member(tx, &id, &claims.sub, &member_id))
         .await?;
-    Ok(Json(json!({ "member": member })))
+    Ok(Json(json!({ "success": true, "member": member })))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
