@@ -46,15 +46,7 @@ impl std::str::FromStr for Secret<String> {
     }
 }
 
-/// SQLite `synchronous` setting. See README "Durability".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Synchronous {
-    /// fsync the WAL on every commit: survives process crash and power loss.
-    Full,
-    /// fsync only at checkpoints: survives a process crash (`kill -9`), may
-    /// lose the last commits on power loss or an OS crash.
-    Normal,
-}
+pub use crate::db::Synchronous;
 
 /// SMTP transport security.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -521,7 +513,10 @@ impl Config {
                     .to_owned(),
             );
         }
-        if let Err(problem) = crate::vault::grant::RunnerKey::from_config(self) {
+        if let Err(problem) = crate::runner_key::RunnerKey::from_settings(
+            self.mana_ai_public_key_pem.as_deref(),
+            self.mana_ai_public_key_pem_file.as_deref(),
+        ) {
             problems.push(problem);
         }
         if let Some(url) = &self.base_url {

@@ -21,6 +21,7 @@ pub mod passkeys;
 pub mod personas;
 pub mod ratelimit;
 pub mod retention;
+pub mod runner_key;
 pub mod settings;
 pub mod spaces;
 pub mod state;
@@ -115,9 +116,12 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         .map_err(|e| StartError(format!("cannot read password hashes: {e}")))?;
     hasher.set_scrypt_stored(scrypt_stored);
     let mail = email::Mailer::new(&config).map_err(StartError)?;
-    let grant_key = vault::grant::RunnerKey::from_config(&config)
-        .map_err(StartError)?
-        .map(Arc::new);
+    let grant_key = runner_key::RunnerKey::from_settings(
+        config.mana_ai_public_key_pem.as_deref(),
+        config.mana_ai_public_key_pem_file.as_deref(),
+    )
+    .map_err(StartError)?
+    .map(Arc::new);
     let decoy_key = db
         .write_blocking(|tx| {
             vault::at_rest::server_secret(

@@ -6,13 +6,13 @@
 
 pub mod browse;
 pub mod ops;
+pub mod personas;
 pub mod stats;
 pub mod system;
 pub mod users;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
 use crate::audit::{self, ClientInfo, Event};
@@ -97,39 +97,7 @@ pub fn record(
     audit::record(tx, Some(&admin.id), event, client, meta, &iso(now))
 }
 
-/// An admin lock as stored.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Lock {
-    pub locked_by: Option<String>,
-    pub reason: Option<String>,
-    pub locked_at: String,
-}
-
-/// The admin lock of a user, if any.
-pub fn lock_of(conn: &Connection, user_id: &str) -> Result<Option<Lock>> {
-    Ok(conn
-        .prepare_cached("SELECT locked_by, reason, created_at FROM user_locks WHERE user_id = ?1")?
-        .query_row([user_id], |r| {
-            Ok(Lock {
-                locked_by: r.get(0)?,
-                reason: r.get(1)?,
-                locked_at: r.get(2)?,
-            })
-        })
-        .optional()?)
-}
-
-/// Refuses a sign-in of a locked user: 403 FORBIDDEN (not ACCOUNT_LOCKED,
-/// which means a timed lockout with `Retry-After`; an admin lock has no end).
-pub fn ensure_not_locked(conn: &Connection, user_id: &str) -> Result<()> {
-    if lock_of(conn, user_id)?.is_some() {
-        return Err(ApiError::forbidden(
-            "this account is locked by an administrator",
-        ));
-    }
-    Ok(())
-}
+pub use crate::users::{ensure_not_locked, lock_of, Lock};
 
 fn not_self(admin: &Admin, user_id: &str, what: &str) -> Result<()> {
     if admin.id == user_id {

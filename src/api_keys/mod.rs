@@ -222,7 +222,7 @@ pub async fn create_stepped(
     state
         .db
         .write(move |tx| {
-            crate::me::require_user(tx, &user_id)?;
+            crate::users::require_user(tx, &user_id)?;
             create(tx, &user_id, &name, scopes, &client, clock.now())
         })
         .await
@@ -270,7 +270,7 @@ pub fn validate(
     if found.key.revoked_at.is_some() {
         return Ok(Validation::invalid("revoked"));
     }
-    if crate::admin::lock_of(conn, &found.user_id)?.is_some() {
+    if crate::users::lock_of(conn, &found.user_id)?.is_some() {
         return Ok(Validation::invalid("locked"));
     }
     let scopes = found.key.scopes;

@@ -113,7 +113,7 @@ fn caller_of(conn: &Connection, session: Option<Session>) -> Result<Option<Calle
     let Some(user) = store::by_id(conn, &session.user_id)? else {
         return Ok(None);
     };
-    if crate::admin::lock_of(conn, &user.id)?.is_some() {
+    if crate::users::lock_of(conn, &user.id)?.is_some() {
         return Ok(None);
     }
     Ok(Some(Caller { session, user }))

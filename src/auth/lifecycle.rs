@@ -204,7 +204,8 @@ where
             // none beyond the address's hourly mail cap.
             let found = match found {
                 Some(u)
-                    if u.kind != crate::personas::KIND && email::take_quota(tx, &u.email, now)? =>
+                    if u.kind != crate::users::PERSONA_KIND
+                        && email::take_quota(tx, &u.email, now)? =>
                 {
                     Some(u)
                 }

@@ -277,7 +277,7 @@ async fn open_session(
         .write(move |tx| {
             let now = clock.now();
             // An admin lock refuses every way in (password, magic link, …).
-            crate::admin::ensure_not_locked(tx, &user_id)?;
+            crate::users::ensure_not_locked(tx, &user_id)?;
             // The password (or ticket, or link) was checked before a reset,
             // change, lock or 2FA switch that ended every session.
             session::ensure_epoch(tx, &user_id, epoch)?;

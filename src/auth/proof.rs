@@ -23,7 +23,7 @@ use super::{session, two_factor, verification};
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
 use crate::error::Result;
-use crate::me::erase;
+use crate::users::erase;
 use crate::users::{store, User};
 
 /// How long a registration may stay unverified (where verification is

@@ -10,52 +10,14 @@
 //! bound to the password credential they were issued for: a later password
 //! change, reset, re-registration or removal of the password voids them.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::session::{hash_token, new_token};
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
 
-/// What a token is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    EmailVerify,
-    PasswordReset,
-    MagicLink,
-    EmailChange,
-}
-
-impl Purpose {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::EmailVerify => "email_verify",
-            Purpose::PasswordReset => "password_reset",
-            Purpose::MagicLink => "magic_link",
-            Purpose::EmailChange => "email_change",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "email_verify" => Purpose::EmailVerify,
-            "password_reset" => Purpose::PasswordReset,
-            "magic_link" => Purpose::MagicLink,
-            "email_change" => Purpose::EmailChange,
-            _ => return None,
-        })
-    }
-
-    /// How long a token of this purpose lives.
-    pub fn ttl(self) -> Duration {
-        match self {
-            Purpose::EmailVerify | Purpose::EmailChange => Duration::hours(24),
-            Purpose::PasswordReset => Duration::hours(1),
-            Purpose::MagicLink => Duration::minutes(10),
-        }
-    }
-}
+pub use crate::email::link::Purpose;
 
 /// Unused tokens one user may hold per purpose; issuing one more drops the
 /// oldest.

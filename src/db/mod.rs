@@ -21,8 +21,17 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-use crate::config::Synchronous;
 use crate::error::{ApiError, Result};
+
+/// SQLite `synchronous` setting. See README "Durability".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: survives process crash and power loss.
+    Full,
+    /// fsync only at checkpoints: survives a process crash (`kill -9`), may
+    /// lose the last commits on power loss or an OS crash.
+    Normal,
+}
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

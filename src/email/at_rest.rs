@@ -17,7 +17,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection};
 
-use crate::auth::verification::Purpose;
+use super::link::Purpose;
 use crate::clock::iso;
 use crate::error::{ApiError, Result};
 use crate::vault::{at_rest, Kek};

@@ -9,6 +9,7 @@
 //! No stored mail keeps a live link for longer than it waits (`at_rest`).
 
 pub mod at_rest;
+pub mod link;
 pub mod templates;
 pub mod worker;
 

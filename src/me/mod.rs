@@ -16,10 +16,7 @@ use crate::clock::iso;
 use crate::error::{ApiError, Result};
 use crate::users::{self, User};
 
-/// The caller's user; a token whose user is gone (deleted) is unauthorized.
-pub fn require_user(conn: &Connection, user_id: &str) -> Result<User> {
-    users::store::by_id(conn, user_id)?.ok_or_else(ApiError::unauthorized)
-}
+pub use crate::users::require_user;
 
 /// Changes to the profile; absent fields stay, `image: null` removes it.
 pub struct ProfilePatch {

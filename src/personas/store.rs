@@ -244,20 +244,3 @@ pub fn feedback_by_module(conn: &Connection, persona_id: &str) -> Result<Vec<Val
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
-
-/// Deletes a persona's feedback, actions and descriptor (children first);
-/// rows removed per table. Part of the account erase.
-pub fn erase(conn: &Connection, user_id: &str) -> Result<Vec<(&'static str, usize)>> {
-    let mut out = Vec::new();
-    for (table, column) in [
-        ("persona_feedback", "persona_id"),
-        ("persona_actions", "persona_id"),
-        ("personas", "user_id"),
-    ] {
-        let n = conn
-            .prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
-            .execute([user_id])?;
-        out.push((table, n));
-    }
-    Ok(out)
-}

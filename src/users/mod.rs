@@ -1,17 +1,21 @@
 //! Users: the account rules (email and name shapes, the daily sign-up limit)
 //! as plain synchronous functions over a transaction.
 
+pub mod erase;
 pub mod model;
 pub mod store;
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 pub use model::User;
 
 use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
+
+/// The kind of user a persona is (`personas`).
+pub const PERSONA_KIND: &str = "persona";
 
 /// Longest accepted email address.
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -180,6 +184,45 @@ pub fn enforce_signup_limit(conn: &Connection, limit: u32, now: DateTime<Utc>) -
     .with_field("limit", status.limit.into())
     .with_field("totalToday", status.total_today.into())
     .with_field("resetsAt", status.resets_at.into()))
+}
+
+/// The caller's user; a token whose user is gone (deleted) is unauthorized.
+pub fn require_user(conn: &Connection, user_id: &str) -> Result<User> {
+    store::by_id(conn, user_id)?.ok_or_else(ApiError::unauthorized)
+}
+
+/// An admin lock as stored.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lock {
+    pub locked_by: Option<String>,
+    pub reason: Option<String>,
+    pub locked_at: String,
+}
+
+/// The admin lock of a user, if any.
+pub fn lock_of(conn: &Connection, user_id: &str) -> Result<Option<Lock>> {
+    Ok(conn
+        .prepare_cached("SELECT locked_by, reason, created_at FROM user_locks WHERE user_id = ?1")?
+        .query_row([user_id], |r| {
+            Ok(Lock {
+                locked_by: r.get(0)?,
+                reason: r.get(1)?,
+                locked_at: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Refuses a sign-in of a locked user: 403 FORBIDDEN (not ACCOUNT_LOCKED,
+/// which means a timed lockout with `Retry-After`; an admin lock has no end).
+pub fn ensure_not_locked(conn: &Connection, user_id: &str) -> Result<()> {
+    if lock_of(conn, user_id)?.is_some() {
+        return Err(ApiError::forbidden(
+            "this account is locked by an administrator",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

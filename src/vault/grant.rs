@@ -20,9 +20,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use hkdf::Hkdf;
-use rsa::pkcs8::DecodePublicKey;
-use rsa::traits::PublicKeyParts;
-use rsa::{Oaep, RsaPublicKey};
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::Value;
@@ -31,7 +28,6 @@ use zeroize::Zeroizing;
 
 use super::{crypto::Kek, store};
 use crate::clock::iso;
-use crate::config::Config;
 use crate::error::{ApiError, ErrorCode, Result};
 
 /// The derivation policy this server implements.
@@ -55,66 +51,7 @@ pub const MAX_ITEM_CHARS: usize = 256;
 pub const SHAPE_MESSAGE: &str =
     "missionId (string), tables (string[]), recordIds (string[]) are required";
 
-/// The runner's RSA public key, parsed once at start-up.
-#[derive(Clone, Debug)]
-pub struct RunnerKey(RsaPublicKey);
-
-impl RunnerKey {
-    /// Parses the PEM text of an SPKI (`BEGIN PUBLIC KEY`) RSA key of 2048 to
-    /// 4096 bits. Literal `\n` sequences (a PEM squeezed into one line of an
-    /// env file) count as line breaks.
-    pub fn from_pem(pem: &str) -> std::result::Result<Self, String> {
-        let pem = pem.trim().replace("\\n", "\n");
-        let key = RsaPublicKey::from_public_key_pem(&pem).map_err(|_| {
-            "is not the PEM text of an RSA public key in SPKI form (-----BEGIN PUBLIC KEY-----)"
-                .to_owned()
-        })?;
-        let bits = key.size() * 8;
-        if !(2048..=4096).contains(&bits) {
-            return Err(format!(
-                "is a {bits}-bit RSA key; 2048 to 4096 bits are accepted"
-            ));
-        }
-        Ok(Self(key))
-    }
-
-    /// The key configured by `MANA_AI_PUBLIC_KEY_PEM` or
-    /// `MANA_AI_PUBLIC_KEY_PEM_FILE`; `Ok(None)` when neither is set. The
-    /// error names the setting.
-    pub fn from_config(config: &Config) -> std::result::Result<Option<Self>, String> {
-        match (
-            &config.mana_ai_public_key_pem,
-            &config.mana_ai_public_key_pem_file,
-        ) {
-            (None, None) => Ok(None),
-            (Some(_), Some(_)) => Err(
-                "MANA_AI_PUBLIC_KEY_PEM and MANA_AI_PUBLIC_KEY_PEM_FILE are both set: set one"
-                    .to_owned(),
-            ),
-            (Some(pem), None) => Self::from_pem(pem)
-                .map(Some)
-                .map_err(|e| format!("MANA_AI_PUBLIC_KEY_PEM {e}")),
-            (None, Some(path)) => {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    format!(
-                        "MANA_AI_PUBLIC_KEY_PEM_FILE {} cannot be read: {e}",
-                        path.display()
-                    )
-                })?;
-                Self::from_pem(&pem)
-                    .map(Some)
-                    .map_err(|e| format!("MANA_AI_PUBLIC_KEY_PEM_FILE {} {e}", path.display()))
-            }
-        }
-    }
-
-    /// RSA-OAEP-SHA-256 encryption of `plain` (fresh randomness each call).
-    pub fn wrap(&self, plain: &[u8]) -> Result<Vec<u8>> {
-        self.0
-            .encrypt(&mut rand::rngs::OsRng, Oaep::new::<Sha256>(), plain)
-            .map_err(|e| ApiError::internal(format!("RSA-OAEP wrap failed: {e}")))
-    }
-}
+pub use crate::runner_key::RunnerKey;
 
 /// The inputs of the derivation, as sent back in the grant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]

@@ -9,11 +9,12 @@ use axum::{Json, Router};
 use serde_json::{Map, Value};
 
 use super::admin::AdminUser;
+use crate::admin::personas::{self as admin_personas, Saved};
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::read_body;
 use crate::http::upstream::{PlainError, PlainErrorBody};
-use crate::personas::{self, Saved};
+use crate::personas;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/admin/personas`.
@@ -108,7 +109,7 @@ async fn post_persona(
     let bytes = read_body(req, state.config.max_body_bytes).await?;
     let body: Option<Value> = serde_json::from_slice(&bytes).ok();
     Ok(Json(
-        personas::create_or_update(&state, admin, body, client).await?,
+        admin_personas::create_or_update(&state, admin, body, client).await?,
     ))
 }
 
@@ -166,7 +167,9 @@ async fn delete_persona(
     let st = state.clone();
     let done = state
         .db
-        .write(move |tx| personas::delete(tx, &st.config, &admin, &id, &client, st.clock.now()))
+        .write(move |tx| {
+            admin_personas::delete(tx, &st.config, &admin, &id, &client, st.clock.now())
+        })
         .await?;
     state.mail.wake();
     Ok(Json(done))
