@@ -141,17 +141,19 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     );
     let retention = Arc::new(retention::Retention::new(&config));
     Ok(AppState {
-        config: Arc::new(config),
-        db: db.with_metrics(metrics.clone()),
-        clock,
-        tokens: Arc::new(tokens),
-        hasher,
-        mail: Arc::new(mail),
+        services: auth::Services {
+            config: Arc::new(config),
+            db: db.with_metrics(metrics.clone()),
+            clock,
+            tokens: Arc::new(tokens),
+            hasher,
+            mail: Arc::new(mail),
+            limits: Arc::new(limits),
+            live: Arc::default(),
+        },
         passkeys: Arc::new(passkeys),
-        limits: Arc::new(limits),
         metrics,
         grant_key,
-        live: Arc::default(),
         retention,
         started_at: now,
     })
@@ -222,7 +224,12 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
             }
         })
     };
-    let housekeeping = tokio::spawn(retention::run_every(state.clone(), retention::EVERY));
+    let housekeeping = tokio::spawn(retention::run_every(
+        state.db.clone(),
+        state.clock.clone(),
+        state.retention.clone(),
+        retention::EVERY,
+    ));
     let sweeper = tokio::spawn(passkeys::sweep_every(
         state.passkeys.clone(),
         state.clock.clone(),

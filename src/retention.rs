@@ -19,16 +19,17 @@
 //! The per-user row caps live with their rules (`spaces`, `auth::session`,
 //! `api_keys`, `settings`); `limits` lists them for the admin page.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::params;
 use serde::Serialize;
 
 use crate::clock::iso;
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::db::Db;
 use crate::error::Result;
-use crate::state::AppState;
 
 /// Rows deleted per write transaction.
 pub const BATCH: u32 = 2000;
@@ -198,12 +199,11 @@ const KINDS: &[Kind] = &[
 
 /// Deletes rows of `sql` older than `before` (at most `BATCH` a transaction)
 /// until a batch comes back short; returns the total.
-async fn in_batches(state: &AppState, sql: &'static str, before: String) -> Result<usize> {
+async fn in_batches(db: &Db, sql: &'static str, before: String) -> Result<usize> {
     let mut total = 0;
     loop {
         let b = before.clone();
-        let n = state
-            .db
+        let n = db
             .write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params![b, BATCH])?))
             .await?;
         total += n;
@@ -215,9 +215,8 @@ async fn in_batches(state: &AppState, sql: &'static str, before: String) -> Resu
 
 /// One run of the job at the server's now; the report is kept for the
 /// admin page.
-pub async fn run(state: &AppState) -> Result<Report> {
-    let now = state.now();
-    let policy = state.retention.policy;
+pub async fn run(db: &Db, retention: &Retention, now: DateTime<Utc>) -> Result<Report> {
+    let policy = retention.policy;
     let mut report = Report {
         ran_at: iso(now),
         ..Report::default()
@@ -226,7 +225,7 @@ pub async fn run(state: &AppState) -> Result<Report> {
         let Some(before) = (kind.cutoff)(now, policy) else {
             continue;
         };
-        let n = in_batches(state, kind.sql, iso(before)).await?;
+        let n = in_batches(db, kind.sql, iso(before)).await?;
         *match kind.bucket {
             Bucket::Events => &mut report.security_events,
             Bucket::Mail => &mut report.mail,
@@ -245,22 +244,23 @@ pub async fn run(state: &AppState) -> Result<Report> {
         closed_invitations = report.closed_invitations,
         "retention run"
     );
-    *state
-        .retention
-        .last
-        .lock()
-        .unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+    *retention.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
     Ok(report)
 }
 
 /// Runs the job every `period`, the first time one period after start.
-pub async fn run_every(state: AppState, period: std::time::Duration) {
+pub async fn run_every(
+    db: Db,
+    clock: Clock,
+    retention: Arc<Retention>,
+    period: std::time::Duration,
+) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        if let Err(e) = run(&state).await {
+        if let Err(e) = run(&db, &retention, clock.now()).await {
             tracing::warn!(error = %e, "retention run failed");
         }
     }

@@ -1,54 +1,36 @@
 //! Everything a request handler needs, passed in (never a global), so one
-//! test process can run many servers.
+//! test process can run many servers. The domain flows take the narrow
+//! `auth::Services` (which this state dereferences to) and, where they need
+//! them, the passkey ceremonies or the retention policy as parameters; only
+//! the HTTP side (`http`, `lib.rs`, `cli.rs`) names `AppState`.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::password::Hasher;
-use crate::auth::token::Tokens;
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::db::Db;
-use crate::email::Mailer;
+use crate::auth::Services;
 
 /// Shared state of one server.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Db,
-    pub clock: Clock,
-    pub tokens: Arc<Tokens>,
-    pub hasher: Hasher,
-    pub mail: Arc<Mailer>,
+    /// The handles the domain flows use (config, db, clock, tokens, hasher,
+    /// mail, limits, live sessions); `state.db` reads through to them.
+    pub services: Services,
     pub passkeys: Arc<crate::passkeys::Passkeys>,
-    pub limits: Arc<crate::ratelimit::Limits>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The AI runner's key for mission grants (`MANA_AI_PUBLIC_KEY_PEM`).
-    pub grant_key: Option<Arc<crate::vault::grant::RunnerKey>>,
-    /// Sessions recently resolved from access tokens (`auth::caller`).
-    pub live: Arc<crate::auth::caller::LiveSessions>,
+    pub grant_key: Option<Arc<crate::runner_key::RunnerKey>>,
     /// The retention policy and the last run (`retention`).
     pub retention: Arc<crate::retention::Retention>,
     /// When this server started (by its clock), for the uptime.
     pub started_at: DateTime<Utc>,
 }
 
-impl AppState {
-    /// Applies the per-IP limit of `bucket` to this request.
-    pub fn limit(
-        &self,
-        bucket: crate::ratelimit::Bucket,
-        client: &crate::audit::ClientInfo,
-    ) -> crate::error::Result<()> {
-        let ip = client.ip.as_deref().and_then(|ip| ip.parse().ok());
-        self.limits.check(bucket, ip, self.now())
-    }
-}
+impl Deref for AppState {
+    type Target = Services;
 
-impl AppState {
-    /// Now, by this server's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }

@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 
 use super::Admin;
 use crate::audit::{ClientInfo, Event};
+use crate::auth::Services;
 use crate::auth::{session, signup};
 use crate::clock::iso;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::personas::{check_spec, store, Spec, KIND};
-use crate::state::AppState;
 use crate::users::{self, User};
 
 /// What create-or-update did.
@@ -99,7 +99,7 @@ pub fn save(
 
 /// `save` with the password hashed first, off the async workers.
 pub async fn create_or_update(
-    state: &AppState,
+    state: &Services,
     admin: Admin,
     body: Option<Value>,
     client: ClientInfo,

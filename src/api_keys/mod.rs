@@ -209,7 +209,7 @@ pub fn create(
 /// `create` behind the step-up rule (`auth::reauth::step_up`): a key
 /// outlives every session, so an old session must show the password.
 pub async fn create_stepped(
-    state: &crate::state::AppState,
+    state: &crate::auth::Services,
     caller: &crate::auth::caller::Caller,
     name: String,
     scopes: Option<Vec<String>>,

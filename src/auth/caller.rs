@@ -28,9 +28,9 @@ use serde_json::json;
 use super::session::{self, Kind, Session};
 use super::token::{self, Claims};
 use crate::audit::{self, ClientInfo, Event};
+use crate::auth::Services;
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::state::AppState;
 use crate::users::{store, User};
 
 /// A caller with a live session.
@@ -120,7 +120,7 @@ fn caller_of(conn: &Connection, session: Option<Session>) -> Result<Option<Calle
 }
 
 /// The caller of a session id (from an access token), through the cache.
-pub async fn by_sid(state: &AppState, sid: &str) -> Result<Arc<Caller>> {
+pub async fn by_sid(state: &Services, sid: &str) -> Result<Arc<Caller>> {
     let now = state.now();
     let generation = state.db.generation();
     if let Some(caller) = state.live.get(sid, generation, now) {
@@ -139,7 +139,7 @@ pub async fn by_sid(state: &AppState, sid: &str) -> Result<Arc<Caller>> {
 }
 
 /// The claims and caller of an access token.
-pub async fn by_access_token(state: &AppState, jwt: &str) -> Result<(Claims, Arc<Caller>)> {
+pub async fn by_access_token(state: &Services, jwt: &str) -> Result<(Claims, Arc<Caller>)> {
     let claims = state
         .tokens
         .verify(jwt, state.now())
@@ -221,7 +221,7 @@ pub fn revoke_reused(
 /// The caller of a session token (refresh token or session cookie); a
 /// reused refresh token revokes its session.
 pub async fn by_session_token(
-    state: &AppState,
+    state: &Services,
     token: String,
     client: &ClientInfo,
 ) -> Result<Caller> {

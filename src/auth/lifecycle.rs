@@ -9,14 +9,14 @@ use serde_json::json;
 use super::verification::{self, Purpose};
 use super::{lockout, proof, session, SignedIn};
 use crate::audit::{self, ClientInfo, Event};
+use crate::auth::Services;
 use crate::clock::iso;
 use crate::email::{self, templates, with_param, Lang};
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::state::AppState;
 use crate::users::{self, store, User};
 
 /// Link that verifies an address (sign-up or email change).
-fn verify_link(state: &AppState, token: &str, callback: Option<&str>) -> String {
+fn verify_link(state: &Services, token: &str, callback: Option<&str>) -> String {
     let url = with_param(
         &format!("{}/api/v1/auth/verify-email", state.config.base_url()),
         "token",
@@ -36,7 +36,7 @@ fn lang(tx: &rusqlite::Connection, user: &User, client: &ClientInfo) -> Result<L
 /// (nothing when the address's hourly mail cap is reached).
 pub fn queue_verification(
     tx: &rusqlite::Connection,
-    state: &AppState,
+    state: &Services,
     user: &User,
     callback: Option<&str>,
     client: &ClientInfo,
@@ -73,7 +73,7 @@ pub fn queue_verification(
 }
 
 /// Validates an optional callback URL against the allowed origins.
-pub fn check_callback(state: &AppState, url: Option<&str>) -> Result<Option<String>> {
+pub fn check_callback(state: &Services, url: Option<&str>) -> Result<Option<String>> {
     url.filter(|u| !u.trim().is_empty())
         .map(|u| email::allowed_redirect(&state.config, u))
         .transpose()
@@ -81,7 +81,7 @@ pub fn check_callback(state: &AppState, url: Option<&str>) -> Result<Option<Stri
 
 /// Sends a new verification mail if the account exists and is unverified.
 pub async fn resend_verification(
-    state: &AppState,
+    state: &Services,
     email_addr: &str,
     callback: Option<String>,
     client: ClientInfo,
@@ -116,7 +116,7 @@ pub struct Verified {
 }
 
 /// Consumes a verification or email-change token.
-pub async fn verify_email(state: &AppState, token: String, client: ClientInfo) -> Result<Verified> {
+pub async fn verify_email(state: &Services, token: String, client: ClientInfo) -> Result<Verified> {
     let clock = state.clock.clone();
     state
         .db
@@ -168,7 +168,7 @@ pub async fn verify_email(state: &AppState, token: String, client: ClientInfo) -
 /// a `purpose` token and queues the mail `render` makes from (user, token,
 /// language).
 async fn mail_if_known<F>(
-    state: &AppState,
+    state: &Services,
     email_addr: &str,
     event: Event,
     purpose: Purpose,
@@ -177,7 +177,7 @@ async fn mail_if_known<F>(
     render: F,
 ) -> Result<()>
 where
-    F: FnOnce(&AppState, &User, &str, Lang) -> (&'static str, templates::Rendered) + Send + 'static,
+    F: FnOnce(&Services, &User, &str, Lang) -> (&'static str, templates::Rendered) + Send + 'static,
 {
     let Ok(email_addr) = users::normalize_email(email_addr) else {
         return Ok(());
@@ -232,7 +232,7 @@ where
 
 /// Mails a 1-hour reset link if the account exists; always succeeds.
 pub async fn forgot_password(
-    state: &AppState,
+    state: &Services,
     email_addr: &str,
     redirect_to: Option<String>,
     client: ClientInfo,
@@ -266,7 +266,7 @@ pub async fn forgot_password(
 
 /// Sets a new password with a reset token; revokes every session.
 pub async fn reset_password(
-    state: &AppState,
+    state: &Services,
     token: String,
     new_password: String,
     client: ClientInfo,
@@ -324,7 +324,7 @@ fn mailbox_owner(tx: &rusqlite::Connection, t: &verification::Token) -> Result<U
 /// Mails a confirmation link to a new address; behind the step-up rule
 /// (`reauth::step_up`: a fresh session or the password).
 pub async fn change_email(
-    state: &AppState,
+    state: &Services,
     caller: &super::caller::Caller,
     new_email: &str,
     callback: Option<String>,
@@ -396,7 +396,7 @@ pub async fn change_email(
 
 /// Mails a 10-minute sign-in link if the account exists; always succeeds.
 pub async fn send_magic_link(
-    state: &AppState,
+    state: &Services,
     email_addr: &str,
     callback: Option<String>,
     client: ClientInfo,
@@ -421,7 +421,7 @@ pub async fn send_magic_link(
 /// this server that verifies it) with `params` after the token; `callback`
 /// (already checked) is stored with the token.
 pub async fn send_magic_link_via(
-    state: &AppState,
+    state: &Services,
     email_addr: &str,
     callback: Option<String>,
     verify_path: &'static str,
@@ -461,7 +461,7 @@ pub async fn send_magic_link_via(
 
 /// Consumes a magic link and signs the user in.
 pub async fn verify_magic_link(
-    state: &AppState,
+    state: &Services,
     token: String,
     client: ClientInfo,
 ) -> Result<(SignedIn, Option<String>)> {

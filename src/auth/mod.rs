@@ -11,6 +11,7 @@ pub mod proof;
 pub mod reauth;
 pub mod refresh;
 pub mod scrypt_hash;
+pub mod services;
 pub mod session;
 pub mod sessions;
 pub mod signup;
@@ -24,9 +25,9 @@ use serde_json::json;
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::state::AppState;
 use crate::users::{self, store, User};
 
+pub use services::Services;
 pub use session::Session;
 
 /// What a successful sign-in hands out.
@@ -59,7 +60,7 @@ pub struct Registration {
 /// account was never verified is taken over by this registration
 /// (`proof::restart`); a verified address answers 409 (the one place that
 /// tells whether an address has an account, bounded by the per-IP limit).
-pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -> Result<User> {
+pub async fn register(state: &Services, reg: Registration, client: ClientInfo) -> Result<User> {
     let email = users::normalize_email(&reg.email)?;
     password::check_strength(&reg.password)?;
     let name = users::check_name(reg.name.as_deref().unwrap_or(""))?;
@@ -93,7 +94,7 @@ pub async fn register(state: &AppState, reg: Registration, client: ClientInfo) -
 
 /// Signs in with email and password.
 pub async fn login(
-    state: &AppState,
+    state: &Services,
     email: &str,
     password: String,
     client: ClientInfo,
@@ -157,7 +158,7 @@ pub async fn login(
 /// (`two_factor::finish`) does that. `epoch`: the credential epoch the first
 /// factor was checked at (no ticket when it moved since).
 pub async fn second_factor_required(
-    state: &AppState,
+    state: &Services,
     user: &User,
     rehash: Option<scrypt_hash::Rehash>,
     epoch: Option<i64>,
@@ -186,7 +187,7 @@ pub async fn second_factor_required(
 /// Records a credential failure of `email` (and the lock it may cause);
 /// returns the answer: INVALID_CREDENTIALS or ACCOUNT_LOCKED.
 pub(crate) async fn record_failure(
-    state: &AppState,
+    state: &Services,
     email: String,
     client: ClientInfo,
 ) -> ApiError {
@@ -239,7 +240,7 @@ pub(crate) fn locked_error(secs: u64) -> ApiError {
 /// Opens a session for an authenticated user and issues tokens. `clear`
 /// names the email whose failure counter a successful login resets.
 pub async fn start_session(
-    state: &AppState,
+    state: &Services,
     user: User,
     client: ClientInfo,
     clear: Option<String>,
@@ -251,7 +252,7 @@ pub async fn start_session(
 /// epoch `epoch`: refused (401, nothing opened) when every session of the
 /// user ended since.
 pub async fn start_session_at(
-    state: &AppState,
+    state: &Services,
     user: User,
     client: ClientInfo,
     clear: Option<String>,
@@ -263,7 +264,7 @@ pub async fn start_session_at(
 /// `start_session`, also storing a password rehash in the same write, and
 /// checking the credential epoch the sign-in read (when it read one).
 async fn open_session(
-    state: &AppState,
+    state: &Services,
     user: User,
     client: ClientInfo,
     clear: Option<String>,
@@ -314,7 +315,7 @@ async fn open_session(
 /// The live session and user of a session token (see `caller`); a reused
 /// refresh token revokes its session.
 pub async fn resolve(
-    state: &AppState,
+    state: &Services,
     token: String,
     client: &ClientInfo,
 ) -> Result<(Session, User)> {
@@ -324,7 +325,7 @@ pub async fn resolve(
 
 /// Extends a session on use, at most once a day; returns whether it did.
 pub async fn extend_if_due(
-    state: &AppState,
+    state: &Services,
     session: &mut Session,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool> {
@@ -342,7 +343,7 @@ pub async fn extend_if_due(
 }
 
 /// Revokes a session.
-pub async fn logout(state: &AppState, session: Session, client: ClientInfo) -> Result<()> {
+pub async fn logout(state: &Services, session: Session, client: ClientInfo) -> Result<()> {
     let clock = state.clock.clone();
     state
         .db
@@ -364,7 +365,7 @@ pub async fn logout(state: &AppState, session: Session, client: ClientInfo) -> R
 /// Changes the password after checking the current one; revokes every other
 /// session of the user.
 pub async fn change_password(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     current_session: String,
     current: String,

@@ -17,16 +17,16 @@ use chrono::{DateTime, Duration, Utc};
 use super::caller::Caller;
 use super::lockout;
 use crate::audit::ClientInfo;
+use crate::auth::Services;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::ratelimit::Bucket;
-use crate::state::AppState;
 use crate::users::store;
 
 /// Checks the password of user `user_id`; INVALID_CREDENTIALS when wrong,
 /// ACCOUNT_LOCKED while the address is locked, VALIDATION when the account
 /// has no password.
 pub async fn check_password(
-    state: &AppState,
+    state: &Services,
     user_id: &str,
     password: String,
     client: &ClientInfo,
@@ -80,7 +80,7 @@ pub fn not_fresh() -> ApiError {
 
 /// The step-up rule: a fresh session, or the right password in `password`.
 pub async fn step_up(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     password: Option<String>,
     client: &ClientInfo,

@@ -24,8 +24,8 @@ use super::caller::{self, Caller, TokenUse};
 use super::extend_if_due;
 use super::session::{self, Kind, SESSION_TTL};
 use crate::audit::ClientInfo;
+use crate::auth::Services;
 use crate::error::Result;
-use crate::state::AppState;
 use crate::users::User;
 
 /// What a refresh hands out.
@@ -70,7 +70,7 @@ fn rotate(
 /// Exchanges a refresh token (or the cookie token) for an access token and
 /// the next refresh token; extends the session at most once a day. The
 /// user is re-read, so role and tier are current.
-pub async fn refresh(state: &AppState, token: String, client: ClientInfo) -> Result<Refreshed> {
+pub async fn refresh(state: &Services, token: String, client: ClientInfo) -> Result<Refreshed> {
     let clock = state.clock.clone();
     let (caller, next) = state
         .db
@@ -81,7 +81,7 @@ pub async fn refresh(state: &AppState, token: String, client: ClientInfo) -> Res
 
 /// `session-to-token`: the session of a cookie token, an access token and a
 /// new refresh token of that session; the cookie stays as it is.
-pub async fn exchange(state: &AppState, cookie: String, client: ClientInfo) -> Result<Refreshed> {
+pub async fn exchange(state: &Services, cookie: String, client: ClientInfo) -> Result<Refreshed> {
     let caller = caller::by_session_token(state, cookie, &client).await?;
     let clock = state.clock.clone();
     let sid = caller.session.id.clone();
@@ -92,7 +92,7 @@ pub async fn exchange(state: &AppState, cookie: String, client: ClientInfo) -> R
     signed_in(state, caller, next).await
 }
 
-async fn signed_in(state: &AppState, caller: Caller, refresh_token: String) -> Result<Refreshed> {
+async fn signed_in(state: &Services, caller: Caller, refresh_token: String) -> Result<Refreshed> {
     let Caller { mut session, user } = caller;
     let now = state.now();
     extend_if_due(state, &mut session, now).await?;

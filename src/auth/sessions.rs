@@ -8,9 +8,9 @@ use serde_json::json;
 
 use super::session;
 use crate::audit::{self, ClientInfo, Event};
+use crate::auth::Services;
 use crate::clock::iso;
 use crate::error::Result;
-use crate::state::AppState;
 
 /// The id of a live session of `user_id` named by its id or by one of its
 /// tokens; another user's session is never found.
@@ -31,7 +31,7 @@ fn own_session(
 /// Revokes one session of the user, named by its id or its token; false
 /// when the user has no such live session (nothing changes).
 pub async fn revoke(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     handle: String,
     client: ClientInfo,
@@ -63,7 +63,7 @@ pub async fn revoke(
 /// Revokes every session of the user but `keep` (all of them when `keep`
 /// is `None`); returns how many ended.
 pub async fn revoke_all(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     keep: Option<String>,
     client: ClientInfo,

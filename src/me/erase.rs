@@ -60,7 +60,7 @@ pub fn erase(
 /// `DELETE /auth/account`: checks the password (off the async workers, before
 /// the write lock), then erases.
 pub async fn erase_confirmed(
-    state: &crate::state::AppState,
+    state: &crate::auth::Services,
     user_id: String,
     password: String,
     client: ClientInfo,
@@ -88,7 +88,7 @@ pub async fn erase_confirmed(
 /// or the password when one is sent; `auth::reauth::step_up`), then the
 /// same erase.
 pub async fn erase_stepped_up(
-    state: &crate::state::AppState,
+    state: &crate::auth::Services,
     caller: &crate::auth::caller::Caller,
     password: Option<String>,
     client: ClientInfo,

@@ -7,10 +7,10 @@ use webauthn_rs::prelude::*;
 use super::store::{self, encode_id, PasskeyInfo};
 use super::{Expected, OptionsFor};
 use crate::audit::{self, ClientInfo, Event};
+use crate::auth::Services;
 use crate::auth::{self, SignedIn};
 use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::state::AppState;
 use crate::users::{self, store as user_store};
 
 /// Longest passkey name.
@@ -29,7 +29,8 @@ fn check_name(name: Option<&str>) -> Result<Option<String>> {
 
 /// Options for registering a passkey (signed-in user).
 pub async fn register_options(
-    state: &AppState,
+    state: &Services,
+    passkeys: &super::Passkeys,
     caller: &crate::auth::caller::Caller,
     password: Option<String>,
     client: &ClientInfo,
@@ -45,14 +46,13 @@ pub async fn register_options(
         })
         .await?;
     let exclude = existing.iter().map(|p| p.cred_id().clone()).collect();
-    state
-        .passkeys
-        .register_options(&user.id, &user.email, &user.name, exclude, state.now())
+    passkeys.register_options(&user.id, &user.email, &user.name, exclude, state.now())
 }
 
 /// Verifies and stores a new passkey.
 pub async fn register_verify(
-    state: &AppState,
+    state: &Services,
+    passkeys: &super::Passkeys,
     user_id: String,
     challenge_id: &str,
     credential: RegisterPublicKeyCredential,
@@ -60,10 +60,7 @@ pub async fn register_verify(
     client: ClientInfo,
 ) -> Result<PasskeyInfo> {
     let name = check_name(name.as_deref())?.unwrap_or_else(|| "Passkey".to_owned());
-    let passkey =
-        state
-            .passkeys
-            .register_finish(challenge_id, &user_id, &credential, state.now())?;
+    let passkey = passkeys.register_finish(challenge_id, &user_id, &credential, state.now())?;
     let transports: Option<Value> = credential
         .response
         .transports
@@ -107,7 +104,8 @@ pub enum Scope {
 /// when there is no such account or it has none, a stable decoy list of the
 /// same shape (`decoy`), so the answer tells nothing about the address.
 pub async fn auth_options(
-    state: &AppState,
+    state: &Services,
+    passkeys: &super::Passkeys,
     scope: Scope,
     client: &ClientInfo,
 ) -> Result<(String, RequestChallengeResponse)> {
@@ -141,7 +139,7 @@ pub async fn auth_options(
             }
         },
     };
-    state.passkeys.auth_options(request, state.now())
+    passkeys.auth_options(request, state.now())
 }
 
 /// At most this much of a credential id goes into a security event.
@@ -150,7 +148,7 @@ const EVENT_ID_PREFIX: usize = 12;
 /// Records PASSKEY_LOGIN_FAILURE for the owner of a stored credential, with a
 /// short prefix of its id (enough for the owner to tell their passkeys
 /// apart, never the whole id).
-async fn failure_event(state: &AppState, owner: String, credential_id: &str, client: ClientInfo) {
+async fn failure_event(state: &Services, owner: String, credential_id: &str, client: ClientInfo) {
     let prefix: String = credential_id.chars().take(EVENT_ID_PREFIX).collect();
     let clock = state.clock.clone();
     let logged = state
@@ -185,7 +183,8 @@ fn not_verified() -> ApiError {
 /// a stored credential are recorded for its owner, and count towards its
 /// block only when the signature verified.
 pub async fn auth_verify(
-    state: &AppState,
+    state: &Services,
+    passkeys: &super::Passkeys,
     challenge_id: &str,
     credential: PublicKeyCredential,
     client: ClientInfo,
@@ -198,14 +197,14 @@ pub async fn auth_verify(
     }
     let now = state.now();
     let credential_id = encode_id(credential.raw_id.as_ref());
-    if let Some(secs) = state.passkeys.blocked_for(&credential_id, now) {
+    if let Some(secs) = passkeys.blocked_for(&credential_id, now) {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
             "this passkey is temporarily blocked after failed attempts",
         )
         .with_retry_after(secs));
     }
-    let ceremony = state.passkeys.auth_take(challenge_id, now)?;
+    let ceremony = passkeys.auth_take(challenge_id, now)?;
     let cid = credential_id.clone();
     let stored = state
         .db
@@ -234,11 +233,11 @@ pub async fn auth_verify(
             super::refusal::OTHER_ACCOUNT,
         ));
     }
-    let updated = match state.passkeys.auth_finish(ceremony, &credential, passkey) {
+    let updated = match passkeys.auth_finish(ceremony, &credential, passkey) {
         Ok(updated) => updated,
         Err(refused) => {
             if refused.signed {
-                state.passkeys.record_failure(&credential_id, now);
+                passkeys.record_failure(&credential_id, now);
             }
             failure_event(state, user_id, &credential_id, client).await;
             return Err(not_verified());
@@ -262,7 +261,7 @@ pub async fn auth_verify(
         })
         .await?;
     let Some(user) = user else {
-        state.passkeys.record_failure(&credential_id, now);
+        passkeys.record_failure(&credential_id, now);
         failure_event(state, user_id, &credential_id, client).await;
         return Err(not_verified());
     };
@@ -271,7 +270,7 @@ pub async fn auth_verify(
 
 /// Renames one of the caller's passkeys.
 pub async fn rename(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     id: String,
     name: Option<String>,
@@ -294,7 +293,7 @@ pub async fn rename(
 
 /// Deletes one of the caller's passkeys.
 pub async fn delete(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     id: String,
     client: ClientInfo,

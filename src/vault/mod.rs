@@ -30,8 +30,10 @@ pub use crypto::Kek;
 
 use crate::audit::ClientInfo;
 use crate::clock::iso;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::Db;
 use crate::error::{ApiError, ErrorCode, Result};
-use crate::state::AppState;
 use crate::users;
 
 /// A vault action, as recorded in `vault_audit`.
@@ -339,7 +341,9 @@ pub fn set_zero_knowledge(
 /// Runs one vault action in a write transaction and audits it: a success row
 /// in the same transaction, a failure row (with the error code) in its own.
 pub async fn run<T, F>(
-    state: &AppState,
+    db: &Db,
+    config: &Config,
+    clock: &Clock,
     user_id: String,
     action: Action,
     client: ClientInfo,
@@ -349,14 +353,13 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection, &str, Option<&Kek>, DateTime<Utc>) -> Result<T> + Send + 'static,
 {
-    let kek = Kek::from_config(&state.config);
-    let clock = state.clock.clone();
+    let kek = Kek::from_config(config);
+    let now_of = clock.clone();
     let (uid, who) = (user_id.clone(), client.clone());
-    let outcome = state
-        .db
+    let outcome = db
         .write(move |tx| {
             users::store::by_id(tx, &uid)?.ok_or_else(ApiError::unauthorized)?;
-            let now = clock.now();
+            let now = now_of.now();
             let value = f(tx, &uid, kek.as_ref(), now)?;
             store::audit(tx, &uid, action.as_str(), "success", None, &who, &iso(now))?;
             Ok(value)
@@ -364,9 +367,8 @@ where
         .await;
     if let Err(e) = &outcome {
         let code = e.code.as_str();
-        let now = iso(state.now());
-        let audited = state
-            .db
+        let now = iso(clock.now());
+        let audited = db
             .write(move |tx| {
                 store::audit(
                     tx,

@@ -532,7 +532,10 @@ async fn retention_of_zero_days_keeps_events_and_mail_for_ever() {
     let events = rows(&t, "security_events", "user_id", &a.id);
     let mail = t.count("SELECT count(*) FROM mail_outbox");
     t.clock.advance(chrono::Duration::days(3650));
-    let report = mana_auth::retention::run(t.state()).await.unwrap();
+    let state = t.state();
+    let report = mana_auth::retention::run(&state.db, &state.retention, state.now())
+        .await
+        .unwrap();
     assert_eq!(report.security_events, 0);
     assert_eq!(report.mail, 0);
     assert_eq!(rows(&t, "security_events", "user_id", &a.id), events);

@@ -31,10 +31,10 @@ use serde_json::{json, Value};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::reauth::check_password;
+use crate::auth::Services;
 use crate::auth::{lockout, session, start_session_at, SignedIn};
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Refusal, Result};
-use crate::state::AppState;
 use crate::users::{store as users, User};
 use crate::vault::Kek;
 
@@ -345,7 +345,7 @@ fn hash_codes(user_id: &str, codes: &[String]) -> Vec<String> {
 
 /// `POST /two-factor/enable`: a pending secret, its URI and backup codes.
 pub async fn enable(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     password: String,
     client: &ClientInfo,
@@ -358,7 +358,7 @@ pub const MAX_ISSUER: usize = 64;
 
 /// The issuer label of the otpauth URI: the caller's, if it is a sensible
 /// label, else the product name.
-fn issuer_label(state: &AppState, issuer: Option<&str>) -> Result<String> {
+fn issuer_label(state: &Services, issuer: Option<&str>) -> Result<String> {
     match issuer.map(str::trim) {
         None => Ok(state.config.mail_product_name.clone()),
         Some(i)
@@ -377,7 +377,7 @@ fn issuer_label(state: &AppState, issuer: Option<&str>) -> Result<String> {
 /// `enable` with the issuer label of the otpauth URI chosen by the caller
 /// (the product name when None).
 pub async fn enable_with_issuer(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     password: String,
     issuer: Option<&str>,
@@ -416,7 +416,7 @@ pub async fn enable_with_issuer(
 
 /// `POST /two-factor/verify-totp` in `session`: confirm or step-up.
 pub async fn verify_totp_signed_in(
-    state: &AppState,
+    state: &Services,
     session: &session::Session,
     code: String,
     client: ClientInfo,
@@ -443,7 +443,7 @@ pub async fn verify_totp_signed_in(
 
 /// A signed-in user's backup code (step-up), consumed.
 pub async fn verify_backup_code_signed_in(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     code: String,
     client: ClientInfo,
@@ -459,7 +459,7 @@ pub async fn verify_backup_code_signed_in(
 /// The otpauth URI of the stored secret (pending or confirmed), after the
 /// password; 409 when there is no secret.
 pub async fn totp_uri(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     password: String,
     client: &ClientInfo,
@@ -479,7 +479,7 @@ pub async fn totp_uri(
 }
 
 /// A ticket for a user whose password was right (called by `auth::login`).
-pub async fn issue_ticket(state: &AppState, user_id: String) -> Result<String> {
+pub async fn issue_ticket(state: &Services, user_id: String) -> Result<String> {
     let clock = state.clock.clone();
     state
         .db
@@ -489,7 +489,7 @@ pub async fn issue_ticket(state: &AppState, user_id: String) -> Result<String> {
 
 /// `verify-totp` / `verify-backup-code` with a ticket: the session.
 pub async fn finish_login(
-    state: &AppState,
+    state: &Services,
     ticket: String,
     proof: Proof,
     client: ClientInfo,
@@ -518,7 +518,7 @@ pub async fn finish_login(
 
 /// `POST /two-factor/generate-backup-codes`: new codes, old ones void.
 pub async fn regenerate_backup_codes(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     password: String,
     client: &ClientInfo,
@@ -542,7 +542,7 @@ pub async fn regenerate_backup_codes(
 
 /// `POST /two-factor/disable`.
 pub async fn disable(
-    state: &AppState,
+    state: &Services,
     user_id: String,
     password: String,
     client: ClientInfo,

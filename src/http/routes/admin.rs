@@ -527,10 +527,11 @@ async fn get_outbox(
     AppQuery(q): AppQuery<ListQuery>,
 ) -> Result<Json<Value>> {
     let paging = q.paging()?;
+    let mail = state.mail.clone();
     Ok(Json(
         state
             .db
-            .read(move |c| browse::outbox(c, state.mail.kek(), q.status, paging))
+            .read(move |c| browse::outbox(c, mail.kek(), q.status, paging))
             .await?,
     ))
 }

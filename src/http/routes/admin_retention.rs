@@ -47,7 +47,9 @@ async fn get_retention(AdminUser(_): AdminUser, State(state): State<AppState>) -
     )
 )]
 async fn post_run(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Report>> {
-    Ok(Json(retention::run(&state).await?))
+    Ok(Json(
+        retention::run(&state.db, &state.retention, state.now()).await?,
+    ))
 }
 
 /// The OpenAPI operations of this module (see `http::openapi`).

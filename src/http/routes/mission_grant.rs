@@ -65,7 +65,9 @@ async fn post_grant(
     let runner = state.grant_key.clone();
     let prepared = grant::prepare(body.as_ref(), runner.as_deref())?;
     let grant = vault::run(
-        &state,
+        &state.db,
+        &state.config,
+        &state.clock,
         claims.sub,
         Action::MissionGrant,
         client,

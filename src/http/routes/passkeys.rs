@@ -138,7 +138,7 @@ async fn post_register_options(
     require_enabled(&state)?;
     let password = req.and_then(|r| r.password);
     let (challenge_id, options) =
-        flow::register_options(&state, &auth.caller, password, &client).await?;
+        flow::register_options(&state, &state.passkeys, &auth.caller, password, &client).await?;
     Ok(Json(options_json(
         serde_json::to_value(options)?,
         challenge_id,
@@ -188,6 +188,7 @@ async fn post_register_verify(
     let uid = claims.sub.clone();
     let passkey = flow::register_verify(
         &state,
+        &state.passkeys,
         claims.sub,
         &req.challenge_id,
         credential,
@@ -224,7 +225,8 @@ async fn post_authenticate_options(
         Some(email) => flow::Scope::Email(email),
         None => flow::Scope::Anyone,
     };
-    let (challenge_id, options) = flow::auth_options(&state, scope, &client).await?;
+    let (challenge_id, options) =
+        flow::auth_options(&state, &state.passkeys, scope, &client).await?;
     Ok(Json(options_json(
         serde_json::to_value(options)?,
         challenge_id,
@@ -269,7 +271,14 @@ async fn post_authenticate_verify(
 ) -> Result<Response> {
     require_enabled(&state)?;
     let credential: PublicKeyCredential = parse_credential(either(req.credential, req.response))?;
-    let signed = flow::auth_verify(&state, &req.challenge_id, credential, client).await?;
+    let signed = flow::auth_verify(
+        &state,
+        &state.passkeys,
+        &req.challenge_id,
+        credential,
+        client,
+    )
+    .await?;
     Ok(super::auth::signed_in_response(&state, signed))
 }
 

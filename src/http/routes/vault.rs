@@ -81,9 +81,15 @@ async fn get_status(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
 ) -> Result<Json<Status>> {
-    let s = vault::run(&state, claims.sub, Action::Status, client, |c, u, k, _| {
-        vault::status(c, u, k)
-    });
+    let s = vault::run(
+        &state.db,
+        &state.config,
+        &state.clock,
+        claims.sub,
+        Action::Status,
+        client,
+        |c, u, k, _| vault::status(c, u, k),
+    );
     Ok(Json(s.await.map_err(with_code)?))
 }
 
@@ -103,7 +109,15 @@ async fn post_init(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
 ) -> Result<Json<KeyResponse>> {
-    let r = vault::run(&state, claims.sub, Action::Init, client, vault::init);
+    let r = vault::run(
+        &state.db,
+        &state.config,
+        &state.clock,
+        claims.sub,
+        Action::Init,
+        client,
+        vault::init,
+    );
     Ok(Json(r.await.map_err(with_code)?))
 }
 
@@ -123,9 +137,15 @@ async fn get_key(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
 ) -> Result<Json<KeyResponse>> {
-    let r = vault::run(&state, claims.sub, Action::Key, client, |c, u, k, _| {
-        vault::key(c, u, k)
-    });
+    let r = vault::run(
+        &state.db,
+        &state.config,
+        &state.clock,
+        claims.sub,
+        Action::Key,
+        client,
+        |c, u, k, _| vault::key(c, u, k),
+    );
     Ok(Json(r.await.map_err(with_code)?))
 }
 
@@ -145,7 +165,15 @@ async fn post_rotate(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
 ) -> Result<Json<KeyResponse>> {
-    let r = vault::run(&state, claims.sub, Action::Rotate, client, vault::rotate);
+    let r = vault::run(
+        &state.db,
+        &state.config,
+        &state.clock,
+        claims.sub,
+        Action::Rotate,
+        client,
+        vault::rotate,
+    );
     Ok(Json(r.await.map_err(with_code)?))
 }
 
@@ -176,7 +204,9 @@ async fn post_recovery_wrap(
 ) -> Result<Json<OkResponse>> {
     let req = body(req)?;
     let r = vault::run(
-        &state,
+        &state.db,
+        &state.config,
+        &state.clock,
         claims.sub,
         Action::RecoverySet,
         client,
@@ -204,7 +234,9 @@ async fn delete_recovery_wrap(
     AuthUser(claims): AuthUser,
 ) -> Result<Json<OkResponse>> {
     let r = vault::run(
-        &state,
+        &state.db,
+        &state.config,
+        &state.clock,
         claims.sub,
         Action::RecoveryClear,
         client,
@@ -245,9 +277,17 @@ async fn post_zero_knowledge(
         .or(req.enabled)
         .ok_or_else(|| with_code(ApiError::validation("`enable: boolean` is required")))?;
     let action = if enable { Action::ZkOn } else { Action::ZkOff };
-    let r = vault::run(&state, claims.sub, action, client, move |c, u, k, now| {
-        vault::set_zero_knowledge(c, u, enable, req.master_key.as_deref(), k, now)
-    });
+    let r = vault::run(
+        &state.db,
+        &state.config,
+        &state.clock,
+        claims.sub,
+        action,
+        client,
+        move |c, u, k, now| {
+            vault::set_zero_knowledge(c, u, enable, req.master_key.as_deref(), k, now)
+        },
+    );
     Ok(ok(r.await.map_err(with_code)?))
 }
 

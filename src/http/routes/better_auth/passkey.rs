@@ -220,7 +220,7 @@ pub(crate) async fn get_generate_register_options(
         session: auth.session,
         user: auth.user,
     };
-    let (id, ccr) = flow::register_options(&state, &caller, None, &client)
+    let (id, ccr) = flow::register_options(&state, &state.passkeys, &caller, None, &client)
         .await
         .map_err(|e| refused(e, Route::Register))?;
     let mut options = serde_json::to_value(ccr.public_key).map_err(ApiError::from)?;
@@ -273,6 +273,7 @@ pub(crate) async fn post_verify_registration(
     let user_id = auth.user.id.clone();
     let passkey = flow::register_verify(
         &state,
+        &state.passkeys,
         user_id.clone(),
         &challenge,
         credential,
@@ -319,7 +320,7 @@ pub(crate) async fn get_generate_authenticate_options(
         Some(a) => flow::Scope::SignedIn(a.user.id),
         None => flow::Scope::Anyone,
     };
-    let (id, rcr) = flow::auth_options(&state, scope, &client)
+    let (id, rcr) = flow::auth_options(&state, &state.passkeys, scope, &client)
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
     let options = serde_json::to_value(rcr.public_key).map_err(ApiError::from)?;
@@ -358,7 +359,7 @@ pub(crate) async fn post_verify_authentication(
         Ok(c) => c,
         Err(_) => return Err(unreadable_assertion(&state, &challenge, &body.response).await),
     };
-    let signed = flow::auth_verify(&state, &challenge, credential, client)
+    let signed = flow::auth_verify(&state, &state.passkeys, &challenge, credential, client)
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
     let cookies = signed_in_cookies(&state, &signed, true);
