@@ -2,49 +2,19 @@
 //! the same meaning. Names used by the original service keep their names.
 //! `Config::validate` reports every problem at once.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use base64::Engine;
 use clap::Args;
 
+mod secret;
+mod validate;
+
+pub use secret::{Secret, SECRET_SETTINGS};
+
 /// The service key shipped as the development default; production refuses it.
 pub const DEFAULT_SERVICE_KEY: &str = "dev-service-key-change-me";
-
-/// A value that must never be printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret<T>(T);
-
-impl<T> Secret<T> {
-    /// Wraps a secret value.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-    /// The secret itself; call sites are easy to audit.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<T> fmt::Display for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl std::str::FromStr for Secret<String> {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
 
 pub use crate::db::Synchronous;
 
@@ -343,73 +313,7 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// The secret settings: environment variable (or the same name + `_FILE`,
-/// a path whose content is the value) only, never a command-line flag,
-/// which every local user can read in `ps` or `/proc/*/cmdline`.
-pub const SECRET_SETTINGS: [&str; 4] = [
-    "MANA_AUTH_KEK",
-    "MANA_SERVICE_KEY",
-    "SMTP_PASS",
-    "METRICS_TOKEN",
-];
-
-/// Reads one secret setting from `NAME` or `NAME_FILE` (not both). A file's
-/// trailing newline is dropped. Errors name the setting, never the value.
-fn secret_from(
-    name: &str,
-    var: &impl Fn(&str) -> Option<std::ffi::OsString>,
-) -> Result<Option<Secret<String>>, String> {
-    let file_name = format!("{name}_FILE");
-    match (var(name), var(&file_name)) {
-        (Some(_), Some(_)) => Err(format!("set {name} or {file_name}, not both")),
-        (Some(value), None) => value
-            .into_string()
-            .map(|v| Some(Secret::new(v)))
-            .map_err(|_| format!("{name} is not valid UTF-8")),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!(
-                    "{file_name}: cannot read {}: {}",
-                    PathBuf::from(&path).display(),
-                    e.kind()
-                )
-            })?;
-            Ok(Some(Secret::new(
-                text.trim_end_matches(['\r', '\n']).to_owned(),
-            )))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
 impl Config {
-    /// Fills the secret settings (`SECRET_SETTINGS`) from the environment
-    /// given by `var`: each from its variable or its `_FILE`. Every problem
-    /// is reported, naming the setting.
-    pub fn read_secrets(
-        &mut self,
-        var: impl Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> Result<(), Vec<String>> {
-        let mut problems = Vec::new();
-        let mut read = |name: &str| {
-            secret_from(name, &var).unwrap_or_else(|p| {
-                problems.push(p);
-                None
-            })
-        };
-        if let Some(key) = read("MANA_SERVICE_KEY") {
-            self.mana_service_key = key;
-        }
-        self.mana_auth_kek = read("MANA_AUTH_KEK");
-        self.smtp_pass = read("SMTP_PASS");
-        self.metrics_token = read("METRICS_TOKEN");
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
-    }
-
     /// Parses a config from an argument list (without environment), for tests
     /// and tools. `args` excludes the program name.
     pub fn from_args<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString> + Clone>(
@@ -472,86 +376,6 @@ impl Config {
         bytes.try_into().ok()
     }
 
-    /// Every problem with this configuration, each naming its setting.
-    pub fn validate(&self) -> Result<(), Vec<String>> {
-        let mut problems = Vec::new();
-        if self.is_production() {
-            match &self.mana_auth_kek {
-                None => problems.push(
-                    "MANA_AUTH_KEK is missing: production needs a 32-byte key, base64 encoded \
-                     (generate one with `openssl rand -base64 32`)"
-                        .to_owned(),
-                ),
-                Some(_) if self.kek().is_none() => problems.push(
-                    "MANA_AUTH_KEK is malformed or short: it must be base64 of exactly 32 bytes"
-                        .to_owned(),
-                ),
-                Some(_) => {}
-            }
-            let key = self.mana_service_key.expose();
-            if key == DEFAULT_SERVICE_KEY || key.len() < 16 {
-                problems.push(
-                    "MANA_SERVICE_KEY is the development default or shorter than 16 characters: \
-                     set a random value in production"
-                        .to_owned(),
-                );
-            }
-            if self.base_url.is_none() {
-                problems.push("BASE_URL is missing: production needs the public URL".to_owned());
-            }
-            if self.smtp_sends_in_clear() && (self.smtp_user.is_some() || self.smtp_pass.is_some())
-            {
-                problems.push(format!(
-                    "SMTP_TLS={} sends the SMTP password and the mailed links in clear to                      {} when the relay offers no STARTTLS (or someone strips the offer):                      use SMTP_TLS=required or wrapper in production",
-                    if self.smtp_tls == SmtpTls::None { "none" } else { "opportunistic" },
-                    self.smtp_host.as_deref().unwrap_or_default()
-                ));
-            }
-        } else if self.mana_auth_kek.is_some() && self.kek().is_none() {
-            problems.push(
-                "MANA_AUTH_KEK is malformed or short: it must be base64 of exactly 32 bytes"
-                    .to_owned(),
-            );
-        }
-        if let Err(problem) = crate::runner_key::RunnerKey::from_settings(
-            self.mana_ai_public_key_pem.as_deref(),
-            self.mana_ai_public_key_pem_file.as_deref(),
-        ) {
-            problems.push(problem);
-        }
-        if let Some(url) = &self.base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                problems.push(format!(
-                    "BASE_URL must start with http:// or https:// (got {url:?})"
-                ));
-            }
-        }
-        for origin in &self.cors_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                problems.push(format!(
-                    "CORS_ORIGINS entry {origin:?} is not an http(s) origin"
-                ));
-            }
-        }
-        if self.argon2_memory_kib < 8 * self.argon2_parallelism.max(1)
-            || self.argon2_iterations == 0
-            || self.argon2_parallelism == 0
-        {
-            problems.push(
-                "ARGON2_* parameters are out of range (memory >= 8 KiB per lane, iterations >= 1)"
-                    .to_owned(),
-            );
-        }
-        if self.max_body_bytes < 1024 {
-            problems.push("MAX_BODY_BYTES must be at least 1024".to_owned());
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
-    }
-
     /// Origin of the web app that mail links point into.
     pub fn app_url(&self) -> String {
         self.app_url
@@ -612,88 +436,5 @@ mod tests {
         assert_eq!(c.base_url(), "http://localhost:3001");
         assert!(c.validate().is_ok());
         assert!(!c.is_production());
-    }
-
-    #[test]
-    fn production_names_every_missing_setting() {
-        let c = Config::from_args(["--node-env", "production"]).unwrap();
-        let problems = c.validate().unwrap_err().join("\n");
-        assert!(problems.contains("MANA_AUTH_KEK"));
-        assert!(problems.contains("MANA_SERVICE_KEY"));
-        let mut short = Config::from_args([
-            "--mana-env",
-            "production",
-            "--base-url",
-            "https://auth.example.com",
-        ])
-        .unwrap();
-        short.mana_auth_kek = Some(Secret::new("c2hvcnQ=".into()));
-        short.mana_service_key = Secret::new("0123456789abcdef0123".into());
-        let problems = short.validate().unwrap_err().join("\n");
-        assert!(
-            problems.contains("MANA_AUTH_KEK is malformed"),
-            "{problems}"
-        );
-        assert!(!problems.contains("MANA_SERVICE_KEY"));
-    }
-
-    #[test]
-    fn secrets_do_not_print() {
-        let mut c = Config::from_args(Vec::<String>::new()).unwrap();
-        c.mana_service_key = Secret::new("super-secret-value".into());
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("super-secret-value"));
-    }
-
-    #[test]
-    fn secrets_are_no_flags_and_come_from_the_environment_or_a_file() {
-        for flag in [
-            "--mana-auth-kek",
-            "--mana-service-key",
-            "--smtp-pass",
-            "--metrics-token",
-        ] {
-            assert!(Config::from_args([flag, "x"]).is_err(), "{flag} is a flag");
-        }
-        let dir = std::env::temp_dir().join(format!("mana-secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("pass");
-        std::fs::write(&file, "from-a-file\n").unwrap();
-        let env = |pairs: Vec<(&'static str, std::ffi::OsString)>| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.clone())
-            }
-        };
-        let mut c = Config::from_args(Vec::<String>::new()).unwrap();
-        c.read_secrets(env(vec![
-            ("SMTP_PASS_FILE", file.clone().into_os_string()),
-            ("MANA_SERVICE_KEY", "from-the-env".into()),
-        ]))
-        .unwrap();
-        assert_eq!(c.smtp_pass.as_ref().unwrap().expose(), "from-a-file");
-        assert_eq!(c.mana_service_key.expose(), "from-the-env");
-        assert!(c.mana_auth_kek.is_none() && c.metrics_token.is_none());
-
-        let problems = c
-            .read_secrets(env(vec![
-                ("METRICS_TOKEN", "a".into()),
-                ("METRICS_TOKEN_FILE", file.clone().into_os_string()),
-                ("MANA_AUTH_KEK_FILE", dir.join("missing").into_os_string()),
-            ]))
-            .unwrap_err()
-            .join("\n");
-        assert!(
-            problems.contains("METRICS_TOKEN or METRICS_TOKEN_FILE"),
-            "{problems}"
-        );
-        assert!(
-            problems.contains("MANA_AUTH_KEK_FILE: cannot read"),
-            "{problems}"
-        );
-        assert!(!problems.contains("from-a-file"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
