@@ -9,28 +9,38 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
-#[derive(Serialize)]
+/// The error envelope of SPEC §10, as sent and as documented (schema
+/// `ErrorEnvelope`). Some answers add fields (a sign-in that needs a second
+/// factor adds `twoFactorTicket`).
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Envelope<'a> {
+pub struct ErrorEnvelope {
+    /// The error code, e.g. `VALIDATION`, `UNAUTHORIZED`, `RATE_LIMITED`.
+    #[schema(value_type = String)]
     error: &'static str,
-    message: &'a str,
+    /// Text for humans; never internal detail.
+    message: String,
+    /// The HTTP status, repeated.
     status: u16,
+    /// Seconds until a retry can succeed (also sent as `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = u64)]
     retry_after_sec: Option<u64>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    #[schema(ignore)]
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.code.status();
         self.log_if_internal();
-        let body = Envelope {
+        let body = ErrorEnvelope {
             error: self.code.as_str(),
-            message: &self.message,
+            message: self.message,
             status: status.as_u16(),
             retry_after_sec: self.retry_after,
-            extra: self.extra.as_ref(),
+            extra: self.extra,
         };
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {

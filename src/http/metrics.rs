@@ -55,7 +55,7 @@ fn check_token(state: &AppState, headers: &axum::http::HeaderMap) -> crate::erro
 /// `GET /metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "meta", responses(
     (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
-    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::http::openapi::ErrorEnvelope)
+    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::http::error::ErrorEnvelope)
 ))]
 pub async fn get_metrics(
     State(state): State<AppState>,

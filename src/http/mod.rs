@@ -23,13 +23,14 @@ use axum::http::header::{
 };
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -49,27 +50,16 @@ pub fn app(state: AppState) -> Router {
         .base_url()
         .starts_with("https://")
         .then(|| HeaderValue::from_static("max-age=31536000"));
-    Router::new()
-        .route("/health", get(routes::health::get_health))
-        .route("/ready", get(routes::health::get_ready))
-        .route("/metrics", get(metrics::get_metrics))
-        .route("/api/openapi.json", get(openapi::get_openapi))
-        .route("/.well-known/jwks.json", get(routes::wellknown::get_jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(routes::wellknown::get_openid_configuration),
-        )
-        .nest("/api/auth", routes::better_auth::router())
-        .nest("/api/v1/auth/passkeys", routes::passkeys::router())
-        .nest("/api/v1/auth", routes::auth::router())
-        .nest("/api/v1/gilden", routes::spaces::router())
-        .nest("/api/v1/me", routes::me::router())
-        .nest("/api/v1/settings", routes::settings::router())
-        .nest("/api/v1/api-keys", routes::api_keys::router())
-        .nest("/api/v1/internal", routes::internal::router())
-        .nest("/api/v1/admin", routes::admin::router())
-        .merge(page::router())
-        .nest("/sync", routes::sync::router())
+    let document = openapi::Document::default();
+    let (router, api) = api_router()
+        .routes(routes!(openapi::get_openapi).layer(Extension(document.clone())))
+        .split_for_parts();
+    let _ = document.set(
+        openapi::finish(api)
+            .to_json()
+            .unwrap_or_else(|_| "{}".to_owned()),
+    );
+    router
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
@@ -122,6 +112,27 @@ pub fn app(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Every route of the API, each registered once with its OpenAPI operation.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(routes::health::get_health))
+        .routes(routes!(routes::health::get_ready))
+        .routes(routes!(metrics::get_metrics))
+        .routes(routes!(routes::wellknown::get_jwks))
+        .routes(routes!(routes::wellknown::get_openid_configuration))
+        .nest("/api/auth", routes::better_auth::router())
+        .nest("/api/v1/auth/passkeys", routes::passkeys::router())
+        .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/gilden", routes::spaces::router())
+        .nest("/api/v1/me", routes::me::router())
+        .nest("/api/v1/settings", routes::settings::router())
+        .nest("/api/v1/api-keys", routes::api_keys::router())
+        .nest("/api/v1/internal", routes::internal::router())
+        .nest("/api/v1/admin", routes::admin::router())
+        .merge(page::router())
+        .nest("/sync", routes::sync::router())
 }
 
 /// Requests with more header fields than this are refused with 431.

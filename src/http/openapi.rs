@@ -1,44 +1,28 @@
 //! The OpenAPI 3.1 document of the whole HTTP API, generated from the code:
-//! each handler carries a `#[utoipa::path]` annotation, each route module an
-//! `OpenApi` list of its handlers, nested here under the prefix the router
-//! nests it under. Served at `GET /api/openapi.json`.
+//! each handler carries a `#[utoipa::path]` annotation and is registered once,
+//! with `utoipa_axum::routes!`, on an `OpenApiRouter` — the router and the
+//! document are built by the same calls (`http::app`). Served at
+//! `GET /api/openapi.json`.
 //!
-//! The error answers every operation can give are added by [`Errors`] from
+//! The error answers every operation can give are added by [`finish`] from
 //! what the operation takes (a JSON body: 400/413/415; parameters: 400; a
 //! path parameter: 404; a credential: 401; the database: 503); the ones only
 //! some handlers give (403, 409, 410, 429, …) sit on the handler itself.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use serde::Serialize;
+use axum::Extension;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use super::routes;
+use super::error::ErrorEnvelope;
+use super::routes::better_auth::BaErrorBody;
 
-/// The error envelope of SPEC §10 (documentation twin of `http::error::Envelope`).
-/// Some answers add fields (a sign-in that needs a second factor adds
-/// `twoFactorTicket`).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ErrorEnvelope {
-    /// The error code, e.g. `VALIDATION`, `UNAUTHORIZED`, `RATE_LIMITED`.
-    pub error: String,
-    /// Text for humans; never internal detail.
-    pub message: String,
-    /// The HTTP status, repeated.
-    pub status: u16,
-    /// Seconds until a retry can succeed (also sent as `Retry-After`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false, value_type = u64)]
-    pub retry_after_sec: Option<u64>,
-}
-
-/// The whole document.
+/// What the document says about itself; the router adds the operations.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -46,54 +30,38 @@ pub struct ErrorEnvelope {
         description = "Authentication and tenancy server. Errors use the envelope \
                        `{error, message, status, retryAfterSec?}` (schema ErrorEnvelope)."
     ),
-    paths(
-        routes::health::get_health,
-        routes::health::get_ready,
-        super::metrics::get_metrics,
-        routes::wellknown::get_jwks,
-        routes::wellknown::get_openid_configuration,
-        get_openapi,
-        super::page::get_index,
-        super::page::get_asset,
-        super::page::get_login,
-        super::page::get_login_asset,
-    ),
-    components(schemas(ErrorEnvelope, routes::better_auth::BaErrorBody)),
-    nest(
-        (path = "/api/auth", api = routes::better_auth::session::Doc),
-        (path = "/api/auth", api = routes::better_auth::account::Doc),
-        (path = "/api/auth", api = routes::better_auth::email_flows::Doc),
-        (path = "/api/auth/organization", api = routes::better_auth::organization::Doc),
-        (path = "/api/v1/auth/passkeys", api = routes::passkeys::Doc),
-        (path = "/api/v1/auth", api = routes::auth::Doc),
-        (path = "/api/v1/auth", api = routes::account::Doc),
-        (path = "/api/v1/auth/two-factor", api = routes::two_factor::Doc),
-        (path = "/api/auth/two-factor", api = routes::better_auth::two_factor::Doc),
-        (path = "/api/auth", api = routes::better_auth::magic_link::Doc),
-        (path = "/api/auth/passkey", api = routes::better_auth::passkey::Doc),
-        (path = "/api/v1/gilden", api = routes::spaces::Doc),
-        (path = "/api/v1/me", api = routes::me::Doc),
-        (path = "/api/v1/me/encryption-vault", api = routes::vault::Doc),
-        (path = "/api/v1/me/ai-mission-grant", api = routes::mission_grant::Doc),
-        (path = "/api/v1/settings", api = routes::settings::Doc),
-        (path = "/api/v1/api-keys", api = routes::api_keys::Doc),
-        (path = "/api/v1/internal", api = routes::internal::Doc),
-        (path = "/api/v1/internal/personas", api = routes::internal_personas::Doc),
-        (path = "/api/v1/admin/personas", api = routes::admin_personas::Doc),
-        (path = "/api/v1/admin/retention", api = routes::admin_retention::Doc),
-        (path = "/api/v1/admin", api = routes::admin::Doc),
-        (path = "/sync", api = routes::sync::Doc),
-    ),
-    modifiers(&Aliases, &Security, &Errors),
+    components(schemas(ErrorEnvelope, BaErrorBody))
 )]
-pub struct ApiDoc;
+struct ApiDoc;
 
-/// The document, built once.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+/// The document before the router's operations are added.
+pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|_| "{}".to_owned())
-});
+}
+
+/// Completes the document the router collected: catch-all paths named as
+/// parameters, the security schemes, the error answers.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    // axum's catch-all `{*rest}` is the parameter `{rest}` in OpenAPI.
+    let catch_alls: Vec<String> = api
+        .paths
+        .paths
+        .keys()
+        .filter(|p| p.contains("{*"))
+        .cloned()
+        .collect();
+    for path in catch_alls {
+        if let Some(item) = api.paths.paths.remove(&path) {
+            api.paths.paths.insert(path.replace("{*", "{"), item);
+        }
+    }
+    Security.modify(&mut api);
+    Errors.modify(&mut api);
+    api
+}
+
+/// The finished document as JSON, filled in once the router is built.
+pub type Document = Arc<OnceLock<String>>;
 
 /// `GET /api/openapi.json`: this document.
 #[utoipa::path(
@@ -102,67 +70,11 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
 )]
-pub async fn get_openapi() -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
-}
-
-/// Handlers mounted on more than one path: the copies get their own
-/// operation ids.
-struct Aliases;
-
-impl Modify for Aliases {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        // axum nests a module's "/" at the prefix itself (`/api/v1/gilden`),
-        // utoipa appends it (`/api/v1/gilden/`).
-        let trailing: Vec<String> = api
-            .paths
-            .paths
-            .keys()
-            .filter(|p| p.len() > 1 && p.ends_with('/'))
-            .cloned()
-            .collect();
-        for path in trailing {
-            if let Some(item) = api.paths.paths.remove(&path) {
-                let trimmed = path.trim_end_matches('/').to_owned();
-                api.paths.paths.insert(trimmed, item);
-            }
-        }
-        let copies = [
-            (
-                "/.well-known/jwks.json",
-                "/api/auth/jwks",
-                "get_jwks_api_auth",
-            ),
-            ("/.well-known/jwks.json", "/api/v1/auth/jwks", "get_jwks_v1"),
-            ("/admin", "/admin/", "get_index_slash"),
-            (
-                "/api/auth/request-password-reset",
-                "/api/auth/forget-password",
-                "post_forget_password",
-            ),
-            (
-                "/api/v1/me/onboarding",
-                "/api/v1/me/onboarding/",
-                "get_onboarding_slash",
-            ),
-            (
-                "/api/auth/sign-in/magic-link",
-                "/api/auth/magic-link/send-magic-link",
-                "post_send_magic_link",
-            ),
-        ];
-        for (from, to, id) in copies {
-            if let Some(mut item) = api.paths.paths.get(from).cloned() {
-                for op in [item.get.as_mut(), item.post.as_mut()]
-                    .into_iter()
-                    .flatten()
-                {
-                    op.operation_id = Some(id.to_owned());
-                }
-                api.paths.paths.insert(to.to_owned(), item);
-            }
-        }
-    }
+pub async fn get_openapi(Extension(doc): Extension<Document>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        doc.get().cloned().unwrap_or_else(|| "{}".to_owned()),
+    )
 }
 
 /// The three ways to present a credential.
@@ -316,7 +228,8 @@ mod tests {
 
     #[test]
     fn document_has_the_envelope_and_the_schemes() {
-        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        let (_, api) = crate::http::api_router().split_for_parts();
+        let doc = serde_json::to_value(finish(api)).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
@@ -329,5 +242,6 @@ mod tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         assert_eq!(required, ["error", "message", "status"]);
+        assert!(doc["paths"]["/admin/{path}"]["get"].is_object());
     }
 }

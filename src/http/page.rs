@@ -5,6 +5,10 @@
 //! strict page headers: a CSP without inline script or style, no framing,
 //! no referrer, no sniffing.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http::routes::{alias, catch_all};
 use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
@@ -12,8 +16,6 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,13 +35,13 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// `/admin`, `/admin/` and `/admin/<asset>`; `/login` and `/login/<asset>`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(get_index))
-        .route("/admin/", get(get_index))
-        .route("/admin/{*path}", get(get_asset))
-        .route("/login", get(get_login))
-        .route("/login/{*path}", get(get_login_asset))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_index))
+        .routes(alias(routes!(get_index), "/admin/", "get_index_slash"))
+        .routes(catch_all(routes!(get_asset), "/admin/{*path}"))
+        .routes(routes!(get_login))
+        .routes(catch_all(routes!(get_login_asset), "/login/{*path}"))
 }
 
 /// `GET /login`: the minimal sign-in form for OIDC-style flows. It posts to
@@ -74,7 +76,7 @@ pub(crate) async fn get_login(State(state): State<AppState>, headers: HeaderMap)
 #[utoipa::path(get, path = "/login/{path}", tag = "better-auth", params(("path" = String, Path, description = "an embedded asset name")), responses(
     (status = 200, description = "The asset", content((String = "text/javascript"), (String = "text/css"), (String = "text/html"))),
     (status = 304, description = "Not modified (If-None-Match)"),
-    (status = 404, description = "NOT_FOUND: no such asset", body = crate::http::openapi::ErrorEnvelope)
+    (status = 404, description = "NOT_FOUND: no such asset", body = crate::http::error::ErrorEnvelope)
 ))]
 pub(crate) async fn get_login_asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve_from::<LoginAssets>(&path, &headers, "login page asset")
@@ -94,7 +96,7 @@ pub(crate) async fn get_index(headers: HeaderMap) -> Response {
         (String = "text/html"), (String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"),
         (String = "image/png"), (String = "image/x-icon"), (Object = "application/json"), (String = "application/octet-stream"))),
     (status = 304, description = "Not modified (If-None-Match)"),
-    (status = 404, description = "NOT_FOUND: no such asset", body = crate::http::openapi::ErrorEnvelope)
+    (status = 404, description = "NOT_FOUND: no such asset", body = crate::http::error::ErrorEnvelope)
 ))]
 pub(crate) async fn get_asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)

@@ -5,31 +5,32 @@ use axum::extract::State;
 use axum::http::header::{ACCEPT, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::auth::lifecycle;
 use crate::email::{templates::escape, with_param};
 use crate::error::{ApiError, Result};
 use crate::http::cookie;
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AppQuery, BearerSession};
-use crate::http::openapi::ErrorEnvelope;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
 
 /// Routes merged into `/api/v1/auth`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/resend-verification", post(post_resend_verification))
-        .route("/verify-email", get(get_verify_email))
-        .route("/forgot-password", post(post_forgot_password))
-        .route("/reset-password", post(post_reset_password))
-        .route("/change-email", post(post_change_email))
-        .route("/magic-link/send", post(post_magic_link_send))
-        .route("/magic-link/verify", get(get_magic_link_verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_resend_verification))
+        .routes(routes!(get_verify_email))
+        .routes(routes!(post_forgot_password))
+        .routes(routes!(post_reset_password))
+        .routes(routes!(post_change_email))
+        .routes(routes!(post_magic_link_send))
+        .routes(routes!(get_magic_link_verify))
 }
 
 fn success() -> Json<serde_json::Value> {
@@ -319,16 +320,3 @@ async fn get_magic_link_verify(
         }
     }
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_resend_verification,
-    get_verify_email,
-    post_forgot_password,
-    post_reset_password,
-    post_change_email,
-    post_magic_link_send,
-    get_magic_link_verify
-))]
-pub struct Doc;

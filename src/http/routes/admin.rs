@@ -5,16 +5,17 @@
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::admin::{self, browse, stats, system, users, Admin, Paging};
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{bearer, AppJson, AppQuery, OptionalJson};
-use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 
 /// A caller whose bearer token belongs to a live session of an admin.
@@ -41,30 +42,24 @@ impl FromRequestParts<AppState> for AdminUser {
 }
 
 /// Routes under `/api/v1/admin`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/stats", get(get_stats))
-        .route("/activity", get(get_activity))
-        .route("/system", get(get_system))
-        .route("/users", get(get_users))
-        .route("/users/{id}", get(get_user))
-        .route(
-            "/users/{id}/data",
-            get(get_user_data).delete(delete_user_data),
-        )
-        .route("/users/{id}/tier", get(get_tier).put(put_tier))
-        .route("/users/{id}/role", put(put_role))
-        .route("/users/{id}/lock", post(post_lock))
-        .route("/users/{id}/unlock", post(post_unlock))
-        .route(
-            "/users/{id}/sessions",
-            axum::routing::delete(delete_sessions),
-        )
-        .route("/spaces", get(get_spaces))
-        .route("/spaces/{id}", get(get_space))
-        .route("/sync-changes", get(get_sync_changes))
-        .route("/security-events", get(get_events))
-        .route("/mail-outbox", get(get_outbox))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_stats))
+        .routes(routes!(get_activity))
+        .routes(routes!(get_system))
+        .routes(routes!(get_users))
+        .routes(routes!(get_user))
+        .routes(routes!(get_user_data, delete_user_data))
+        .routes(routes!(get_tier, put_tier))
+        .routes(routes!(put_role))
+        .routes(routes!(post_lock))
+        .routes(routes!(post_unlock))
+        .routes(routes!(delete_sessions))
+        .routes(routes!(get_spaces))
+        .routes(routes!(get_space))
+        .routes(routes!(get_sync_changes))
+        .routes(routes!(get_events))
+        .routes(routes!(get_outbox))
         .nest("/personas", super::admin_personas::router())
         .nest("/retention", super::admin_retention::router())
 }
@@ -535,27 +530,3 @@ async fn get_outbox(
             .await?,
     ))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    get_stats,
-    get_activity,
-    get_system,
-    get_users,
-    get_user,
-    get_user_data,
-    delete_user_data,
-    get_tier,
-    put_tier,
-    put_role,
-    post_lock,
-    post_unlock,
-    delete_sessions,
-    get_spaces,
-    get_space,
-    get_sync_changes,
-    get_events,
-    get_outbox
-))]
-pub struct Doc;

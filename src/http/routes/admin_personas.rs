@@ -4,9 +4,10 @@
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::admin::AdminUser;
 use crate::admin::personas::{self as admin_personas, Saved};
@@ -18,10 +19,10 @@ use crate::personas;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/admin/personas`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(get_personas).post(post_persona))
-        .route("/{id}", get(get_persona).delete(delete_persona))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_personas, post_persona))
+        .routes(routes!(get_persona, delete_persona))
 }
 
 /// This door's table from refusal to body.
@@ -97,7 +98,7 @@ enum Cadence {
         (status = 200, description = "`{ok, userId, email}`", body = Object),
         (status = 400, description = "`ValidationError` with `details`, or `Invalid JSON body`", body = PlainErrorBody),
         (status = 409, description = "the email belongs to a user who is not a persona", body = PlainErrorBody),
-        (status = 403, description = "admin role required", body = crate::http::openapi::ErrorEnvelope)
+        (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
     )
 )]
 async fn post_persona(
@@ -119,7 +120,7 @@ async fn post_persona(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{personas: [{userId, email, name, archetype, tickCadence, lastActiveAt, createdAt, actions7d}]}`", body = Object),
-        (status = 403, description = "admin role required", body = crate::http::openapi::ErrorEnvelope)
+        (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
     )
 )]
 async fn get_personas(AdminUser(_): AdminUser, State(state): State<AppState>) -> Answer<Value> {
@@ -134,7 +135,7 @@ async fn get_personas(AdminUser(_): AdminUser, State(state): State<AppState>) ->
     responses(
         (status = 200, description = "`{persona, recentActions, feedbackByModule, recentFeedback}`", body = Object),
         (status = 404, description = "`Not found`", body = PlainErrorBody),
-        (status = 403, description = "admin role required", body = crate::http::openapi::ErrorEnvelope)
+        (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
     )
 )]
 async fn get_persona(
@@ -155,7 +156,7 @@ async fn get_persona(
         (status = 200, description = "`{ok, deleted}`", body = Object),
         (status = 400, description = "the user is not a persona", body = PlainErrorBody),
         (status = 404, description = "`Not found`", body = PlainErrorBody),
-        (status = 403, description = "admin role required", body = crate::http::openapi::ErrorEnvelope)
+        (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
     )
 )]
 async fn delete_persona(
@@ -174,11 +175,3 @@ async fn delete_persona(
     state.mail.wake();
     Ok(Json(done))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    paths(post_persona, get_personas, get_persona, delete_persona),
-    components(schemas(PlainErrorBody))
-)]
-pub struct Doc;

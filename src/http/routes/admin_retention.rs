@@ -3,21 +3,22 @@
 //! it at once.
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::admin::AdminUser;
 use crate::error::Result;
-use crate::http::openapi::ErrorEnvelope;
+use crate::http::error::ErrorEnvelope;
 use crate::retention::{self, Report};
 use crate::state::AppState;
 
 /// Routes under `/api/v1/admin/retention`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(get_retention))
-        .route("/run", post(post_run))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_retention))
+        .routes(routes!(post_run))
 }
 
 #[utoipa::path(
@@ -51,8 +52,3 @@ async fn post_run(AdminUser(_): AdminUser, State(state): State<AppState>) -> Res
         retention::run(&state.db, &state.retention, state.now()).await?,
     ))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(get_retention, post_run))]
-pub struct Doc;

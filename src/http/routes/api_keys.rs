@@ -3,24 +3,25 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api_keys::{self, ApiKey, CreatedKey, Validation};
 use crate::audit::ClientInfo;
 use crate::error::Result;
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
-use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/api-keys`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(get_keys).post(post_key))
-        .route("/validate", post(post_validate))
-        .route("/{id}", delete(delete_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_keys, post_key))
+        .routes(routes!(post_validate))
+        .routes(routes!(delete_key))
 }
 
 #[utoipa::path(
@@ -148,8 +149,3 @@ async fn post_validate(
     }
     Ok(Json(answer))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(get_keys, post_key, delete_key, post_validate))]
-pub struct Doc;

@@ -2,40 +2,45 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::{self, ClientInfo};
 use crate::auth::{self, session, Registration};
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
-use crate::http::openapi::ErrorEnvelope;
 use crate::me::{self, ProfilePatch};
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users;
 
 /// Routes under `/api/v1/auth`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/signup-status", get(get_signup_status))
-        .route("/register", post(post_register))
-        .route("/login", post(post_login))
-        .route("/session-to-token", post(post_session_to_token))
-        .route("/refresh", post(post_refresh))
-        .route("/validate", post(post_validate))
-        .route("/logout", post(post_logout))
-        .route("/session", get(get_session))
-        .route("/sessions", get(get_sessions))
-        .route("/sessions/{id}", delete(delete_session))
-        .route("/profile", get(get_profile).post(post_profile))
-        .route("/change-password", post(post_change_password))
-        .route("/account", delete(super::me::delete_account))
-        .route("/security-events", get(get_security_events))
-        .route("/jwks", get(super::wellknown::get_jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_signup_status))
+        .routes(routes!(post_register))
+        .routes(routes!(post_login))
+        .routes(routes!(post_session_to_token))
+        .routes(routes!(post_refresh))
+        .routes(routes!(post_validate))
+        .routes(routes!(post_logout))
+        .routes(routes!(get_session))
+        .routes(routes!(get_sessions))
+        .routes(routes!(delete_session))
+        .routes(routes!(get_profile, post_profile))
+        .routes(routes!(post_change_password))
+        .routes(routes!(super::me::delete_account))
+        .routes(routes!(get_security_events))
+        .routes(super::alias(
+            routes!(super::wellknown::get_jwks),
+            "/jwks",
+            "get_jwks_v1",
+        ))
         .merge(super::account::router())
         .nest("/two-factor", super::two_factor::router())
 }
@@ -472,24 +477,3 @@ fn event_json(e: &audit::EventRow, user_id: &str) -> Value {
         "created_at": e.created_at,
     })
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    get_signup_status,
-    post_register,
-    post_login,
-    post_session_to_token,
-    post_refresh,
-    post_validate,
-    post_logout,
-    get_session,
-    get_sessions,
-    delete_session,
-    get_profile,
-    post_profile,
-    post_change_password,
-    get_security_events,
-    super::me::delete_account
-))]
-pub struct Doc;

@@ -17,10 +17,11 @@ use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::auth::{self, Session};
@@ -30,12 +31,16 @@ use crate::state::AppState;
 use crate::users::User;
 
 /// Routes under `/api/auth`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(session::router())
         .merge(account::router())
         .merge(email_flows::router())
-        .route("/jwks", get(super::wellknown::get_jwks))
+        .routes(super::alias(
+            routes!(super::wellknown::get_jwks),
+            "/jwks",
+            "get_jwks_api_auth",
+        ))
         .nest("/organization", organization::router())
         .nest("/two-factor", two_factor::router())
         .merge(magic_link::router())

@@ -17,7 +17,7 @@ pub async fn get_health(State(state): State<AppState>) -> Json<Value> {
 /// `GET /ready`: 200 when a database read succeeds, else 503.
 #[utoipa::path(get, path = "/ready", tag = "meta", responses(
     (status = 200, description = "`{status, schemaVersion, timestamp}`: the database answers", body = Object),
-    (status = 503, description = "SERVICE_UNAVAILABLE: the database does not answer", body = crate::http::openapi::ErrorEnvelope)
+    (status = 503, description = "SERVICE_UNAVAILABLE: the database does not answer", body = crate::http::error::ErrorEnvelope)
 ))]
 pub async fn get_ready(
     State(state): State<AppState>,

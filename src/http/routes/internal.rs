@@ -2,9 +2,10 @@
 //! authenticated by `X-Service-Key` (compared in constant time).
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::Result;
 use crate::http::extract::ServiceKey;
@@ -12,10 +13,10 @@ use crate::spaces::store;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/internal`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/org/{org_id}/member/{user_id}", get(get_member))
-        .route("/users/{user_id}/memberships", get(get_memberships))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_member))
+        .routes(routes!(get_memberships))
         .nest("/personas", super::internal_personas::router())
 }
 
@@ -64,8 +65,3 @@ async fn get_memberships(
         json!({ "userId": user_id, "memberships": memberships }),
     ))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(get_member, get_memberships))]
-pub struct Doc;

@@ -4,9 +4,10 @@
 
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::{read_body, ServiceKey};
@@ -19,11 +20,11 @@ use crate::state::AppState;
 const BATCH_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Routes under `/api/v1/internal/personas`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/due", get(get_due))
-        .route("/{id}/actions", post(post_actions))
-        .route("/{id}/feedback", post(post_feedback))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_due))
+        .routes(routes!(post_actions))
+        .routes(routes!(post_feedback))
 }
 
 /// This door's table from refusal to body.
@@ -146,8 +147,3 @@ async fn post_feedback(
         .await?;
     Ok(Json(json!({ "ok": true, "written": written })))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(get_due, post_actions, post_feedback))]
-pub struct Doc;

@@ -1,35 +1,41 @@
 //! `/api/v1/me/*`: the caller's own things — profile, onboarding, data
 //! summary, export and erasure, the sync bootstrap, and the vault (nested).
 
+use crate::http::routes::alias;
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
 use crate::http::cookie;
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser};
-use crate::http::openapi::ErrorEnvelope;
 use crate::me::{self, erase, Onboarding, ProfilePatch};
 use crate::state::AppState;
 use crate::{sync, users};
 
 /// Routes under `/api/v1/me`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/bootstrap-singletons", post(post_bootstrap_singletons))
-        .route("/profile", patch(patch_profile))
-        .route("/onboarding", get(get_onboarding))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_bootstrap_singletons))
+        .routes(routes!(patch_profile))
+        .routes(routes!(get_onboarding))
         // The web app's onboarding store asks with a trailing slash.
-        .route("/onboarding/", get(get_onboarding))
-        .route("/onboarding/complete", post(post_onboarding_complete))
-        .route("/onboarding/reset", patch(patch_onboarding_reset))
-        .route("/data", get(get_data).delete(delete_data))
-        .route("/data/export", get(get_data_export))
+        .routes(alias(
+            routes!(get_onboarding),
+            "/onboarding/",
+            "get_onboarding_slash",
+        ))
+        .routes(routes!(post_onboarding_complete))
+        .routes(routes!(patch_onboarding_reset))
+        .routes(routes!(get_data, delete_data))
+        .routes(routes!(get_data_export))
         .nest("/encryption-vault", super::vault::router())
         .nest("/ai-mission-grant", super::mission_grant::router())
 }
@@ -267,17 +273,3 @@ pub(super) async fn delete_account(
     let erased = erase::erase_confirmed(&state, claims.sub, req.password, client).await?;
     Ok(erased_response(&state, erased))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_bootstrap_singletons,
-    patch_profile,
-    get_onboarding,
-    post_onboarding_complete,
-    patch_onboarding_reset,
-    get_data,
-    delete_data,
-    get_data_export
-))]
-pub struct Doc;

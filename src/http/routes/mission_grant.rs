@@ -3,9 +3,10 @@
 //! original service's `{error, code}` shape, which its clients branch on.
 
 use axum::extract::{Request, State};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::http::extract::{read_body, AuthUser};
@@ -15,8 +16,8 @@ use crate::vault::grant::{self, Grant};
 use crate::vault::{self, Action};
 
 /// Routes under `/api/v1/me/ai-mission-grant`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/", post(post_grant))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_grant))
 }
 
 /// The request (documentation only: the body is read leniently, as JSON of
@@ -87,8 +88,3 @@ async fn post_grant(
     .await?;
     Ok(Json(grant))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(post_grant), components(schemas(VaultError)))]
-pub struct Doc;

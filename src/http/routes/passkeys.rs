@@ -9,30 +9,31 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
-use crate::http::openapi::ErrorEnvelope;
 use crate::passkeys::flow;
 use crate::passkeys::store;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/auth/passkeys`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(get_passkeys))
-        .route("/capability", get(get_capability))
-        .route("/register/options", post(post_register_options))
-        .route("/register/verify", post(post_register_verify))
-        .route("/authenticate/options", post(post_authenticate_options))
-        .route("/authenticate/verify", post(post_authenticate_verify))
-        .route("/{id}", patch(patch_passkey).delete(delete_passkey))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_passkeys))
+        .routes(routes!(get_capability))
+        .routes(routes!(post_register_options))
+        .routes(routes!(post_register_verify))
+        .routes(routes!(post_authenticate_options))
+        .routes(routes!(post_authenticate_verify))
+        .routes(routes!(patch_passkey, delete_passkey))
 }
 
 fn require_enabled(state: &AppState) -> Result<()> {
@@ -326,17 +327,3 @@ async fn delete_passkey(
     flow::delete(&state, claims.sub, id, client).await?;
     Ok(Json(json!({ "status": true, "success": true })))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    get_passkeys,
-    get_capability,
-    post_register_options,
-    post_register_verify,
-    post_authenticate_options,
-    post_authenticate_verify,
-    patch_passkey,
-    delete_passkey
-))]
-pub struct Doc;

@@ -4,28 +4,29 @@
 //! appOverrides, deviceSettings}` the web app's settings store reads.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, patch};
-use axum::{Json, Router};
+use axum::Json;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::Result;
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser};
-use crate::http::openapi::ErrorEnvelope;
 use crate::me::require_user;
 use crate::settings::{self, AllSettings, Device, DevicePatch};
 use crate::state::AppState;
 
 /// Routes under `/api/v1/settings`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(get_settings))
-        .route("/global", patch(patch_global))
-        .route("/app/{app_id}", patch(patch_app).delete(delete_app))
-        .route("/device/{device_id}/{app_id}", patch(patch_device_app))
-        .route("/devices", get(get_devices))
-        .route("/device/{device_id}", delete(delete_device))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_settings))
+        .routes(routes!(patch_global))
+        .routes(routes!(patch_app, delete_app))
+        .routes(routes!(patch_device_app))
+        .routes(routes!(get_devices))
+        .routes(routes!(delete_device))
 }
 
 /// Every settings route but `/devices` answers the caller's whole settings,
@@ -232,16 +233,3 @@ async fn delete_device(
         })
         .await
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    get_settings,
-    patch_global,
-    patch_app,
-    delete_app,
-    patch_device_app,
-    get_devices,
-    delete_device
-))]
-pub struct Doc;

@@ -1,15 +1,16 @@
 //! `/api/v1/gilden`: spaces, members and invitations.
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser};
-use crate::http::openapi::ErrorEnvelope;
 use crate::spaces::{
     self, FullSpace, Invitation, Member, MySpace, NewSpace, Role, Space, SpacePatch,
 };
@@ -17,19 +18,16 @@ use crate::state::AppState;
 use crate::users::store as users;
 
 /// Routes under `/api/v1/gilden`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", post(post_space).get(get_spaces))
-        .route("/accept-invitation", post(post_accept_invitation))
-        .route("/reject-invitation", post(post_reject_invitation))
-        .route("/{id}", get(get_space).put(put_space).delete(delete_space))
-        .route("/{id}/invite", post(post_invite))
-        .route(
-            "/{id}/invitations/{invitation_id}",
-            delete(delete_invitation),
-        )
-        .route("/{id}/members/{member_id}", delete(delete_member))
-        .route("/{id}/members/{member_id}/role", put(put_member_role))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_space, get_spaces))
+        .routes(routes!(post_accept_invitation))
+        .routes(routes!(post_reject_invitation))
+        .routes(routes!(get_space, put_space, delete_space))
+        .routes(routes!(post_invite))
+        .routes(routes!(delete_invitation))
+        .routes(routes!(delete_member))
+        .routes(routes!(put_member_role))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -369,20 +367,3 @@ async fn put_member_role(
             .await?,
     ))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_space,
-    get_spaces,
-    post_accept_invitation,
-    post_reject_invitation,
-    get_space,
-    put_space,
-    delete_space,
-    post_invite,
-    delete_invitation,
-    delete_member,
-    put_member_role
-))]
-pub struct Doc;

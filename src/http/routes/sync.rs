@@ -1,9 +1,10 @@
 //! `GET /sync/{appId}/pull`: the read side of the change log.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, Result};
@@ -15,8 +16,8 @@ use crate::sync::{self, PullPage};
 const MAX_LIMIT: u32 = 1000;
 
 /// Routes under `/sync`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/{app_id}/pull", get(get_pull))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_pull))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -67,8 +68,3 @@ async fn get_pull(
             .await?,
     ))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(get_pull))]
-pub struct Doc;

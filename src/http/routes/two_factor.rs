@@ -8,26 +8,27 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::auth::two_factor::{self, totp, Enrollment, Proof};
 use crate::error::{ApiError, Result};
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{bearer, AppJson, AuthUser};
-use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/auth/two-factor`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/enable", post(post_enable))
-        .route("/verify-totp", post(post_verify_totp))
-        .route("/verify-backup-code", post(post_verify_backup_code))
-        .route("/generate-backup-codes", post(post_generate_backup_codes))
-        .route("/disable", post(post_disable))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_enable))
+        .routes(routes!(post_verify_totp))
+        .routes(routes!(post_verify_backup_code))
+        .routes(routes!(post_generate_backup_codes))
+        .routes(routes!(post_disable))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -158,14 +159,3 @@ async fn post_disable(
     two_factor::disable(&state, claims.sub, req.password, client).await?;
     Ok(Json(json!({ "success": true })))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_enable,
-    post_verify_totp,
-    post_verify_backup_code,
-    post_generate_backup_codes,
-    post_disable
-))]
-pub struct Doc;

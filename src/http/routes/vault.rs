@@ -7,15 +7,16 @@
 //! `ZK_ACTIVE`, `RECOVERY_WRAP_MISSING`, `BAD_REQUEST`).
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode};
+use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser};
-use crate::http::openapi::ErrorEnvelope;
 use crate::state::AppState;
 use crate::vault::{self, Action, KeyResponse, Status};
 
@@ -52,17 +53,14 @@ struct OkResponse {
 }
 
 /// Routes under `/api/v1/me/encryption-vault`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/status", get(get_status))
-        .route("/init", post(post_init))
-        .route("/key", get(get_key))
-        .route("/rotate", post(post_rotate))
-        .route(
-            "/recovery-wrap",
-            post(post_recovery_wrap).delete(delete_recovery_wrap),
-        )
-        .route("/zero-knowledge", post(post_zero_knowledge))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_status))
+        .routes(routes!(post_init))
+        .routes(routes!(get_key))
+        .routes(routes!(post_rotate))
+        .routes(routes!(post_recovery_wrap, delete_recovery_wrap))
+        .routes(routes!(post_zero_knowledge))
 }
 
 #[utoipa::path(
@@ -290,16 +288,3 @@ async fn post_zero_knowledge(
     );
     Ok(ok(r.await.map_err(with_code)?))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    get_status,
-    post_init,
-    get_key,
-    post_rotate,
-    post_recovery_wrap,
-    delete_recovery_wrap,
-    post_zero_knowledge
-))]
-pub struct Doc;

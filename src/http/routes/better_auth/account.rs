@@ -7,10 +7,11 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::session::{remembered, DONT_REMEMBER_COOKIE};
 use super::{check_callback, session_json, BaAuth, BaError, BaJson, BaResult};
@@ -23,32 +24,18 @@ use crate::me::{self, erase, ProfilePatch};
 use crate::state::AppState;
 use crate::users;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/update-user", post(post_update_user))
-        .route("/change-password", post(post_change_password))
-        .route("/change-email", post(post_change_email))
-        .route("/delete-user", post(post_delete_user))
-        .route("/list-accounts", get(get_list_accounts))
-        .route("/list-sessions", get(get_list_sessions))
-        .route("/revoke-session", post(post_revoke_session))
-        .route("/revoke-other-sessions", post(post_revoke_other_sessions))
-        .route("/revoke-sessions", post(post_revoke_sessions))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_update_user))
+        .routes(routes!(post_change_password))
+        .routes(routes!(post_change_email))
+        .routes(routes!(post_delete_user))
+        .routes(routes!(get_list_accounts))
+        .routes(routes!(get_list_sessions))
+        .routes(routes!(post_revoke_session))
+        .routes(routes!(post_revoke_other_sessions))
+        .routes(routes!(post_revoke_sessions))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_update_user,
-    post_change_password,
-    post_change_email,
-    post_delete_user,
-    get_list_accounts,
-    get_list_sessions,
-    post_revoke_session,
-    post_revoke_other_sessions,
-    post_revoke_sessions
-))]
-pub struct Doc;
 
 fn caller(auth: &BaAuth) -> Caller {
     Caller {

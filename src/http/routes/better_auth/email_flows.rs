@@ -3,14 +3,16 @@
 //! `reset-password`. Thin adapters over `auth::lifecycle`, the functions
 //! of the `/api/v1` door, with the same limits.
 
+use crate::http::routes::alias;
 use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{check_callback, BaError, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
@@ -21,26 +23,18 @@ use crate::http::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/send-verification-email",
-            post(post_send_verification_email),
-        )
-        .route("/verify-email", get(get_verify_email))
-        .route("/request-password-reset", post(post_request_password_reset))
-        .route("/forget-password", post(post_request_password_reset))
-        .route("/reset-password", post(post_reset_password))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_send_verification_email))
+        .routes(routes!(get_verify_email))
+        .routes(routes!(post_request_password_reset))
+        .routes(alias(
+            routes!(post_request_password_reset),
+            "/forget-password",
+            "post_forget_password",
+        ))
+        .routes(routes!(post_reset_password))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_send_verification_email,
-    get_verify_email,
-    post_request_password_reset,
-    post_reset_password
-))]
-pub struct Doc;
 
 fn invalid_email() -> BaError {
     BaError::bad_request("VALIDATION_ERROR", "[body.email] Invalid email address")

@@ -5,14 +5,16 @@
 //! existing accounts (no sign-up by magic link), and an account with 2FA on
 //! still needs its second factor.
 
+use crate::http::routes::alias;
 use axum::extract::State;
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::session::{signed_in_cookies, ticket_of, TWO_FACTOR_COOKIE};
 use super::{check_callback, session_json, BaError, BaJson, BaQuery, BaResult};
@@ -31,17 +33,16 @@ const VERIFY_PATH: &str = "/api/auth/magic-link/verify";
 /// Routes merged into `/api/auth` (the send route lives under `/sign-in`;
 /// `/magic-link/send-magic-link`, the name the Mana clients were written
 /// against, is the same handler).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sign-in/magic-link", post(post_sign_in_magic_link))
-        .route("/magic-link/send-magic-link", post(post_sign_in_magic_link))
-        .route("/magic-link/verify", get(get_magic_link_verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_sign_in_magic_link))
+        .routes(alias(
+            routes!(post_sign_in_magic_link),
+            "/magic-link/send-magic-link",
+            "post_send_magic_link",
+        ))
+        .routes(routes!(get_magic_link_verify))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(post_sign_in_magic_link, get_magic_link_verify))]
-pub struct Doc;
 
 /// A callback URL of the request checked as the framework checks it, with
 /// its own error code per field (`INVALID_CALLBACK_URL`, …).

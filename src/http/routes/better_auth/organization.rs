@@ -14,11 +14,12 @@ mod members;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use rusqlite::Connection;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
@@ -27,72 +28,29 @@ use crate::error::{ApiError, ErrorCode};
 use crate::spaces::{self, store, Member, NewSpace, Role, Space, SpacePatch};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/create", post(post_create))
-        .route("/list", get(get_list))
-        .route("/set-active", post(post_set_active))
-        .route("/get-active-member", get(members::get_active_member))
-        .route(
-            "/get-active-member-role",
-            get(members::get_active_member_role),
-        )
-        .route("/list-members", get(members::get_list_members))
-        .route("/invite-member", post(invitations::post_invite_member))
-        .route("/list-invitations", get(invitations::get_list_invitations))
-        .route(
-            "/list-user-invitations",
-            get(invitations::get_list_user_invitations),
-        )
-        .route("/get-invitation", get(invitations::get_invitation))
-        .route(
-            "/accept-invitation",
-            post(invitations::post_accept_invitation),
-        )
-        .route(
-            "/reject-invitation",
-            post(invitations::post_reject_invitation),
-        )
-        .route(
-            "/cancel-invitation",
-            post(invitations::post_cancel_invitation),
-        )
-        .route("/remove-member", post(members::post_remove_member))
-        .route(
-            "/update-member-role",
-            post(members::post_update_member_role),
-        )
-        .route("/get-full-organization", get(get_full_organization))
-        .route("/update", post(post_update))
-        .route("/delete", post(post_delete))
-        .route("/leave", post(members::post_leave))
-        .route("/check-slug", post(post_check_slug))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_create))
+        .routes(routes!(get_list))
+        .routes(routes!(post_set_active))
+        .routes(routes!(members::get_active_member))
+        .routes(routes!(members::get_active_member_role))
+        .routes(routes!(members::get_list_members))
+        .routes(routes!(invitations::post_invite_member))
+        .routes(routes!(invitations::get_list_invitations))
+        .routes(routes!(invitations::get_list_user_invitations))
+        .routes(routes!(invitations::get_invitation))
+        .routes(routes!(invitations::post_accept_invitation))
+        .routes(routes!(invitations::post_reject_invitation))
+        .routes(routes!(invitations::post_cancel_invitation))
+        .routes(routes!(members::post_remove_member))
+        .routes(routes!(members::post_update_member_role))
+        .routes(routes!(get_full_organization))
+        .routes(routes!(post_update))
+        .routes(routes!(post_delete))
+        .routes(routes!(members::post_leave))
+        .routes(routes!(post_check_slug))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_create,
-    get_list,
-    post_set_active,
-    members::get_active_member,
-    members::get_active_member_role,
-    members::get_list_members,
-    invitations::post_invite_member,
-    invitations::get_list_invitations,
-    invitations::get_list_user_invitations,
-    invitations::get_invitation,
-    invitations::post_accept_invitation,
-    invitations::post_reject_invitation,
-    invitations::post_cancel_invitation,
-    members::post_remove_member,
-    members::post_update_member_role,
-    get_full_organization,
-    post_update,
-    post_delete,
-    members::post_leave,
-    post_check_slug
-))]
-pub struct Doc;
 
 fn bad(code: &'static str, message: &str) -> BaError {
     BaError::new(StatusCode::BAD_REQUEST, code, message)

@@ -12,10 +12,11 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::session::signed_in_cookies;
@@ -34,35 +35,16 @@ use crate::users::store as users;
 pub const CHALLENGE_COOKIE: &str = "mana.better-auth-passkey";
 
 /// Routes under `/api/auth/passkey`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/generate-register-options",
-            get(get_generate_register_options),
-        )
-        .route("/verify-registration", post(post_verify_registration))
-        .route(
-            "/generate-authenticate-options",
-            get(get_generate_authenticate_options),
-        )
-        .route("/verify-authentication", post(post_verify_authentication))
-        .route("/list-user-passkeys", get(get_list_user_passkeys))
-        .route("/update-passkey", post(post_update_passkey))
-        .route("/delete-passkey", post(post_delete_passkey))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_generate_register_options))
+        .routes(routes!(post_verify_registration))
+        .routes(routes!(get_generate_authenticate_options))
+        .routes(routes!(post_verify_authentication))
+        .routes(routes!(get_list_user_passkeys))
+        .routes(routes!(post_update_passkey))
+        .routes(routes!(post_delete_passkey))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    get_generate_register_options,
-    post_verify_registration,
-    get_generate_authenticate_options,
-    post_verify_authentication,
-    get_list_user_passkeys,
-    post_update_passkey,
-    post_delete_passkey
-))]
-pub struct Doc;
 
 /// Which route a refusal is answered for.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,11 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{check_callback, BaAuth, BaError, BaJson, BaResult};
 use crate::audit::ClientInfo;
@@ -25,24 +26,14 @@ pub const TWO_FACTOR_COOKIE: &str = "mana.two_factor";
 /// that the second step of a two-factor sign-in keeps that choice.
 pub const DONT_REMEMBER_COOKIE: &str = "mana.dont_remember";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/sign-up/email", post(post_sign_up_email))
-        .route("/sign-in/email", post(post_sign_in_email))
-        .route("/get-session", get(get_session))
-        .route("/token", get(get_token))
-        .route("/sign-out", post(post_sign_out))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_sign_up_email))
+        .routes(routes!(post_sign_in_email))
+        .routes(routes!(get_session))
+        .routes(routes!(get_token))
+        .routes(routes!(post_sign_out))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_sign_up_email,
-    post_sign_in_email,
-    get_session,
-    get_token,
-    post_sign_out
-))]
-pub struct Doc;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

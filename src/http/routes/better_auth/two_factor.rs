@@ -11,10 +11,11 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::session::{signed_in_cookies, TWO_FACTOR_COOKIE};
 use super::{optional_auth, BaAuth, BaError, BaJson, BaResult};
@@ -27,27 +28,15 @@ use crate::state::AppState;
 use crate::users::store as users;
 
 /// Routes under `/api/auth/two-factor`.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/enable", post(post_enable))
-        .route("/disable", post(post_disable))
-        .route("/get-totp-uri", post(post_get_totp_uri))
-        .route("/verify-totp", post(post_verify_totp))
-        .route("/verify-backup-code", post(post_verify_backup_code))
-        .route("/generate-backup-codes", post(post_generate_backup_codes))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_enable))
+        .routes(routes!(post_disable))
+        .routes(routes!(post_get_totp_uri))
+        .routes(routes!(post_verify_totp))
+        .routes(routes!(post_verify_backup_code))
+        .routes(routes!(post_generate_backup_codes))
 }
-
-/// The OpenAPI operations of this module (see `http::openapi`).
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    post_enable,
-    post_disable,
-    post_get_totp_uri,
-    post_verify_totp,
-    post_verify_backup_code,
-    post_generate_backup_codes
-))]
-pub struct Doc;
 
 /// Which route a refusal is answered for: the framework names "not
 /// enabled" and "wrong code" differently per route.
