@@ -51,7 +51,7 @@ pub fn app(state: AppState) -> Router {
         .starts_with("https://")
         .then(|| HeaderValue::from_static("max-age=31536000"));
     let document = openapi::Document::default();
-    let (router, api) = api_router()
+    let (router, api) = api_router(&state)
         .routes(routes!(openapi::get_openapi).layer(Extension(document.clone())))
         .split_for_parts();
     let _ = document.set(
@@ -115,20 +115,20 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Every route of the API, each registered once with its OpenAPI operation.
-pub fn api_router() -> OpenApiRouter<AppState> {
+pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(routes::health::get_health))
         .routes(routes!(routes::health::get_ready))
         .routes(routes!(metrics::get_metrics))
         .routes(routes!(routes::wellknown::get_jwks))
         .routes(routes!(routes::wellknown::get_openid_configuration))
-        .nest("/api/auth", routes::better_auth::router())
+        .nest("/api/auth", routes::better_auth::router(state))
         .nest("/api/v1/auth/passkeys", routes::passkeys::router())
-        .nest("/api/v1/auth", routes::auth::router())
+        .nest("/api/v1/auth", routes::auth::router(state))
         .nest("/api/v1/gilden", routes::spaces::router())
         .nest("/api/v1/me", routes::me::router())
         .nest("/api/v1/settings", routes::settings::router())
-        .nest("/api/v1/api-keys", routes::api_keys::router())
+        .nest("/api/v1/api-keys", routes::api_keys::router(state))
         .nest("/api/v1/internal", routes::internal::router())
         .nest("/api/v1/admin", routes::admin::router())
         .merge(page::router())

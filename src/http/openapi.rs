@@ -221,27 +221,3 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     .into_iter()
     .flatten()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn document_has_the_envelope_and_the_schemes() {
-        let (_, api) = crate::http::api_router().split_for_parts();
-        let doc = serde_json::to_value(finish(api)).unwrap();
-        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        let schemes = &doc["components"]["securitySchemes"];
-        assert_eq!(schemes["bearer"]["scheme"], "bearer");
-        assert_eq!(schemes["serviceKey"]["name"], "X-Service-Key");
-        let envelope = &doc["components"]["schemas"]["ErrorEnvelope"];
-        let required: Vec<&str> = envelope["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(required, ["error", "message", "status"]);
-        assert!(doc["paths"]["/admin/{path}"]["get"].is_object());
-    }
-}

@@ -23,6 +23,7 @@ mod container;
 mod cookie_prefix;
 mod crash;
 mod csrf;
+mod door_limits;
 mod files;
 mod guessing;
 mod hardening;

@@ -65,6 +65,19 @@ async fn every_operation_names_its_errors_and_security() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let in_doc = documented(&doc);
     assert!(in_doc.len() > 160, "only {} operations", in_doc.len());
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["serviceKey"]["name"], "X-Service-Key");
+    let envelope = &doc["components"]["schemas"]["ErrorEnvelope"];
+    let required: Vec<&str> = envelope["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["error", "message", "status"]);
+    // axum's catch-alls are documented as parameters.
+    assert!(doc["paths"]["/admin/{path}"]["get"].is_object());
 
     // Every operation names its errors with the shared envelope and every
     // protected operation its security.

@@ -18,18 +18,24 @@ use crate::error::{ApiError, Result};
 use crate::http::cookie;
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AppQuery, BearerSession};
-use crate::ratelimit::Bucket;
+use crate::http::ratelimit::{envelope, guarded, Bucket};
 use crate::state::AppState;
 
 /// Routes merged into `/api/v1/auth`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(post_resend_verification))
+        .merge(guarded(
+            OpenApiRouter::new()
+                .routes(routes!(post_resend_verification))
+                .routes(routes!(post_forgot_password))
+                .routes(routes!(post_reset_password))
+                .routes(routes!(post_magic_link_send)),
+            state,
+            Bucket::Auth,
+            envelope,
+        ))
         .routes(routes!(get_verify_email))
-        .routes(routes!(post_forgot_password))
-        .routes(routes!(post_reset_password))
         .routes(routes!(post_change_email))
-        .routes(routes!(post_magic_link_send))
         .routes(routes!(get_magic_link_verify))
 }
 
@@ -75,7 +81,6 @@ async fn post_resend_verification(
     client: ClientInfo,
     AppJson(req): AppJson<ResendRequest>,
 ) -> Result<Json<serde_json::Value>> {
-    state.limit(Bucket::Auth, &client)?;
     lifecycle::resend_verification(&state, &req.email, req.source_app_url, client).await?;
     Ok(success())
 }
@@ -161,7 +166,6 @@ async fn post_forgot_password(
     client: ClientInfo,
     AppJson(req): AppJson<ForgotRequest>,
 ) -> Result<Json<serde_json::Value>> {
-    state.limit(Bucket::Auth, &client)?;
     lifecycle::forgot_password(&state, &req.email, req.redirect_to, client).await?;
     Ok(success())
 }
@@ -187,7 +191,6 @@ async fn post_reset_password(
     client: ClientInfo,
     AppJson(req): AppJson<ResetRequest>,
 ) -> Result<Json<serde_json::Value>> {
-    state.limit(Bucket::Auth, &client)?;
     lifecycle::reset_password(&state, req.token, req.new_password, client).await?;
     Ok(success())
 }
@@ -248,7 +251,6 @@ async fn post_magic_link_send(
     client: ClientInfo,
     AppJson(req): AppJson<MagicLinkRequest>,
 ) -> Result<Json<serde_json::Value>> {
-    state.limit(Bucket::Auth, &client)?;
     lifecycle::send_magic_link(&state, &req.email, req.callback_url, client).await?;
     Ok(success())
 }

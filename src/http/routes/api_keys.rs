@@ -14,13 +14,19 @@ use crate::audit::ClientInfo;
 use crate::error::Result;
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
+use crate::http::ratelimit::{envelope, guarded, Bucket};
 use crate::state::AppState;
 
 /// Routes under `/api/v1/api-keys`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_keys, post_key))
-        .routes(routes!(post_validate))
+        .merge(guarded(
+            OpenApiRouter::new().routes(routes!(post_validate)),
+            state,
+            Bucket::Validate,
+            envelope,
+        ))
         .routes(routes!(delete_key))
 }
 
@@ -124,10 +130,8 @@ struct ValidateRequest {
 )]
 async fn post_validate(
     State(state): State<AppState>,
-    client: crate::audit::ClientInfo,
     OptionalJson(req): OptionalJson<ValidateRequest>,
 ) -> Result<Json<Validation>> {
-    state.limit(crate::ratelimit::Bucket::Validate, &client)?;
     let Some((key, scope)) = req.and_then(|r| r.api_key.map(|k| (k, r.scope))) else {
         return Ok(Json(Validation::invalid("missing")));
     };

@@ -14,20 +14,31 @@ use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::cookie;
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{session_cookie, AppJson, AuthUser, OptionalJson, SessionAuth};
+use crate::http::ratelimit::{envelope, guarded, Bucket};
 use crate::me::{self, ProfilePatch};
-use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use crate::users;
 
 /// Routes under `/api/v1/auth`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_signup_status))
-        .routes(routes!(post_register))
-        .routes(routes!(post_login))
+        .merge(guarded(
+            OpenApiRouter::new()
+                .routes(routes!(post_register))
+                .routes(routes!(post_login)),
+            state,
+            Bucket::Auth,
+            envelope,
+        ))
         .routes(routes!(post_session_to_token))
         .routes(routes!(post_refresh))
-        .routes(routes!(post_validate))
+        .merge(guarded(
+            OpenApiRouter::new().routes(routes!(post_validate)),
+            state,
+            Bucket::Validate,
+            envelope,
+        ))
         .routes(routes!(post_logout))
         .routes(routes!(get_session))
         .routes(routes!(get_sessions))
@@ -41,7 +52,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             "/jwks",
             "get_jwks_v1",
         ))
-        .merge(super::account::router())
+        .merge(super::account::router(state))
         .nest("/two-factor", super::two_factor::router())
 }
 
@@ -86,7 +97,6 @@ async fn post_register(
     client: ClientInfo,
     AppJson(req): AppJson<RegisterRequest>,
 ) -> Result<Response> {
-    state.limit(Bucket::Auth, &client)?;
     let reg = Registration {
         email: req.email,
         password: req.password,
@@ -140,7 +150,6 @@ async fn post_login(
     client: ClientInfo,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<Response> {
-    state.limit(Bucket::Auth, &client)?;
     let signed = auth::login(&state, &req.email, req.password, client).await?;
     Ok(signed_in_response(&state, signed))
 }
@@ -221,10 +230,8 @@ struct ValidateRequest {
 )]
 async fn post_validate(
     State(state): State<AppState>,
-    client: ClientInfo,
     OptionalJson(req): OptionalJson<ValidateRequest>,
 ) -> Result<Json<Value>> {
-    state.limit(Bucket::Validate, &client)?;
     let Some(token) = req.and_then(|r| r.token) else {
         return Ok(Json(json!({ "valid": false })));
     };

@@ -31,11 +31,11 @@ use crate::state::AppState;
 use crate::users::User;
 
 /// Routes under `/api/auth`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(session::router())
+        .merge(session::router(state))
         .merge(account::router())
-        .merge(email_flows::router())
+        .merge(email_flows::router(state))
         .routes(super::alias(
             routes!(super::wellknown::get_jwks),
             "/jwks",
@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .nest("/organization", organization::router())
         .nest("/two-factor", two_factor::router())
-        .merge(magic_link::router())
+        .merge(magic_link::router(state))
         .nest("/passkey", passkey::router())
 }
 
@@ -163,6 +163,11 @@ impl From<ApiError> for BaError {
             source: internal.then(|| Box::new(e)),
         }
     }
+}
+
+/// A refusal of the `/api/auth` door's guards, in the framework's shape.
+pub fn refusal(e: ApiError) -> Response {
+    BaError::from(e).into_response()
 }
 
 impl IntoResponse for BaError {

@@ -19,21 +19,27 @@ use crate::audit::ClientInfo;
 use crate::auth::lifecycle;
 use crate::email::with_param;
 use crate::error::{ApiError, ErrorCode};
-use crate::http::ratelimit::Bucket;
+use crate::http::ratelimit::{guarded, Bucket};
 use crate::state::AppState;
 use crate::users;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(post_send_verification_email))
-        .routes(routes!(get_verify_email))
-        .routes(routes!(post_request_password_reset))
-        .routes(alias(
-            routes!(post_request_password_reset),
-            "/forget-password",
-            "post_forget_password",
+        .merge(guarded(
+            OpenApiRouter::new()
+                .routes(routes!(post_send_verification_email))
+                .routes(routes!(post_request_password_reset))
+                .routes(alias(
+                    routes!(post_request_password_reset),
+                    "/forget-password",
+                    "post_forget_password",
+                ))
+                .routes(routes!(post_reset_password)),
+            state,
+            Bucket::Auth,
+            super::refusal,
         ))
-        .routes(routes!(post_reset_password))
+        .routes(routes!(get_verify_email))
 }
 
 fn invalid_email() -> BaError {
@@ -73,7 +79,6 @@ pub(crate) async fn post_send_verification_email(
     client: ClientInfo,
     BaJson(body): BaJson<SendVerificationBody>,
 ) -> BaResult<Json<Value>> {
-    state.limit(Bucket::Auth, &client)?;
     users::normalize_email(&body.email).map_err(|_| invalid_email())?;
     let callback = check_callback(&state, body.callback_url.as_deref())?;
     lifecycle::resend_verification(&state, &body.email, callback, client).await?;
@@ -159,7 +164,6 @@ pub(crate) async fn post_request_password_reset(
     client: ClientInfo,
     BaJson(body): BaJson<ResetRequestBody>,
 ) -> BaResult<Json<Value>> {
-    state.limit(Bucket::Auth, &client)?;
     users::normalize_email(&body.email).map_err(|_| invalid_email())?;
     let redirect = check_callback(&state, body.redirect_to.as_deref())
         .map_err(|_| BaError::forbidden("INVALID_REDIRECT_URL", "Invalid redirectURL"))?;
@@ -199,7 +203,6 @@ pub(crate) async fn post_reset_password(
     BaQuery(q): BaQuery<ResetQuery>,
     BaJson(body): BaJson<ResetBody>,
 ) -> BaResult<Json<Value>> {
-    state.limit(Bucket::Auth, &client)?;
     let invalid = || BaError::bad_request("INVALID_TOKEN", "Invalid token");
     let token = body.token.or(q.token).ok_or_else(invalid)?;
     lifecycle::reset_password(&state, token, body.new_password, client)

@@ -23,7 +23,7 @@ use crate::auth::{lifecycle, two_factor};
 use crate::email::{self, with_param};
 use crate::error::ErrorCode;
 use crate::http::cookie;
-use crate::ratelimit::Bucket;
+use crate::http::ratelimit::{guarded, Bucket};
 use crate::state::AppState;
 use crate::users;
 
@@ -33,13 +33,19 @@ const VERIFY_PATH: &str = "/api/auth/magic-link/verify";
 /// Routes merged into `/api/auth` (the send route lives under `/sign-in`;
 /// `/magic-link/send-magic-link`, the name the Mana clients were written
 /// against, is the same handler).
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(post_sign_in_magic_link))
-        .routes(alias(
-            routes!(post_sign_in_magic_link),
-            "/magic-link/send-magic-link",
-            "post_send_magic_link",
+        .merge(guarded(
+            OpenApiRouter::new()
+                .routes(routes!(post_sign_in_magic_link))
+                .routes(alias(
+                    routes!(post_sign_in_magic_link),
+                    "/magic-link/send-magic-link",
+                    "post_send_magic_link",
+                )),
+            state,
+            Bucket::Auth,
+            super::refusal,
         ))
         .routes(routes!(get_magic_link_verify))
 }
@@ -125,7 +131,6 @@ pub(crate) async fn post_sign_in_magic_link(
     client: ClientInfo,
     BaJson(body): BaJson<SendBody>,
 ) -> BaResult<Json<Value>> {
-    state.limit(Bucket::Auth, &client)?;
     users::normalize_email(&body.email).map_err(|_| {
         BaError::bad_request("VALIDATION_ERROR", "[body.email] Invalid email address")
     })?;

@@ -15,7 +15,7 @@ use crate::audit::ClientInfo;
 use crate::auth::{self, two_factor, Registration, SignedIn};
 use crate::error::ErrorCode;
 use crate::http::cookie;
-use crate::ratelimit::Bucket;
+use crate::http::ratelimit::{guarded, Bucket};
 use crate::state::AppState;
 use crate::users;
 
@@ -26,10 +26,16 @@ pub const TWO_FACTOR_COOKIE: &str = "mana.two_factor";
 /// that the second step of a two-factor sign-in keeps that choice.
 pub const DONT_REMEMBER_COOKIE: &str = "mana.dont_remember";
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(post_sign_up_email))
-        .routes(routes!(post_sign_in_email))
+        .merge(guarded(
+            OpenApiRouter::new()
+                .routes(routes!(post_sign_up_email))
+                .routes(routes!(post_sign_in_email)),
+            state,
+            Bucket::Auth,
+            super::refusal,
+        ))
         .routes(routes!(get_session))
         .routes(routes!(get_token))
         .routes(routes!(post_sign_out))
@@ -87,7 +93,6 @@ pub(crate) async fn post_sign_up_email(
     client: ClientInfo,
     BaJson(body): BaJson<SignUpBody>,
 ) -> BaResult<Response> {
-    state.limit(Bucket::Auth, &client)?;
     users::normalize_email(&body.email).map_err(|_| {
         BaError::bad_request("VALIDATION_ERROR", "[body.email] Invalid email address")
     })?;
@@ -178,7 +183,6 @@ pub(crate) async fn post_sign_in_email(
     client: ClientInfo,
     BaJson(body): BaJson<SignInBody>,
 ) -> BaResult<Response> {
-    state.limit(Bucket::Auth, &client)?;
     users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
     let callback = check_callback(&state, body.callback_url.as_deref())?;
     let signed = match auth::login(&state, &body.email, body.password, client).await {
