@@ -27,6 +27,7 @@ mod door_limits;
 mod files;
 mod guessing;
 mod hardening;
+mod hash_pool;
 #[cfg(feature = "import")]
 mod import;
 mod inflight;

@@ -35,8 +35,8 @@ struct Gate {
     max: usize,
 }
 
-/// A place under the ceiling, given back when dropped (the job ran, failed
-/// or was skipped).
+/// A place under the ceiling, given back when dropped (the answer came,
+/// or the requester left).
 pub(super) struct Permit(Arc<Gate>);
 
 impl Drop for Permit {
@@ -140,7 +140,10 @@ impl Hasher {
     /// waited is reported. A job whose requester is gone by the time a
     /// thread takes it (the request timed out or the client left) is
     /// skipped. `permit` (a place under the anonymous ceiling) is held
-    /// until the job ran or was skipped.
+    /// until the answer is in or the requester is gone: a job left behind
+    /// by a client that gave up costs no hash and holds no place (before,
+    /// it held one until a thread reached it, and the clients after a
+    /// burst were refused for the jobs of clients long gone).
     pub(super) async fn run<T: Send + 'static>(
         &self,
         permit: Option<Permit>,
@@ -149,8 +152,8 @@ impl Hasher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
         let queued = std::time::Instant::now();
+        let _permit = permit;
         let job: Job = Box::new(move |memory| {
-            let _permit = permit;
             let pool = &this.pool;
             pool.queued.fetch_sub(1, Ordering::Relaxed);
             if tx.is_closed() {
@@ -241,5 +244,35 @@ impl Hasher {
             h.hash_with(&password, memory)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Before: the job of a sign-in whose client left held its place until
+    /// a thread reached it, and the next sign-in was refused meanwhile.
+    #[tokio::test]
+    async fn a_sign_in_given_up_frees_its_place_at_once() {
+        let h = Hasher::new(64, 1, 1, 1).unwrap().with_anonymous_limit(1);
+        // The only thread is busy until `release` is sent.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        h.pool
+            .submit(Box::new(move |_| {
+                let _ = wait.recv();
+            }))
+            .map_err(|_| "queue full")
+            .unwrap();
+        let mut gone = Box::pin(h.verify_for_login("pw 12345".into(), None));
+        assert!(futures::poll!(gone.as_mut()).is_pending(), "queued");
+        assert_eq!(h.load().queued, 1);
+        drop(gone);
+        // Its job still waits in the queue, but holds no place.
+        assert!(h.admit_anonymous().is_ok(), "refused for a client gone");
+        release.send(()).unwrap();
+        let v = h.verify_for_login("pw 12345".into(), None).await.unwrap();
+        assert!(!v.matches);
+        assert_eq!(h.load().completed, 1, "the abandoned job was skipped");
     }
 }

@@ -12,11 +12,24 @@ use crate::error::{ApiError, Result};
 #[derive(Default)]
 pub struct Memory(Vec<Block>);
 
+/// The capacity every working memory is allocated with, in 1 KiB blocks:
+/// 33 MiB, above the largest threshold from which glibc's malloc maps a
+/// block by itself (32 MiB; it raises the threshold up to there to the size
+/// of each mapped block freed). The buffer is then always its own mapping,
+/// given back to the system when dropped, instead of a 19 MiB chunk of an
+/// arena that free keeps; only the pages a hash touches are resident (the
+/// rest is address space).
+const MAPPED_BLOCKS: usize = 33 * 1024;
+
 impl Memory {
     /// The first `params.block_count()` blocks, growing the buffer if needed.
     pub(super) fn blocks(&mut self, params: &Params) -> &mut [Block] {
         let n = params.block_count();
         if self.0.len() < n {
+            if self.0.capacity() < n {
+                // A new mapping (the old one, if any, is unmapped).
+                self.0 = Vec::with_capacity(n.max(MAPPED_BLOCKS));
+            }
             self.0.resize(n, Block::default());
         }
         &mut self.0[..n]
@@ -94,8 +107,27 @@ impl Drop for Pool {
     }
 }
 
+/// The nice value of the hashing threads: the lowest priority. A hash is
+/// pure CPU; under a password storm the threads that answer token checks
+/// and everything else run first and hashing takes the rest, so `/validate`
+/// and `/session` keep their speed while every core hashes. Alone, the
+/// threads still get whole cores (nice only matters against runnable
+/// threads; with the kernel's autogroups, only against this process's own
+/// session). Raising one's own nice value needs no privilege.
+pub const HASH_NICE: i32 = 19;
+
+/// Lowers the calling thread's priority to `HASH_NICE` (Linux: the nice
+/// value is per thread, `setpriority(PRIO_PROCESS, 0)` is the caller only).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(None, HASH_NICE) {
+        tracing::warn!(error = %e, "cannot lower the hashing thread's priority");
+    }
+}
+
 /// One hashing thread: runs jobs, gives its memory back when idle.
 fn worker(queue: &Queue) {
+    lower_priority();
     let mut memory = Memory::default();
     let mut jobs = queue.lock();
     loop {
