@@ -6,8 +6,9 @@
 //! `userContext`, REGISTER event), marked verified, with one argon2id hash
 //! (the shipped parameters) shared by all of them.
 //!
-//! Speed: one connection, big transactions, the journal and fsync off and a
-//! large page cache — a crash while seeding can ruin the file, so it only
+//! Speed: one connection without its mutex, big transactions, the journal,
+//! fsync and the foreign-key checks off (every row refers to rows the same
+//! sign-up wrote just before) and a large page cache — a crash while seeding can ruin the file, so it only
 //! touches a file whose accounts are all `@bench.test` (a new one, or one
 //! it seeded before); the server never runs like that.
 
@@ -17,8 +18,7 @@ use std::time::Instant;
 use mana_auth::auth::password::Hasher;
 use mana_auth::auth::signup;
 use mana_auth::clock::{iso, Clock};
-use mana_auth::config::Synchronous;
-use mana_auth::db::Db;
+use mana_auth::db::migrate;
 
 /// Accounts per transaction.
 const BATCH: u64 = 50_000;
@@ -48,9 +48,29 @@ pub fn seed(
     let hash = Hasher::new(19_456, 2, 1, 1)
         .and_then(|h| h.hash_blocking(password))
         .map_err(|e| e.message)?;
-    // Creates and migrates the file exactly like the server.
-    drop(Db::open(db, Synchronous::Full).map_err(fail)?);
-    let mut conn = rusqlite::Connection::open(db).map_err(fail)?;
+    // One connection, opened first: with the server's `Db` opened and
+    // dropped before, a reader it had just opened could still hold the
+    // file, and leaving WAL failed with "database is locked".
+    mana_auth::db::files::prepare_database_file(db).map_err(fail)?;
+    // No per-call mutex: the connection is this thread's alone.
+    let mut conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(fail)?;
+    conn.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
+        .map_err(fail)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = OFF; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE; \
+         PRAGMA cache_size = -4194304;",
+    )
+    .map_err(fail)?;
+    // The server's migrations, as it runs them on a new file.
+    migrate::migrate(&mut conn)?;
     let others: i64 = conn
         .query_row(
             "SELECT count(*) FROM users WHERE email NOT LIKE '%@bench.test'",
@@ -64,13 +84,6 @@ pub fn seed(
             db.display()
         ));
     }
-    conn.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
-        .map_err(fail)?;
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = OFF; PRAGMA locking_mode = EXCLUSIVE; \
-         PRAGMA cache_size = -4194304;",
-    )
-    .map_err(fail)?;
     let client = mana_auth::admin::ops::cli_client();
     let clock = Clock::system();
     let started = Instant::now();
