@@ -186,9 +186,6 @@ pub enum Refusal {
     PasskeyOtherSession,
     /// PASSKEY_VERIFICATION_FAILED: a credential nobody registered.
     PasskeyNotRegistered,
-    /// NOT_FOUND because the caller is not a member of the space (the
-    /// thing itself may exist).
-    NotMember,
 }
 
 impl ApiError {

@@ -53,10 +53,11 @@ pub fn invite_and_mail(
     actor: &str,
     email: &str,
     role: super::Role,
+    if_pending: super::IfPending,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Invitation> {
-    let (space, invitation) = super::invite(tx, space_id, actor, email, role, now)?;
+    let (space, invitation) = super::invite(tx, space_id, actor, email, role, if_pending, now)?;
     queue_invitation(tx, config, &space, &invitation, actor, client, now)?;
     Ok(invitation)
 }

@@ -9,6 +9,7 @@
 
 pub mod mail;
 pub mod model;
+pub mod refusal;
 pub mod slug;
 pub mod store;
 
@@ -17,10 +18,11 @@ use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
 pub use model::{FullSpace, Invitation, Member, MySpace, Role, Space};
+pub use refusal::{refusal_of, SpaceRefusal};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::{iso, parse_iso};
-use crate::error::{ApiError, ErrorCode, Refusal, Result};
+use crate::error::{ApiError, ErrorCode, Result};
 use crate::sync;
 use crate::users::{self, User};
 
@@ -48,20 +50,51 @@ fn metadata_invalid(message: &str) -> ApiError {
     ApiError::new(ErrorCode::SpaceMetadataInvalid, message)
 }
 
-/// The caller's role, or 404 for non-members.
+/// Refuses with `refusal` (see `SpaceRefusal`).
+fn refuse<T>(refusal: SpaceRefusal) -> Result<T> {
+    Err(refusal.into())
+}
+
+/// The caller's role; `SpaceNotFound` or `NotMember` otherwise (both 404
+/// on the envelope: non-members see nothing).
 pub fn require_member(conn: &Connection, space_id: &str, user_id: &str) -> Result<Role> {
-    store::role_of(conn, space_id, user_id)?.ok_or_else(not_found)
+    match store::role_of(conn, space_id, user_id)? {
+        Some(role) => Ok(role),
+        None if store::space(conn, space_id)?.is_none() => refuse(SpaceRefusal::SpaceNotFound),
+        None => refuse(SpaceRefusal::NotMember),
+    }
 }
 
 fn require_role(conn: &Connection, space_id: &str, user_id: &str, at_least: Role) -> Result<Role> {
     let role = require_member(conn, space_id, user_id)?;
     if role < at_least {
-        return Err(ApiError::forbidden(format!(
-            "this needs the {} role in the space",
-            at_least.as_str()
-        )));
+        return refuse(SpaceRefusal::RoleTooLow(at_least));
     }
     Ok(role)
+}
+
+/// A space and the caller's role in it, for a member.
+pub fn member_space(conn: &Connection, space_id: &str, user_id: &str) -> Result<(Space, Role)> {
+    let role = require_member(conn, space_id, user_id)?;
+    let space = store::space(conn, space_id)?.ok_or(SpaceRefusal::SpaceNotFound)?;
+    Ok((space, role))
+}
+
+/// The caller's own membership of a space.
+pub fn membership(conn: &Connection, space_id: &str, user_id: &str) -> Result<Member> {
+    Ok(store::member_of_user(conn, space_id, user_id)?.ok_or(SpaceRefusal::NotMember)?)
+}
+
+/// The members of a space (with their users), for a member.
+pub fn members(conn: &Connection, space_id: &str, user_id: &str) -> Result<Vec<Member>> {
+    require_member(conn, space_id, user_id)?;
+    store::members(conn, space_id)
+}
+
+/// Every invitation of a space, for a member.
+pub fn invitations(conn: &Connection, space_id: &str, user_id: &str) -> Result<Vec<Invitation>> {
+    require_member(conn, space_id, user_id)?;
+    store::invitations(conn, space_id)
 }
 
 /// Creates the personal space of a new user with its owner membership and
@@ -213,8 +246,7 @@ pub fn create(
 
 /// A space with members and invitations, for a member.
 pub fn full(conn: &Connection, space_id: &str, user_id: &str) -> Result<FullSpace> {
-    require_member(conn, space_id, user_id)?;
-    let space = store::space(conn, space_id)?.ok_or_else(not_found)?;
+    let (space, _) = member_space(conn, space_id, user_id)?;
     Ok(FullSpace {
         space,
         members: store::members(conn, space_id)?,
@@ -275,70 +307,78 @@ pub fn update(
     Ok(space)
 }
 
-/// Deletes a space (owner only; never the personal space).
+/// Deletes a space (owner only; never the personal space); answers the
+/// space as it was.
 pub fn delete(
     tx: &Connection,
     space_id: &str,
     actor: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Space> {
     require_role(tx, space_id, actor, Role::Owner)?;
     let space = store::space(tx, space_id)?.ok_or_else(not_found)?;
     if space.kind() == "personal" {
-        return Err(ApiError::new(
-            ErrorCode::SpacePersonalUndeletable,
-            "a personal space cannot be deleted",
-        ));
+        return refuse(SpaceRefusal::PersonalUndeletable);
     }
     store::delete_space(tx, space_id)?;
     let meta = json!({ "spaceId": space.id, "slug": space.slug });
-    audit::record(tx, Some(actor), Event::OrgDeleted, client, meta, &iso(now))
+    audit::record(tx, Some(actor), Event::OrgDeleted, client, meta, &iso(now))?;
+    Ok(space)
 }
 
-/// Invites an address (owner or admin; only owners invite owners). Inviting
-/// an address with a pending invitation rewrites it (role, inviter,
-/// expiry), but only within the actor's own invite right: an admin cannot
-/// turn an owner's pending `owner` invitation into anything else.
+/// What inviting an address that has a pending invitation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IfPending {
+    /// Rewrite it (role, inviter, expiry) and send it again.
+    SendAgain,
+    /// Refuse with `AlreadyInvited`.
+    Refuse,
+}
+
+/// Invites an address (owner or admin of a shared space, with a proven
+/// address; only owners invite owners). Inviting an address with a pending
+/// invitation rewrites it (role, inviter, expiry) when `if_pending` says
+/// so, but only within the actor's own invite right: an admin cannot turn
+/// an owner's pending `owner` invitation into anything else.
+#[allow(clippy::too_many_arguments)]
 pub fn invite(
     tx: &Connection,
     space_id: &str,
     actor: &str,
     email: &str,
     role: Role,
+    if_pending: IfPending,
     now: DateTime<Utc>,
 ) -> Result<(Space, Invitation)> {
-    let actor_role = require_role(tx, space_id, actor, Role::Admin)?;
+    let (space, actor_role) = member_space(tx, space_id, actor)?;
+    if actor_role < Role::Admin {
+        return refuse(SpaceRefusal::RoleTooLow(Role::Admin));
+    }
     if role == Role::Owner && actor_role != Role::Owner {
-        return Err(ApiError::forbidden("only owners can invite owners"));
+        return refuse(SpaceRefusal::OnlyOwnersInviteOwners);
+    }
+    if space.kind() == "personal" {
+        return refuse(SpaceRefusal::PersonalNotShared);
     }
     let inviter = users::store::by_id(tx, actor)?.ok_or_else(ApiError::unauthorized)?;
-    require_verified(&inviter, "verify your email address before inviting anyone")?;
-    let space = store::space(tx, space_id)?.ok_or_else(not_found)?;
-    if space.kind() == "personal" {
-        return Err(ApiError::forbidden("a personal space cannot be shared"));
+    if !inviter.email_verified {
+        return refuse(SpaceRefusal::InviterUnverified);
     }
     let email = users::normalize_email(email)?;
     if store::email_is_member(tx, space_id, &email)? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "this address is already a member",
-        ));
+        return refuse(SpaceRefusal::AlreadyMember);
     }
     match store::pending_invitation(tx, space_id, &email)? {
+        Some(_) if if_pending == IfPending::Refuse => return refuse(SpaceRefusal::AlreadyInvited),
         Some(pending) => {
             if pending.role == Role::Owner && actor_role != Role::Owner {
-                return Err(ApiError::forbidden(
-                    "only owners can change a pending owner invitation",
-                ));
+                return refuse(SpaceRefusal::PendingOwnerInvitation);
             }
         }
         None => {
             if store::open_invitation_count(tx, space_id, &iso(now))? >= MAX_PENDING_INVITATIONS {
-                return Err(ApiError::validation(format!(
-                    "this space has {MAX_PENDING_INVITATIONS} open invitations; \
-                     wait for answers or withdraw some first"
-                )));
+                return refuse(SpaceRefusal::TooManyPending);
             }
         }
     }
@@ -368,12 +408,41 @@ pub fn invite(
 /// EMAIL_NOT_VERIFIED), whatever `REQUIRE_EMAIL_VERIFICATION` says: an
 /// invitation is addressed to a mailbox, so only its proven owner may see,
 /// accept or decline it, and only a proven sender may send one.
-pub fn require_verified(user: &User, message: &str) -> Result<()> {
+fn require_verified(user: &User, refusal: SpaceRefusal) -> Result<()> {
     if user.email_verified {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::EmailNotVerified, message))
+        refuse(refusal)
     }
+}
+
+/// One open invitation addressed to the user, with its space and the
+/// inviter's address: unknown, answered or expired ones are refused
+/// before the address is compared, then the address must be proven.
+pub fn invitation_for(
+    conn: &Connection,
+    invitation_id: &str,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<(Invitation, Space, Option<String>)> {
+    let inv = store::invitation(conn, invitation_id)?.ok_or(SpaceRefusal::InvitationNotFound)?;
+    if inv.status != "pending" {
+        return refuse(SpaceRefusal::NotPending(inv.status));
+    }
+    if parse_iso(&inv.expires_at).is_none_or(|t| t <= now) {
+        return refuse(SpaceRefusal::Expired);
+    }
+    if !inv.email.eq_ignore_ascii_case(&user.email) {
+        return refuse(SpaceRefusal::NotRecipient);
+    }
+    require_verified(user, SpaceRefusal::UnverifiedToSee)?;
+    let space =
+        store::space(conn, &inv.organization_id)?.ok_or(SpaceRefusal::InvitationNotFound)?;
+    let inviter_email = match &inv.inviter_id {
+        Some(id) => users::store::by_id(conn, id)?.map(|u| u.email),
+        None => None,
+    };
+    Ok((inv, space, inviter_email))
 }
 
 /// The open invitations addressed to the user, with their space's name;
@@ -383,7 +452,7 @@ pub fn invitations_for(
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Invitation, String)>> {
-    require_verified(user, "verify your email address to see your invitations")?;
+    require_verified(user, SpaceRefusal::UnverifiedToList)?;
     store::open_invitations_for(conn, &user.email, &iso(now))
 }
 
@@ -429,25 +498,16 @@ fn open_invitation_for(
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<Invitation> {
-    let inv =
-        store::invitation(tx, invitation_id)?.ok_or_else(|| ApiError::not_found("invitation"))?;
+    let inv = store::invitation(tx, invitation_id)?.ok_or(SpaceRefusal::InvitationNotFound)?;
     if !inv.email.eq_ignore_ascii_case(&user.email) {
-        return Err(ApiError::forbidden(
-            "this invitation is for another address",
-        ));
+        return refuse(SpaceRefusal::NotRecipient);
     }
-    require_verified(user, "verify your email address to answer this invitation")?;
+    require_verified(user, SpaceRefusal::UnverifiedToAnswer)?;
     if inv.status != "pending" {
-        return Err(ApiError::new(
-            ErrorCode::InvitationNotPending,
-            format!("this invitation is already {}", inv.status),
-        ));
+        return refuse(SpaceRefusal::NotPending(inv.status));
     }
     if parse_iso(&inv.expires_at).is_none_or(|t| t <= now) {
-        return Err(ApiError::new(
-            ErrorCode::InvitationExpired,
-            "this invitation has expired",
-        ));
+        return refuse(SpaceRefusal::Expired);
     }
     Ok(inv)
 }
@@ -486,23 +546,29 @@ pub fn reject(
     store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
 }
 
-/// Withdraws a pending invitation (owner or admin of its space).
+/// Withdraws a pending invitation (owner or admin of its space). With
+/// `in_space`, the caller must be a member of that space and the
+/// invitation must be one of its own.
 pub fn cancel(
     tx: &Connection,
+    in_space: Option<&str>,
     invitation_id: &str,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Invitation> {
-    let inv =
-        store::invitation(tx, invitation_id)?.ok_or_else(|| ApiError::not_found("invitation"))?;
-    require_member(tx, &inv.organization_id, actor)
-        .map_err(|_| ApiError::not_found("invitation").with_refusal(Refusal::NotMember))?;
+    if let Some(space_id) = in_space {
+        require_member(tx, space_id, actor)?;
+    }
+    let inv = store::invitation(tx, invitation_id)?.ok_or(SpaceRefusal::InvitationNotFound)?;
+    if store::role_of(tx, &inv.organization_id, actor)?.is_none() {
+        return refuse(SpaceRefusal::NotMemberOfInvitationSpace);
+    }
     require_role(tx, &inv.organization_id, actor, Role::Admin)?;
     if inv.status != "pending" {
-        return Err(ApiError::new(
-            ErrorCode::InvitationNotPending,
-            format!("this invitation is already {}", inv.status),
-        ));
+        return refuse(SpaceRefusal::NotPending(inv.status));
+    }
+    if in_space.is_some_and(|id| id != inv.organization_id) {
+        return refuse(SpaceRefusal::InvitationNotFound);
     }
     store::set_invitation_status(tx, &inv.id, "canceled", &iso(now))?;
     store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
@@ -521,26 +587,23 @@ pub fn remove_member(
     member_id: &str,
 ) -> Result<Member> {
     let actor_role = require_member(tx, space_id, actor)?;
-    let target =
-        store::member(tx, space_id, member_id)?.ok_or_else(|| ApiError::not_found("member"))?;
+    let target = store::member(tx, space_id, member_id)?.ok_or(SpaceRefusal::MemberNotFound)?;
     let leaving = target.user_id == actor;
     let allowed = leaving
         || actor_role == Role::Owner
         || (actor_role == Role::Admin && target.role != Role::Owner);
     if !allowed {
-        return Err(ApiError::forbidden("your role cannot remove this member"));
+        return refuse(SpaceRefusal::CannotRemove);
     }
     if last_owner(tx, space_id, &target)? {
-        return Err(ApiError::new(
-            ErrorCode::SpaceLastOwner,
-            "the last owner cannot be removed",
-        ));
+        return refuse(SpaceRefusal::LastOwnerRemoved);
     }
     store::delete_member(tx, member_id)?;
     Ok(target)
 }
 
 /// Changes a member's role (owners only); never demotes the last owner.
+/// An unknown member is refused before the caller's role is looked at.
 pub fn change_role(
     tx: &Connection,
     space_id: &str,
@@ -548,15 +611,39 @@ pub fn change_role(
     member_id: &str,
     role: Role,
 ) -> Result<Member> {
-    require_role(tx, space_id, actor, Role::Owner)?;
-    let target =
-        store::member(tx, space_id, member_id)?.ok_or_else(|| ApiError::not_found("member"))?;
+    let actor_role = require_member(tx, space_id, actor)?;
+    let target = store::member(tx, space_id, member_id)?.ok_or(SpaceRefusal::MemberNotFound)?;
+    if actor_role < Role::Owner {
+        return refuse(SpaceRefusal::RoleTooLow(Role::Owner));
+    }
     if role != Role::Owner && last_owner(tx, space_id, &target)? {
-        return Err(ApiError::new(
-            ErrorCode::SpaceLastOwner,
-            "the last owner cannot be demoted",
-        ));
+        return refuse(SpaceRefusal::LastOwnerDemoted);
     }
     store::set_member_role(tx, member_id, role)?;
     store::member(tx, space_id, member_id)?.ok_or_else(|| ApiError::internal("member vanished"))
+}
+
+/// A member named the way the framework's clients name one: an address
+/// (the member with that account address), a member id, or (as the web
+/// app's member list sends) the member's user id.
+pub fn find_member(conn: &Connection, space_id: &str, key: &str) -> Result<String> {
+    let found = if key.contains('@') {
+        let email = key.trim().to_lowercase();
+        store::members(conn, space_id)?
+            .into_iter()
+            .find(|m| m.user.email == email)
+            .map(|m| m.id)
+    } else {
+        match store::member(conn, space_id, key)? {
+            Some(m) => Some(m.id),
+            None => store::member_of_user(conn, space_id, key)?.map(|m| m.id),
+        }
+    };
+    Ok(found.ok_or(SpaceRefusal::MemberNotFound)?)
+}
+
+/// The caller leaves a space (see `remove_member`: never the last owner).
+pub fn leave(tx: &Connection, space_id: &str, actor: &str) -> Result<Member> {
+    let mine = store::member_of_user(tx, space_id, actor)?.ok_or(SpaceRefusal::MemberNotFound)?;
+    remove_member(tx, space_id, actor, &mine.id)
 }

@@ -56,6 +56,7 @@ mod self_service;
 mod settings;
 mod smtp_tls;
 mod space_integrity;
+mod space_refusals;
 mod spaces;
 mod system;
 mod takeover;

@@ -212,6 +212,7 @@ async fn post_invite(
                 &claims.sub,
                 &req.email,
                 role,
+                spaces::IfPending::SendAgain,
                 &client,
                 st.clock.now(),
             )
@@ -304,14 +305,7 @@ async fn delete_invitation(
     let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| {
-            spaces::require_member(tx, &id, &claims.sub)?;
-            let inv = spaces::cancel(tx, &invitation_id, &claims.sub, clock.now())?;
-            if inv.organization_id != id {
-                return Err(ApiError::not_found("invitation"));
-            }
-            Ok(inv)
-        })
+        .write(move |tx| spaces::cancel(tx, Some(&id), &invitation_id, &claims.sub, clock.now()))
         .await?;
     Ok(Json(json!({ "invitation": invitation })))
 }

@@ -25,7 +25,7 @@ use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::{ApiError, ErrorCode};
-use crate::spaces::{self, store, Member, NewSpace, Role, Space, SpacePatch};
+use crate::spaces::{self, store, Member, NewSpace, Role, Space, SpacePatch, SpaceRefusal};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -101,6 +101,126 @@ fn role_not_found(role: &str) -> BaError {
     bad("ROLE_NOT_FOUND", &format!("ROLE_NOT_FOUND: {role}"))
 }
 
+/// The organization operation an error happened in: the framework answers
+/// one refusal with different codes in different operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Create,
+    Update,
+    Delete,
+    SetActive,
+    Full,
+    ListMembers,
+    ListInvitations,
+    ActiveMember,
+    Invite,
+    ListUserInvitations,
+    GetInvitation,
+    Answer,
+    Cancel,
+    RemoveMember,
+    UpdateRole,
+}
+
+/// This door's table: the framework's code for a space refusal (see
+/// `spaces::SpaceRefusal`) in `op`; every other error maps as everywhere
+/// on this surface.
+fn wire(op: Op) -> impl Fn(ApiError) -> BaError {
+    move |e: ApiError| {
+        use Op::*;
+        use SpaceRefusal as R;
+        let not_allowed = |code, message| Some(forbidden(code, message));
+        let not_a_member_400 = || {
+            Some(bad(
+                "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
+                "User is not a member of the organization",
+            ))
+        };
+        let you_are_not_a_member = || {
+            not_allowed(
+                "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
+                "You are not a member of this organization",
+            )
+        };
+        if e.code == ErrorCode::SpaceSlugTaken {
+            match op {
+                Create => return bad("ORGANIZATION_ALREADY_EXISTS", "Organization already exists"),
+                Update => return slug_taken(),
+                _ => {}
+            }
+        }
+        let mapped = match (op, spaces::refusal_of(&e)) {
+            (_, None) => None,
+            (Update | Delete, Some(R::SpaceNotFound | R::NotMember)) => not_a_member_400(),
+            (Update, Some(R::RoleTooLow(_))) => not_allowed(
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
+                "You are not allowed to update this organization",
+            ),
+            (Delete, Some(R::RoleTooLow(_))) => not_allowed(
+                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
+                "You are not allowed to delete this organization",
+            ),
+            (SetActive, Some(R::SpaceNotFound | R::NotMember)) => Some(not_a_member()),
+            (Full | ListInvitations | Invite, Some(R::SpaceNotFound)) => Some(org_not_found()),
+            (Full, Some(R::NotMember)) => Some(not_a_member()),
+            (ListMembers, Some(R::SpaceNotFound | R::NotMember)) => you_are_not_a_member(),
+            (ListInvitations, Some(R::NotMember)) => you_are_not_a_member(),
+            (ActiveMember, Some(R::SpaceNotFound | R::NotMember)) => Some(member_not_found()),
+            (Invite, Some(R::NotMember)) => Some(member_not_found()),
+            (Invite, Some(R::RoleTooLow(_) | R::OnlyOwnersInviteOwners | R::PersonalNotShared)) => {
+                not_allowed(
+                    "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
+                    "You are not allowed to invite users to this organization",
+                )
+            }
+            (Invite, Some(R::AlreadyMember)) => Some(bad(
+                "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
+                "User is already a member of this organization",
+            )),
+            (Invite, Some(R::AlreadyInvited)) => Some(bad(
+                "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
+                "User is already invited to this organization",
+            )),
+            (ListUserInvitations, Some(R::UnverifiedToList)) => not_allowed(
+                "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION",
+                "Email verification required to view or list invitations for the session email",
+            ),
+            (
+                GetInvitation | Answer | Cancel,
+                Some(R::InvitationNotFound | R::NotPending(_) | R::Expired),
+            ) => Some(invitation_not_found()),
+            (GetInvitation | Answer, Some(R::NotRecipient)) => Some(not_recipient()),
+            (Cancel, Some(R::NotMemberOfInvitationSpace)) => Some(member_not_found()),
+            (Cancel, Some(R::RoleTooLow(_))) => not_allowed(
+                "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
+                "You are not allowed to cancel this invitation",
+            ),
+            (
+                RemoveMember | UpdateRole,
+                Some(R::SpaceNotFound | R::NotMember | R::MemberNotFound),
+            ) => Some(member_not_found()),
+            (RemoveMember, Some(R::CannotRemove)) => not_allowed(
+                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
+                "You are not allowed to delete this member",
+            ),
+            (RemoveMember, Some(R::LastOwnerRemoved)) => Some(bad(
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
+                "You cannot leave the organization as the only owner",
+            )),
+            (UpdateRole, Some(R::RoleTooLow(_))) => not_allowed(
+                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
+                "You are not allowed to update this member",
+            ),
+            (UpdateRole, Some(R::LastOwnerDemoted)) => Some(bad(
+                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
+                "You cannot leave the organization without an owner",
+            )),
+            _ => None,
+        };
+        mapped.unwrap_or_else(|| e.into())
+    }
+}
+
 /// The organization object; `metadata` as an object or, as the framework
 /// reads it back from storage, as a JSON string.
 fn org_json(space: &Space, metadata_as_text: bool) -> Value {
@@ -158,23 +278,6 @@ fn target(auth: &BaAuth, given: Option<String>) -> BaResult<String> {
     given
         .or_else(|| auth.session.active_organization_id.clone())
         .ok_or_else(no_active)
-}
-
-/// The caller's role in a space that exists: unknown → 400 ORGANIZATION_NOT_FOUND,
-/// not a member → `not_member`.
-fn role_in(
-    conn: &Connection,
-    space_id: &str,
-    user_id: &str,
-    not_member: fn() -> BaError,
-) -> Result<Result<(Space, Role), BaError>, ApiError> {
-    let Some(space) = store::space(conn, space_id)? else {
-        return Ok(Err(org_not_found()));
-    };
-    Ok(match store::role_of(conn, space_id, user_id)? {
-        Some(role) => Ok((space, role)),
-        None => Err(not_member()),
-    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -240,12 +343,7 @@ pub(crate) async fn post_create(
             Ok((space.clone(), store::members(tx, &space.id)?))
         })
         .await
-        .map_err(|e| match e.code {
-            ErrorCode::SpaceSlugTaken => {
-                bad("ORGANIZATION_ALREADY_EXISTS", "Organization already exists")
-            }
-            _ => e.into(),
-        })?;
+        .map_err(wire(Op::Create))?;
     let mut out = org_json(&space, false);
     out["members"] = members.iter().map(bare_member).collect();
     Ok(Json(out))
@@ -327,16 +425,12 @@ pub(crate) async fn post_set_active(
                     None => return Ok(Err(org_not_found())),
                 },
             };
-            if store::role_of(tx, &space_id, &user_id)?.is_none() {
-                return Ok(Err(not_a_member()));
-            }
-            let Some(space) = store::space(tx, &space_id)? else {
-                return Ok(Err(not_a_member()));
-            };
+            let (space, _) = spaces::member_space(tx, &space_id, &user_id)?;
             session::set_active_space(tx, &session_id, Some(&space.id))?;
             Ok(Ok(Some(space)))
         })
-        .await??;
+        .await
+        .map_err(wire(Op::SetActive))??;
     Ok(Json(
         answer.map_or(Value::Null, |space| org_json(&space, true)),
     ))
@@ -392,22 +486,17 @@ pub(crate) async fn get_full_organization(
                 Err(e) if e.code == "NO_ACTIVE_ORGANIZATION" => return Ok(Ok(Value::Null)),
                 Err(e) => return Ok(Err(e)),
             };
-            let space = match role_in(c, &space_id, &user_id, not_a_member)? {
-                Ok((space, _)) => space,
-                Err(e) => return Ok(Err(e)),
-            };
+            let full = spaces::full(c, &space_id, &user_id)?;
             let limit = q.members_limit.map_or(usize::MAX, |l| l as usize);
-            let members: Vec<Member> = store::members(c, &space_id)?
-                .into_iter()
-                .take(limit)
-                .collect();
-            let mut out = org_json(&space, true);
+            let members: Vec<Member> = full.members.into_iter().take(limit).collect();
+            let mut out = org_json(&full.space, true);
             out["members"] = serde_json::to_value(members).map_err(ApiError::internal)?;
-            out["invitations"] = serde_json::to_value(store::invitations(c, &space_id)?)
-                .map_err(ApiError::internal)?;
+            out["invitations"] =
+                serde_json::to_value(full.invitations).map_err(ApiError::internal)?;
             Ok(Ok(out))
         })
-        .await??;
+        .await
+        .map_err(wire(Op::Full))??;
     Ok(Json(out))
 }
 
@@ -455,30 +544,9 @@ pub(crate) async fn post_update(
     };
     let space = state
         .db
-        .write(move |tx| {
-            if store::role_of(tx, &space_id, &actor)?.is_none() {
-                return Ok(Err(bad(
-                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
-                    "User is not a member of the organization",
-                )));
-            }
-            Ok(Ok(spaces::update(
-                tx,
-                &space_id,
-                &actor,
-                patch,
-                clock.now(),
-            )?))
-        })
+        .write(move |tx| spaces::update(tx, &space_id, &actor, patch, clock.now()))
         .await
-        .map_err(|e| match e.code {
-            ErrorCode::SpaceSlugTaken => slug_taken(),
-            ErrorCode::Forbidden => forbidden(
-                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION",
-                "You are not allowed to update this organization",
-            ),
-            _ => e.into(),
-        })??;
+        .map_err(wire(Op::Update))?;
     Ok(Json(org_json(&space, false)))
 }
 
@@ -508,31 +576,9 @@ pub(crate) async fn post_delete(
     let clock = state.clock.clone();
     let space = state
         .db
-        .write(move |tx| {
-            let id = body.organization_id;
-            let Some(space) = store::space(tx, &id)? else {
-                return Ok(Err(bad(
-                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
-                    "User is not a member of the organization",
-                )));
-            };
-            if store::role_of(tx, &id, &actor)?.is_none() {
-                return Ok(Err(bad(
-                    "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION",
-                    "User is not a member of the organization",
-                )));
-            }
-            spaces::delete(tx, &id, &actor, &client, clock.now())?;
-            Ok(Ok(space))
-        })
+        .write(move |tx| spaces::delete(tx, &body.organization_id, &actor, &client, clock.now()))
         .await
-        .map_err(|e| match e.code {
-            ErrorCode::Forbidden => forbidden(
-                "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION",
-                "You are not allowed to delete this organization",
-            ),
-            _ => e.into(),
-        })??;
+        .map_err(wire(Op::Delete))?;
     Ok(Json(org_json(&space, true)))
 }
 

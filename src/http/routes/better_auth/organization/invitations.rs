@@ -6,15 +6,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{
-    bad, bare_member, forbidden, invitation_not_found, member_not_found, not_recipient, role_in,
-    target, RoleInput,
-};
+use super::{bare_member, target, wire, Op, RoleInput};
 use crate::audit::ClientInfo;
 use crate::auth::session;
-use crate::error::{ApiError, ErrorCode, Refusal};
+use crate::error::ApiError;
 use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
-use crate::spaces::{self, store, Invitation, Role};
+use crate::spaces::{self, store, IfPending, Invitation};
 use crate::state::AppState;
 use crate::users;
 
@@ -47,56 +44,30 @@ pub(crate) async fn post_invite_member(
     let email = users::normalize_email(&body.email).map_err(|_| BaError::invalid_email())?;
     let role = body.role.parse()?;
     let space_id = target(&auth, body.organization_id)?;
-    let resend = body.resend == Some(true);
+    let if_pending = if body.resend == Some(true) {
+        IfPending::SendAgain
+    } else {
+        IfPending::Refuse
+    };
     let actor = auth.user.id.clone();
     let st = state.clone();
     let invitation = state
         .db
         .write(move |tx| {
-            let (space, actor_role) = match role_in(tx, &space_id, &actor, member_not_found)? {
-                Ok(found) => found,
-                Err(e) => return Ok(Err(e)),
-            };
-            let not_allowed = || {
-                forbidden(
-                    "YOU_ARE_NOT_ALLOWED_TO_INVITE_USERS_TO_THIS_ORGANIZATION",
-                    "You are not allowed to invite users to this organization",
-                )
-            };
-            if actor_role < Role::Admin
-                || (role == Role::Owner && actor_role != Role::Owner)
-                || space.kind() == "personal"
-            {
-                return Ok(Err(not_allowed()));
-            }
-            if store::email_is_member(tx, &space_id, &email)? {
-                return Ok(Err(bad(
-                    "USER_IS_ALREADY_A_MEMBER_OF_THIS_ORGANIZATION",
-                    "User is already a member of this organization",
-                )));
-            }
-            let pending = store::invitations(tx, &space_id)?
-                .into_iter()
-                .any(|i| i.status == "pending" && i.email == email);
-            if pending && !resend {
-                return Ok(Err(bad(
-                    "USER_IS_ALREADY_INVITED_TO_THIS_ORGANIZATION",
-                    "User is already invited to this organization",
-                )));
-            }
-            let invitation = spaces::mail::invite_and_mail(
+            spaces::mail::invite_and_mail(
                 tx,
                 &st.config,
                 &space_id,
                 &actor,
                 &email,
                 role,
+                if_pending,
                 &client,
                 st.clock.now(),
-            )?;
-            Ok(Ok(invitation))
+            )
         })
-        .await??;
+        .await
+        .map_err(wire(Op::Invite))?;
     state.mail.wake();
     Ok(Json(invitation))
 }
@@ -127,18 +98,9 @@ pub(crate) async fn get_list_invitations(
     let user_id = auth.user.id.clone();
     let invitations = state
         .db
-        .read(move |c| {
-            match role_in(c, &space_id, &user_id, || {
-                forbidden(
-                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
-                    "You are not a member of this organization",
-                )
-            })? {
-                Ok(_) => Ok(Ok(store::invitations(c, &space_id)?)),
-                Err(e) => Ok(Err(e)),
-            }
-        })
-        .await??;
+        .read(move |c| spaces::invitations(c, &space_id, &user_id))
+        .await
+        .map_err(wire(Op::ListInvitations))?;
     Ok(Json(invitations))
 }
 
@@ -161,13 +123,7 @@ pub(crate) async fn get_list_user_invitations(
         .db
         .read(move |c| spaces::invitations_for(c, &user, now))
         .await
-        .map_err(|e| match e.code {
-            ErrorCode::EmailNotVerified => forbidden(
-                "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION",
-                "Email verification required to view or list invitations for the session email",
-            ),
-            _ => e.into(),
-        })?;
+        .map_err(wire(Op::ListUserInvitations))?;
     let mut out = Vec::with_capacity(open.len());
     for (inv, name) in open {
         let mut v = serde_json::to_value(&inv).map_err(ApiError::internal)?;
@@ -198,38 +154,17 @@ pub(crate) async fn get_invitation(
     auth: BaAuth,
     BaQuery(q): BaQuery<InvitationQuery>,
 ) -> BaResult<Json<Value>> {
-    let email = auth.user.email.clone();
     let user = auth.user.clone();
     let now = state.now();
-    let out = state
+    let (inv, space, inviter_email) = state
         .db
-        .read(move |c| {
-            let Some(inv) = store::invitation(c, &q.id)? else {
-                return Ok(Err(invitation_not_found()));
-            };
-            let open = inv.status == "pending"
-                && crate::clock::parse_iso(&inv.expires_at).is_some_and(|t| t > now);
-            if !open {
-                return Ok(Err(invitation_not_found()));
-            }
-            if !inv.email.eq_ignore_ascii_case(&email) {
-                return Ok(Err(not_recipient()));
-            }
-            spaces::require_verified(&user, "verify your email address to see this invitation")?;
-            let Some(space) = store::space(c, &inv.organization_id)? else {
-                return Ok(Err(invitation_not_found()));
-            };
-            let inviter_email = match &inv.inviter_id {
-                Some(id) => users::store::by_id(c, id)?.map(|u| u.email),
-                None => None,
-            };
-            let mut out = serde_json::to_value(&inv).map_err(ApiError::internal)?;
-            out["organizationName"] = json!(space.name);
-            out["organizationSlug"] = json!(space.slug);
-            out["inviterEmail"] = json!(inviter_email);
-            Ok(Ok(out))
-        })
-        .await??;
+        .read(move |c| spaces::invitation_for(c, &q.id, &user, now))
+        .await
+        .map_err(wire(Op::GetInvitation))?;
+    let mut out = serde_json::to_value(&inv).map_err(ApiError::internal)?;
+    out["organizationName"] = json!(space.name);
+    out["organizationSlug"] = json!(space.slug);
+    out["inviterEmail"] = json!(inviter_email);
     Ok(Json(out))
 }
 
@@ -237,17 +172,6 @@ pub(crate) async fn get_invitation(
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InvitationBody {
     invitation_id: String,
-}
-
-/// Maps the invitation errors of `spaces::{accept, reject}`.
-fn invitation_error(e: ApiError) -> BaError {
-    match e.code {
-        ErrorCode::NotFound | ErrorCode::InvitationNotPending | ErrorCode::InvitationExpired => {
-            invitation_not_found()
-        }
-        ErrorCode::Forbidden => not_recipient(),
-        _ => e.into(),
-    }
 }
 
 #[utoipa::path(
@@ -278,7 +202,7 @@ pub(crate) async fn post_accept_invitation(
             Ok((invitation, member))
         })
         .await
-        .map_err(invitation_error)?;
+        .map_err(wire(Op::Answer))?;
     Ok(Json(
         json!({ "invitation": invitation, "member": bare_member(&member) }),
     ))
@@ -305,7 +229,7 @@ pub(crate) async fn post_reject_invitation(
         .db
         .write(move |tx| spaces::reject(tx, &body.invitation_id, &user, clock.now()))
         .await
-        .map_err(invitation_error)?;
+        .map_err(wire(Op::Answer))?;
     Ok(Json(json!({ "invitation": invitation, "member": null })))
 }
 
@@ -328,16 +252,8 @@ pub(crate) async fn post_cancel_invitation(
     let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| spaces::cancel(tx, &body.invitation_id, &user_id, clock.now()))
+        .write(move |tx| spaces::cancel(tx, None, &body.invitation_id, &user_id, clock.now()))
         .await
-        .map_err(|e| match e.code {
-            ErrorCode::NotFound if e.refusal == Some(Refusal::NotMember) => member_not_found(),
-            ErrorCode::NotFound | ErrorCode::InvitationNotPending => invitation_not_found(),
-            ErrorCode::Forbidden => forbidden(
-                "YOU_ARE_NOT_ALLOWED_TO_CANCEL_THIS_INVITATION",
-                "You are not allowed to cancel this invitation",
-            ),
-            _ => e.into(),
-        })?;
+        .map_err(wire(Op::Cancel))?;
     Ok(Json(invitation))
 }

@@ -6,10 +6,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{bad, bare_member, forbidden, member_not_found, named, target, OrgIdBody, RoleInput};
-use crate::error::{ApiError, ErrorCode};
-use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
-use crate::spaces::{self, store, Member};
+use super::{bare_member, named, target, wire, Op, OrgIdBody, RoleInput};
+use crate::http::routes::better_auth::{BaAuth, BaErrorBody, BaJson, BaQuery, BaResult};
+use crate::spaces::{self, Member};
 use crate::state::AppState;
 
 /// The caller's membership in the active organization.
@@ -18,9 +17,9 @@ async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
     let user_id = auth.user.id.clone();
     state
         .db
-        .read(move |c| store::member_of_user(c, &space_id, &user_id))
-        .await?
-        .ok_or_else(member_not_found)
+        .read(move |c| spaces::membership(c, &space_id, &user_id))
+        .await
+        .map_err(wire(Op::ActiveMember))
 }
 
 #[utoipa::path(
@@ -90,20 +89,15 @@ pub(crate) async fn get_list_members(
                 Ok(id) => id,
                 Err(e) => return Ok(Err(e)),
             };
-            if store::role_of(c, &space_id, &user_id)?.is_none() {
-                return Ok(Err(forbidden(
-                    "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
-                    "You are not a member of this organization",
-                )));
-            }
-            let all = store::members(c, &space_id)?;
+            let all = spaces::members(c, &space_id, &user_id)?;
             let total = all.len();
             let offset = q.offset.unwrap_or(0) as usize;
             let limit = q.limit.map_or(usize::MAX, |l| l as usize);
             let page: Vec<Member> = all.into_iter().skip(offset).take(limit).collect();
             Ok(Ok((page, total)))
         })
-        .await??;
+        .await
+        .map_err(wire(Op::ListMembers))??;
     Ok(Json(json!({ "members": members, "total": total })))
 }
 
@@ -113,29 +107,6 @@ pub(crate) struct RemoveMemberBody {
     member_id_or_email: String,
     organization_id: Option<String>,
 }
-
-/// Maps the membership errors of `spaces::{remove_member, change_role}`:
-/// `not_allowed` and `last_owner` are the framework's (code, message).
-fn membership_error(
-    not_allowed: (&'static str, &'static str),
-    last_owner: (&'static str, &'static str),
-) -> impl Fn(ApiError) -> BaError {
-    move |e: ApiError| match e.code {
-        ErrorCode::NotFound => member_not_found(),
-        ErrorCode::Forbidden => forbidden(not_allowed.0, not_allowed.1),
-        ErrorCode::SpaceLastOwner => bad(last_owner.0, last_owner.1),
-        _ => e.into(),
-    }
-}
-
-const NOT_ALLOWED_TO_DELETE_MEMBER: (&str, &str) = (
-    "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER",
-    "You are not allowed to delete this member",
-);
-const ONLY_OWNER_CANNOT_LEAVE: (&str, &str) = (
-    "YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER",
-    "You cannot leave the organization as the only owner",
-);
 
 #[utoipa::path(
     post, path = "/remove-member", request_body = RemoveMemberBody,
@@ -157,29 +128,11 @@ pub(crate) async fn post_remove_member(
     let member = state
         .db
         .write(move |tx| {
-            let key = body.member_id_or_email;
-            let member_id = if key.contains('@') {
-                let email = key.trim().to_lowercase();
-                store::members(tx, &space_id)?
-                    .into_iter()
-                    .find(|m| m.user.email == email)
-                    .map(|m| m.id)
-            } else {
-                // A member id, or (as the web app's member list sends) the
-                // member's user id.
-                match store::member(tx, &space_id, &key)? {
-                    Some(m) => Some(m.id),
-                    None => store::member_of_user(tx, &space_id, &key)?.map(|m| m.id),
-                }
-            };
-            let member_id = member_id.ok_or_else(|| ApiError::not_found("member"))?;
+            let member_id = spaces::find_member(tx, &space_id, &body.member_id_or_email)?;
             spaces::remove_member(tx, &space_id, &actor, &member_id)
         })
         .await
-        .map_err(membership_error(
-            NOT_ALLOWED_TO_DELETE_MEMBER,
-            ONLY_OWNER_CANNOT_LEAVE,
-        ))?;
+        .map_err(wire(Op::RemoveMember))?;
     Ok(Json(json!({ "member": bare_member(&member) })))
 }
 
@@ -212,25 +165,9 @@ pub(crate) async fn post_update_member_role(
     let actor = auth.user.id.clone();
     let member = state
         .db
-        .write(move |tx| {
-            if store::role_of(tx, &space_id, &actor)?.is_none()
-                || store::member(tx, &space_id, &body.member_id)?.is_none()
-            {
-                return Err(ApiError::not_found("member"));
-            }
-            spaces::change_role(tx, &space_id, &actor, &body.member_id, role)
-        })
+        .write(move |tx| spaces::change_role(tx, &space_id, &actor, &body.member_id, role))
         .await
-        .map_err(membership_error(
-            (
-                "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER",
-                "You are not allowed to update this member",
-            ),
-            (
-                "YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER",
-                "You cannot leave the organization without an owner",
-            ),
-        ))?;
+        .map_err(wire(Op::UpdateRole))?;
     Ok(Json(bare_member(&member)))
 }
 
@@ -251,16 +188,8 @@ pub(crate) async fn post_leave(
     let actor = auth.user.id.clone();
     let member = state
         .db
-        .write(move |tx| {
-            let id = body.organization_id;
-            let mine = store::member_of_user(tx, &id, &actor)?
-                .ok_or_else(|| ApiError::not_found("member"))?;
-            spaces::remove_member(tx, &id, &actor, &mine.id)
-        })
+        .write(move |tx| spaces::leave(tx, &body.organization_id, &actor))
         .await
-        .map_err(membership_error(
-            NOT_ALLOWED_TO_DELETE_MEMBER,
-            ONLY_OWNER_CANNOT_LEAVE,
-        ))?;
+        .map_err(wire(Op::RemoveMember))?;
     Ok(Json(member))
 }
