@@ -13,6 +13,7 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod ids;
 #[cfg(feature = "import")]
 pub mod import;
 pub mod me;

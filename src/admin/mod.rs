@@ -20,6 +20,7 @@ use crate::auth::session;
 use crate::clock::iso;
 use crate::config::Config;
 use crate::error::{ApiError, Result};
+use crate::ids::UserId;
 use crate::me::erase::{self, Erased};
 use crate::users::model::{ROLES, TIERS};
 use crate::users::{self as accounts, User};
@@ -198,7 +199,7 @@ pub fn lock(
          ON CONFLICT (user_id) DO UPDATE SET locked_by = excluded.locked_by, reason = excluded.reason",
     )?
     .execute(params![user_id, admin.id, reason, iso(now)])?;
-    let revoked = session::revoke_all(tx, user_id, None)?;
+    let revoked = session::revoke_all(tx, &UserId::from(user_id), None)?;
     let extra = json!({ "reason": reason, "revokedSessions": revoked });
     record(tx, admin, Event::AdminUserLocked, &user, extra, client, now)?;
     Ok(revoked)
@@ -240,7 +241,7 @@ pub fn revoke_sessions(
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let user = target(tx, user_id)?;
-    let revoked = session::revoke_all(tx, user_id, None)?;
+    let revoked = session::revoke_all(tx, &UserId::from(user_id), None)?;
     let extra = json!({ "revokedSessions": revoked });
     record(
         tx,

@@ -16,6 +16,7 @@ use crate::clock::iso;
 use crate::db::files;
 use crate::db::migrate::LATEST;
 use crate::error::{ApiError, Result};
+use crate::ids::UserId;
 use crate::users::model::ROLES;
 use crate::users::{self, store, User};
 
@@ -104,7 +105,7 @@ pub fn reset_password(
 ) -> Result<usize> {
     let user = by_email(tx, email)?;
     store::set_password(tx, &user.id, password_hash, &iso(now))?;
-    let revoked = session::revoke_all(tx, &user.id, None)?;
+    let revoked = session::revoke_all(tx, &UserId::from(&user.id), None)?;
     lockout::clear(tx, &user.email)?;
     let meta = json!({ "admin": "cli", "revokedSessions": revoked });
     audit::record(

@@ -15,6 +15,7 @@ use crate::auth::{session, signup};
 use crate::clock::iso;
 use crate::config::Config;
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::ids::UserId;
 use crate::personas::{check_spec, store, Spec, KIND};
 use crate::users::{self, User};
 
@@ -59,7 +60,7 @@ pub fn save(
             store::stamp(tx, &user.id, &at)?;
             if let Some(hash) = password_hash {
                 users::store::set_password(tx, &user.id, hash, &at)?;
-                session::revoke_all(tx, &user.id, None)?;
+                session::revoke_all(tx, &UserId::from(&user.id), None)?;
             }
             (user, false)
         }

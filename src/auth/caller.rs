@@ -31,6 +31,7 @@ use crate::audit::{self, ClientInfo, Event};
 use crate::auth::Services;
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::ids::{SessionId, UserId};
 use crate::users::{store, User};
 
 /// A caller with a live session.
@@ -204,7 +205,7 @@ pub fn revoke_reused(
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if session::revoke(tx, user_id, session_id)? {
+    if session::revoke(tx, &UserId::from(user_id), &SessionId::from(session_id))? {
         let meta = json!({ "sessionId": session_id });
         audit::record(
             tx,

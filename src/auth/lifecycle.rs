@@ -13,6 +13,7 @@ use crate::auth::Services;
 use crate::clock::iso;
 use crate::email::{self, templates, with_param, Lang};
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::ids::UserId;
 use crate::users::{self, store, User};
 
 /// Link that verifies an address (sign-up or email change).
@@ -291,7 +292,7 @@ pub async fn reset_password(
             proof::claim(tx, &user, &client, now)?;
             store::set_password(tx, &t.user_id, &hash, &iso(now))?;
             store::set_verified(tx, &t.user_id, &iso(now))?;
-            let revoked = session::revoke_all(tx, &t.user_id, None)?;
+            let revoked = session::revoke_all(tx, &UserId::from(&t.user_id), None)?;
             lockout::clear(tx, &t.email)?;
             let meta = json!({ "revokedSessions": revoked });
             audit::record(

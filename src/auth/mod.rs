@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::ids::{SessionId, UserId};
 use crate::users::{self, store, User};
 
 pub use services::Services;
@@ -348,7 +349,11 @@ pub async fn logout(state: &Services, session: Session, client: ClientInfo) -> R
     state
         .db
         .write(move |tx| {
-            session::revoke(tx, &session.user_id, &session.id)?;
+            session::revoke(
+                tx,
+                &UserId::from(&session.user_id),
+                &SessionId::from(&session.id),
+            )?;
             let meta = json!({ "sessionId": session.id });
             audit::record(
                 tx,
@@ -381,7 +386,11 @@ pub async fn change_password(
         .write(move |tx| {
             let now = iso(clock.now());
             store::set_password(tx, &user_id, &hash, &now)?;
-            let revoked = session::revoke_all(tx, &user_id, Some(&current_session))?;
+            let revoked = session::revoke_all(
+                tx,
+                &UserId::from(&user_id),
+                Some(&SessionId::from(&current_session)),
+            )?;
             let meta = json!({ "revokedSessions": revoked });
             audit::record(
                 tx,

@@ -23,6 +23,7 @@ use super::{session, two_factor, verification};
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
 use crate::error::Result;
+use crate::ids::UserId;
 use crate::users::erase;
 use crate::users::{store, User};
 
@@ -61,7 +62,7 @@ pub fn claim(
             .prepare_cached("DELETE FROM password_credentials WHERE user_id = ?1")?
             .execute([id])?
             > 0,
-        sessions: session::revoke_all(tx, id, None)?,
+        sessions: session::revoke_all(tx, &UserId::from(id), None)?,
         api_keys: tx
             .prepare_cached(
                 "UPDATE api_keys SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",

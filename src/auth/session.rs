@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::audit::ClientInfo;
 use crate::clock::{iso, parse_iso};
 use crate::error::Result;
+use crate::ids::{SessionId, SpaceId, UserId};
 
 /// Lifetime of a session.
 pub const SESSION_TTL: Duration = Duration::days(7);
@@ -246,7 +247,11 @@ pub fn by_id(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<S
 
 /// Sets (or clears) the active space of a session. The caller checks
 /// membership.
-pub fn set_active_space(conn: &Connection, id: &str, space_id: Option<&str>) -> Result<()> {
+pub fn set_active_space(
+    conn: &Connection,
+    id: &SessionId,
+    space_id: Option<&SpaceId>,
+) -> Result<()> {
     conn.prepare_cached("UPDATE sessions SET active_space_id = ?2 WHERE id = ?1")?
         .execute(params![id, space_id])?;
     Ok(())
@@ -277,7 +282,7 @@ pub fn list(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Vec<
 }
 
 /// Revokes one session of a user; returns whether it existed.
-pub fn revoke(conn: &Connection, user_id: &str, id: &str) -> Result<bool> {
+pub fn revoke(conn: &Connection, user_id: &UserId, id: &SessionId) -> Result<bool> {
     Ok(conn
         .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")?
         .execute(params![id, user_id])?
@@ -288,7 +293,7 @@ pub fn revoke(conn: &Connection, user_id: &str, id: &str) -> Result<bool> {
 /// in flight end too: the user's credential epoch moves on (a sign-in that
 /// read the old one opens no session, see `auth::open_session`) and open
 /// two-factor tickets are dropped.
-pub fn revoke_all(conn: &Connection, user_id: &str, keep: Option<&str>) -> Result<usize> {
+pub fn revoke_all(conn: &Connection, user_id: &UserId, keep: Option<&SessionId>) -> Result<usize> {
     conn.prepare_cached("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = ?1")?
         .execute([user_id])?;
     conn.prepare_cached("DELETE FROM two_factor_tickets WHERE user_id = ?1")?

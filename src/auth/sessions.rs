@@ -11,6 +11,7 @@ use crate::audit::{self, ClientInfo, Event};
 use crate::auth::Services;
 use crate::clock::iso;
 use crate::error::Result;
+use crate::ids::{SessionId, UserId};
 
 /// The id of a live session of `user_id` named by its id or by one of its
 /// tokens; another user's session is never found.
@@ -45,7 +46,7 @@ pub async fn revoke(
             let Some(id) = own_session(tx, &user_id, &handle, at)? else {
                 return Ok(false);
             };
-            session::revoke(tx, &user_id, &id)?;
+            session::revoke(tx, &UserId::from(&user_id), &SessionId::from(&id))?;
             let meta = json!({ "sessionId": id });
             audit::record(
                 tx,
@@ -73,7 +74,11 @@ pub async fn revoke_all(
         .db
         .write(move |tx| {
             let now = iso(clock.now());
-            let revoked = session::revoke_all(tx, &user_id, keep.as_deref())?;
+            let revoked = session::revoke_all(
+                tx,
+                &UserId::from(&user_id),
+                keep.as_deref().map(SessionId::from).as_ref(),
+            )?;
             if revoked > 0 {
                 let meta = json!({ "revokedSessions": revoked, "keptCurrent": keep.is_some() });
                 audit::record(

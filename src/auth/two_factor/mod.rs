@@ -35,6 +35,7 @@ use crate::auth::Services;
 use crate::auth::{lockout, session, start_session_at, SignedIn};
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, ErrorCode, Refusal, Result};
+use crate::ids::{SessionId, UserId};
 use crate::users::{store as users, User};
 use crate::vault::Kek;
 
@@ -205,7 +206,11 @@ pub fn verify_signed_in(
     };
     if confirmed {
         store::set_enabled(tx, user_id, true, &iso(now))?;
-        let revoked = session::revoke_all(tx, user_id, Some(current_session))?;
+        let revoked = session::revoke_all(
+            tx,
+            &UserId::from(user_id),
+            Some(&SessionId::from(current_session)),
+        )?;
         let meta = json!({ "method": "totp", "revokedSessions": revoked });
         audit::record(
             tx,

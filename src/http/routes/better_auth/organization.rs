@@ -25,6 +25,7 @@ use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::{ApiError, ErrorCode};
+use crate::ids::{SessionId, SpaceId};
 use crate::spaces::{self, store, Member, NewSpace, Role, Space, SpacePatch, SpaceRefusal};
 use crate::state::AppState;
 
@@ -338,7 +339,11 @@ pub(crate) async fn post_create(
         .write(move |tx| {
             let space = spaces::create(tx, &user_id, input, &client, clock.now())?;
             if !keep {
-                session::set_active_space(tx, &session_id, Some(&space.id))?;
+                session::set_active_space(
+                    tx,
+                    &SessionId::from(&session_id),
+                    Some(&SpaceId::from(&space.id)),
+                )?;
             }
             Ok((space.clone(), store::members(tx, &space.id)?))
         })
@@ -416,7 +421,7 @@ pub(crate) async fn post_set_active(
         .write(move |tx| {
             let space_id = match want {
                 Want::Clear | Want::Current => {
-                    session::set_active_space(tx, &session_id, None)?;
+                    session::set_active_space(tx, &SessionId::from(&session_id), None)?;
                     return Ok(Ok(None));
                 }
                 Want::Id(id) => id,
@@ -426,7 +431,11 @@ pub(crate) async fn post_set_active(
                 },
             };
             let (space, _) = spaces::member_space(tx, &space_id, &user_id)?;
-            session::set_active_space(tx, &session_id, Some(&space.id))?;
+            session::set_active_space(
+                tx,
+                &SessionId::from(&session_id),
+                Some(&SpaceId::from(&space.id)),
+            )?;
             Ok(Ok(Some(space)))
         })
         .await

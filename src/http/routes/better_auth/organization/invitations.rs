@@ -11,6 +11,7 @@ use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::ApiError;
 use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
+use crate::ids::{SessionId, SpaceId};
 use crate::spaces::{self, store, IfPending, Invitation};
 use crate::state::AppState;
 use crate::users;
@@ -196,7 +197,11 @@ pub(crate) async fn post_accept_invitation(
         .db
         .write(move |tx| {
             let member = spaces::accept(tx, &body.invitation_id, &user, clock.now())?;
-            session::set_active_space(tx, &session_id, Some(&member.organization_id))?;
+            session::set_active_space(
+                tx,
+                &SessionId::from(&session_id),
+                Some(&SpaceId::from(&member.organization_id)),
+            )?;
             let invitation = store::invitation(tx, &body.invitation_id)?
                 .ok_or_else(|| ApiError::internal("invitation vanished"))?;
             Ok((invitation, member))
