@@ -123,7 +123,7 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(routes::wellknown::get_jwks))
         .routes(routes!(routes::wellknown::get_openid_configuration))
         .nest("/api/auth", routes::better_auth::router(state))
-        .nest("/api/v1/auth/passkeys", routes::passkeys::router())
+        .nest("/api/v1/auth/passkeys", routes::passkeys::router(state))
         .nest("/api/v1/auth", routes::auth::router(state))
         .nest("/api/v1/gilden", routes::spaces::router())
         .nest("/api/v1/me", routes::me::router())

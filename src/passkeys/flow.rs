@@ -107,9 +107,7 @@ pub async fn auth_options(
     state: &Services,
     passkeys: &super::Passkeys,
     scope: Scope,
-    client: &ClientInfo,
 ) -> Result<(String, RequestChallengeResponse)> {
-    state.limit(crate::ratelimit::Bucket::PasskeyOptions, client)?;
     let request = match scope {
         Scope::Anyone => OptionsFor::Anyone,
         Scope::SignedIn(user_id) => {

@@ -98,3 +98,25 @@ async fn token_and_key_validation_share_the_validate_window() {
     let r = malformed(&t, "/api/v1/auth/login").await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[tokio::test]
+async fn both_doors_passkey_sign_in_options_share_one_window() {
+    let t = TestServer::start().await;
+    let v1 = "/api/v1/auth/passkeys/authenticate/options";
+    let ba = "/api/auth/passkey/generate-authenticate-options";
+    for i in 0..mana_auth::passkeys::OPTIONS_PER_MINUTE {
+        let r = if i % 2 == 0 {
+            t.post(v1, json!({})).await
+        } else {
+            t.get(ba).await
+        };
+        assert_eq!(r.status, 200, "{i}: {}", r.body);
+    }
+    let r = t.post(v1, json!({})).await;
+    r.assert_error(429, "RATE_LIMITED");
+    assert!(retry_after(&r) >= 1);
+    let r = t.get(ba).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.body["code"], "RATE_LIMITED", "{}", r.body);
+    assert!(retry_after(&r) >= 1);
+}

@@ -44,7 +44,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/organization", organization::router())
         .nest("/two-factor", two_factor::router())
         .merge(magic_link::router(state))
-        .nest("/passkey", passkey::router())
+        .nest("/passkey", passkey::router(state))
 }
 
 /// The framework's error body: `{code, message}`.

@@ -20,18 +20,24 @@ use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser, BearerSession, OptionalJson};
+use crate::http::ratelimit::{envelope, guarded, Bucket};
 use crate::passkeys::flow;
 use crate::passkeys::store;
 use crate::state::AppState;
 
 /// Routes under `/api/v1/auth/passkeys`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_passkeys))
         .routes(routes!(get_capability))
         .routes(routes!(post_register_options))
         .routes(routes!(post_register_verify))
-        .routes(routes!(post_authenticate_options))
+        .merge(guarded(
+            OpenApiRouter::new().routes(routes!(post_authenticate_options)),
+            state,
+            Bucket::PasskeyOptions,
+            envelope,
+        ))
         .routes(routes!(post_authenticate_verify))
         .routes(routes!(patch_passkey, delete_passkey))
 }
@@ -218,7 +224,6 @@ struct AuthOptionsRequest {
 )]
 async fn post_authenticate_options(
     State(state): State<AppState>,
-    client: ClientInfo,
     OptionalJson(req): OptionalJson<AuthOptionsRequest>,
 ) -> Result<Json<Value>> {
     require_enabled(&state)?;
@@ -226,8 +231,7 @@ async fn post_authenticate_options(
         Some(email) => flow::Scope::Email(email),
         None => flow::Scope::Anyone,
     };
-    let (challenge_id, options) =
-        flow::auth_options(&state, &state.passkeys, scope, &client).await?;
+    let (challenge_id, options) = flow::auth_options(&state, &state.passkeys, scope).await?;
     Ok(Json(options_json(
         serde_json::to_value(options)?,
         challenge_id,

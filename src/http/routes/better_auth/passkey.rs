@@ -26,6 +26,7 @@ use crate::auth;
 use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::http::cookie;
 use crate::http::extract;
+use crate::http::ratelimit::{guarded, Bucket};
 use crate::passkeys::store::{self, PasskeyInfo};
 use crate::passkeys::{flow, CEREMONY_TTL};
 use crate::state::AppState;
@@ -35,11 +36,16 @@ use crate::users::store as users;
 pub const CHALLENGE_COOKIE: &str = "mana.better-auth-passkey";
 
 /// Routes under `/api/auth/passkey`.
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_generate_register_options))
         .routes(routes!(post_verify_registration))
-        .routes(routes!(get_generate_authenticate_options))
+        .merge(guarded(
+            OpenApiRouter::new().routes(routes!(get_generate_authenticate_options)),
+            state,
+            Bucket::PasskeyOptions,
+            super::refusal,
+        ))
         .routes(routes!(post_verify_authentication))
         .routes(routes!(get_list_user_passkeys))
         .routes(routes!(post_update_passkey))
@@ -302,7 +308,7 @@ pub(crate) async fn get_generate_authenticate_options(
         Some(a) => flow::Scope::SignedIn(a.user.id),
         None => flow::Scope::Anyone,
     };
-    let (id, rcr) = flow::auth_options(&state, &state.passkeys, scope, &client)
+    let (id, rcr) = flow::auth_options(&state, &state.passkeys, scope)
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
     let options = serde_json::to_value(rcr.public_key).map_err(ApiError::from)?;
