@@ -187,6 +187,34 @@ fn change_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Change> {
     })
 }
 
+/// The rows visible to user ?3 of app ?1 (of collection ?2 unless it is
+/// NULL) whose `created_at` compares with ?4 by `at`.
+fn visible(at: &str) -> String {
+    const COLS: &str = "c.id, c.schema_version, c.table_name, c.record_id, c.op, c.data, c.space_id, c.actor, c.origin, c.created_at, c.rowid AS rid";
+    format!(
+        "SELECT {COLS} FROM sync_changes c \
+          WHERE c.user_id = ?3 AND c.app_id = ?1 AND c.space_id IS NULL \
+            AND (?2 IS NULL OR c.table_name = ?2) AND c.created_at {at} ?4 \
+         UNION ALL \
+         SELECT {COLS} FROM space_members m CROSS JOIN sync_changes c ON c.space_id = m.space_id \
+          WHERE m.user_id = ?3 AND c.app_id = ?1 \
+            AND (?2 IS NULL OR c.table_name = ?2) AND c.created_at {at} ?4"
+    )
+}
+
+/// A page of `limit` rows and one more. The limit is written into the
+/// text (a number ≤ 1001: one cached statement per limit in use), never
+/// bound: SQLite recompiles a statement on every use once a bound value
+/// could change its plan, as a LIMIT's does, and that compile cost more
+/// than an up-to-date pull itself.
+fn page_sql(limit: u32) -> String {
+    format!(
+        "{} ORDER BY created_at, rid LIMIT {}",
+        visible(">"),
+        u64::from(limit) + 1
+    )
+}
+
 /// Rows of `app_id` (optionally one collection) visible to the user, newer
 /// than `since`, oldest first. Visible: the user's own rows outside any
 /// space, and rows of spaces the user is a member of — never other spaces.
@@ -206,25 +234,10 @@ pub fn pull(
     // client then costs two index probes, whatever the file holds (CROSS
     // JOIN keeps the memberships first: without statistics the planner
     // would otherwise walk the app index).
-    const COLS: &str = "c.id, c.schema_version, c.table_name, c.record_id, c.op, c.data, c.space_id, c.actor, c.origin, c.created_at, c.rowid AS rid";
-    let visible = |at: &str| {
-        format!(
-            "SELECT {COLS} FROM sync_changes c \
-              WHERE c.user_id = ?3 AND c.app_id = ?1 AND c.space_id IS NULL \
-                AND (?2 IS NULL OR c.table_name = ?2) AND c.created_at {at} ?4 \
-             UNION ALL \
-             SELECT {COLS} FROM space_members m CROSS JOIN sync_changes c ON c.space_id = m.space_id \
-              WHERE m.user_id = ?3 AND c.app_id = ?1 \
-                AND (?2 IS NULL OR c.table_name = ?2) AND c.created_at {at} ?4"
-        )
-    };
-    let sql = format!("{} ORDER BY created_at, rid LIMIT ?5", visible(">"));
+    let sql = page_sql(limit);
     let mut rows = conn
         .prepare_cached(&sql)?
-        .query_map(
-            params![app_id, collection, user_id, since, limit + 1],
-            change_from_row,
-        )?
+        .query_map(params![app_id, collection, user_id, since], change_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let has_more = rows.len() > limit as usize;
     if has_more {
@@ -314,6 +327,28 @@ pub async fn reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_pull_reuses_its_compiled_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(
+            &dir.path().join("pull.db"),
+            crate::config::Synchronous::Full,
+        )
+        .unwrap();
+        db.read_blocking(|c| {
+            for (since, only) in [("", None), ("2026-01-01T00:00:00.000Z", None), ("x", None)] {
+                pull(c, "u1", "kontext", only, since, 500)?;
+            }
+            for (since, only) in [("", Some("a")), ("y", Some("b"))] {
+                pull(c, "u1", "kontext", only, since, 500)?;
+            }
+            let stmt = c.prepare_cached(&page_sql(500))?;
+            assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+            Ok(())
+        })
+        .unwrap();
+    }
 
     #[test]
     fn field_meta_covers_every_key_but_id() {
