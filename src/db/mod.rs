@@ -15,6 +15,7 @@ pub mod generation;
 pub mod migrate;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,8 +49,10 @@ pub struct Db {
     writer: Arc<Mutex<Connection>>,
     /// Writes waiting for the writer (see `write`).
     queued: Arc<Mutex<Vec<Job>>>,
+    /// True while a blocking thread runs the queued writes (see `write`).
+    leading: Arc<AtomicBool>,
     readers: r2d2::Pool<SqliteConnectionManager>,
-    path: PathBuf,
+    path: Arc<Path>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     generation: Arc<generation::Generation>,
 }
@@ -156,8 +159,9 @@ impl Db {
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             queued: Arc::default(),
+            leading: Arc::default(),
             readers,
-            path: path.to_owned(),
+            path: path.into(),
             metrics: None,
             generation,
         })
@@ -192,23 +196,74 @@ impl Db {
     /// instead of one each. Nobody hears of a write before the COMMIT that
     /// made it durable; should that COMMIT fail, every write of the group
     /// gets the error.
+    ///
+    /// The waiting is done by the callers' tasks, not by threads: a write
+    /// queues itself and awaits its answer, and one blocking thread (the
+    /// leader, started by the write that found none running) runs groups
+    /// until the queue is empty. Queued writes cost no thread and no
+    /// thread switch of their own.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_grouped(f)).await?
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
+        self.queue(f, move |answer| {
+            let _ = tx.send(answer);
+        });
+        if !self.leading.swap(true, Ordering::SeqCst) {
+            let db = self.clone();
+            tokio::task::spawn_blocking(move || db.lead());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(ApiError::internal("write was dropped")))
     }
 
-    fn write_grouped<T, F>(&self, f: F) -> Result<T>
+    /// Runs groups of queued writes until none is left (see `write`).
+    fn lead(&self) {
+        /// Lets the next write start a leader, even should this one unwind.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
+        }
+        loop {
+            {
+                let _done = Done(&self.leading);
+                let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                let jobs =
+                    std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+                if !jobs.is_empty() {
+                    self.run_group(&mut conn, jobs);
+                }
+            }
+            // A write queued after the take above may have seen a leader
+            // still running and started none: lead again for it, unless
+            // another leader has been started meanwhile.
+            let more = !self
+                .queued
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty();
+            if !more || self.leading.swap(true, Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
+
+    /// Queues `f`; `deliver` hears its outcome once its group has ended.
+    fn queue<T, F>(&self, f: F, deliver: impl FnOnce(Result<T>) + Send + 'static)
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let started = std::time::Instant::now();
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+        let metrics = self.metrics.clone();
         let job: Job = Box::new(move |t: &Transaction<'_>| {
+            if let Some(m) = &metrics {
+                m.observe_db_wait(started.elapsed());
+            }
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t)))
                 .unwrap_or_else(|_| Err(ApiError::internal("write panicked")));
             let ok = result.is_ok();
@@ -221,7 +276,7 @@ impl Db {
                     }
                     (result, _) => result,
                 };
-                let _ = tx.send(answer);
+                deliver(answer);
             });
             (ok, deliver)
         });
@@ -229,17 +284,6 @@ impl Db {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(job);
-        {
-            let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            self.waited(started);
-            let jobs = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
-            // Empty: a thread that had the writer before us ran ours too.
-            if !jobs.is_empty() {
-                self.run_group(&mut conn, jobs);
-            }
-        }
-        rx.recv()
-            .unwrap_or_else(|_| Err(ApiError::internal("write was dropped")))
     }
 
     /// Runs `jobs` in one transaction on the writer (held), each in its
@@ -414,17 +458,22 @@ mod tests {
             .unwrap();
         // Hold the writer while six writes queue: they run as one group.
         let held = db.writer.lock().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
         let writes: Vec<_> = (0..6i64)
             .map(|i| {
                 let db = db.clone();
-                std::thread::spawn(move || {
-                    db.write_grouped(move |tx| {
+                rt.spawn(async move {
+                    db.write(move |tx| {
                         tx.execute("INSERT INTO t (n) VALUES (?1)", [i])?;
                         if i % 3 == 0 {
                             return Err(ApiError::validation("refused"));
                         }
                         Ok(i)
                     })
+                    .await
                 })
             })
             .collect();
@@ -433,7 +482,7 @@ mod tests {
         }
         drop(held);
         for (i, w) in writes.into_iter().enumerate() {
-            match w.join().unwrap() {
+            match rt.block_on(w).unwrap() {
                 Ok(n) => assert_eq!(n, i as i64),
                 Err(e) => {
                     assert_eq!(i % 3, 0, "write {i} failed: {}", e.message);
