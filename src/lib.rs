@@ -141,7 +141,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         config.rate_limit_ipv6_prefix,
     );
     let retention = Arc::new(retention::Retention::new(&config));
-    Ok(AppState {
+    Ok(AppState::new(state::Shared {
         services: auth::Services {
             config: Arc::new(config),
             db: db.with_metrics(metrics.clone()),
@@ -157,7 +157,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         grant_key,
         retention,
         started_at: now,
-    })
+    }))
 }
 
 /// A running server.

@@ -5,7 +5,7 @@
 //! `http::metrics`, fed by the request middleware there, the password
 //! hasher and the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -57,10 +57,19 @@ impl Histogram {
     }
 }
 
+/// The figures of one route template: answers by method and status, and
+/// the latency histogram.
+#[derive(Default)]
+struct Route {
+    answers: Vec<(String, u16, u64)>,
+    latency: Histogram,
+}
+
 #[derive(Default)]
 struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    /// By route template; looked up without allocating (a request that
+    /// hits a known route and status only counts).
+    routes: HashMap<String, Route>,
     hash_wait: Histogram,
     db_wait: Histogram,
 }
@@ -89,13 +98,19 @@ impl Metrics {
     /// One answered request, by method, route template and status.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, d: Duration) {
         self.with(|m| {
-            *m.requests
-                .entry((method.to_owned(), route.to_owned(), status))
-                .or_default() += 1;
-            m.latency
-                .entry(route.to_owned())
-                .or_default()
-                .observe(d.as_secs_f64());
+            let entry = match m.routes.get_mut(route) {
+                Some(entry) => entry,
+                None => m.routes.entry(route.to_owned()).or_default(),
+            };
+            match entry
+                .answers
+                .iter_mut()
+                .find(|(m, s, _)| *s == status && m == method)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => entry.answers.push((method.to_owned(), status, 1)),
+            }
+            entry.latency.observe(d.as_secs_f64());
         });
     }
 
@@ -105,12 +120,23 @@ impl Metrics {
         self.with(|m| {
             out.push_str("# HELP mana_http_requests_total HTTP requests by method, route and status.\n");
             out.push_str("# TYPE mana_http_requests_total counter\n");
-            for ((method, route, status), n) in &m.requests {
+            let requests: BTreeMap<(&str, &str, u16), u64> = m
+                .routes
+                .iter()
+                .flat_map(|(route, r)| {
+                    r.answers
+                        .iter()
+                        .map(move |(method, status, n)| ((method.as_str(), route.as_str(), *status), *n))
+                })
+                .collect();
+            for ((method, route, status), n) in &requests {
                 let _ = writeln!(out, "mana_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
             }
             out.push_str("# HELP mana_http_request_duration_seconds Request latency by route.\n");
             out.push_str("# TYPE mana_http_request_duration_seconds histogram\n");
-            for (route, h) in &m.latency {
+            let latency: BTreeMap<&str, &Histogram> =
+                m.routes.iter().map(|(route, r)| (route.as_str(), &r.latency)).collect();
+            for (route, h) in latency {
                 h.render(&mut out, "mana_http_request_duration_seconds", &format!("route=\"{route}\""));
             }
             out.push_str("# HELP mana_argon2_queue_wait_seconds Wait for a password hashing slot.\n");

@@ -11,9 +11,29 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::Services;
 
-/// Shared state of one server.
+/// Shared state of one server: one reference-counted pointer, so that the
+/// clones every request makes (each layer and extractor takes one) cost
+/// one atomic increment instead of one per handle.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of a server made of `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What `AppState` points to.
+pub struct Shared {
     /// The handles the domain flows use (config, db, clock, tokens, hasher,
     /// mail, limits, live sessions); `state.db` reads through to them.
     pub services: Services,
@@ -27,7 +47,7 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
 }
 
-impl Deref for AppState {
+impl Deref for Shared {
     type Target = Services;
 
     fn deref(&self) -> &Services {

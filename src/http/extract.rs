@@ -237,11 +237,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// a `mana.*` cookie planted without the prefix (over plain http, or by a
 /// sibling subdomain) is dropped from the request before any handler
 /// reads it, so it can neither be a session nor shadow the real one.
-pub async fn secure_cookie_names(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut req: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+pub fn secure_cookie_names(state: &AppState, req: &mut Request) {
     if super::cookie::secure(&state.config) && req.headers().contains_key(COOKIE) {
         let kept: Vec<String> = req
             .headers()
@@ -261,7 +257,6 @@ pub async fn secure_cookie_names(
             }
         }
     }
-    next.run(req).await
 }
 
 /// The session token from the session cookie, if any. A value in the

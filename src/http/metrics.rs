@@ -13,17 +13,16 @@ use crate::state::AppState;
 
 /// Middleware: counts and times every request by its route template (never
 /// the raw path, so ids and tokens do not become labels).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+pub async fn track(state: &AppState, req: Request, next: Next) -> Response {
+    // Both cheap clones: a standard method is a constant, the matched
+    // path a shared string.
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let started = Instant::now();
     let response = next.run(req).await;
     state.metrics.observe_request(
-        &method,
-        &route,
+        method.as_str(),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed(),
     );

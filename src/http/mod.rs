@@ -26,8 +26,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -41,7 +42,6 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState) -> Router {
     let cors = cors(&state);
     let timeout_secs = state.config.request_timeout_secs.max(1);
-    let origin_state = state.clone();
     // HSTS only where BASE_URL says the public face is https: a browser
     // then never sends a cookie or a password to this host in clear again.
     // Not for subdomains: this server cannot speak for its siblings.
@@ -50,6 +50,11 @@ pub fn app(state: AppState) -> Router {
         .base_url()
         .starts_with("https://")
         .then(|| HeaderValue::from_static("max-age=31536000"));
+    let edge = Edge {
+        state: state.clone(),
+        timeout: std::time::Duration::from_secs(timeout_secs),
+        hsts,
+    };
     let document = openapi::Document::default();
     let (router, api) = api_router(&state)
         .routes(routes!(openapi::get_openapi).layer(Extension(document.clone())))
@@ -64,39 +69,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "method not allowed on this route")
         })
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            extract::secure_cookie_names,
-        ))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), per_route))
         .with_state(state)
         .layer(cors)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            STRICT_TRANSPORT_SECURITY,
-            hsts,
-        ))
-        .layer(axum::middleware::from_fn_with_state(timeout_secs, request_timeout))
-        .layer(axum::middleware::from_fn(limit_headers))
-        .layer(axum::middleware::from_fn_with_state(
-            origin_state,
-            routes::better_auth::origin_check,
-        ))
+        .layer(axum::middleware::from_fn_with_state(edge, edge_layer))
         .layer(CatchPanicLayer::custom(on_panic))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -111,7 +87,7 @@ pub fn app(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
 }
 
 /// Every route of the API, each registered once with its OpenAPI operation.
@@ -135,6 +111,23 @@ pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/sync", routes::sync::router())
 }
 
+/// A random (version 4) UUID for each request without an id of its own,
+/// drawn from the thread's userspace generator: `Uuid::new_v4` asks the
+/// OS for every one (a system call per request). A request id needs to be
+/// unique, not secret.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
 /// Requests with more header fields than this are refused with 431.
 pub const MAX_HEADERS: usize = 100;
 /// Requests whose header names and values sum to more than this are
@@ -144,38 +137,89 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub(crate) const HYPER_MAX_HEADERS: usize = 1024;
 pub(crate) const HYPER_MAX_BUF: usize = 256 * 1024;
 
+/// What the edge layer needs.
+#[derive(Clone)]
+struct Edge {
+    state: AppState,
+    timeout: std::time::Duration,
+    hsts: Option<HeaderValue>,
+}
+
+/// Security headers every answer of the router carries unless its handler
+/// set them: (name, value).
+const SECURITY_HEADERS: [(HeaderName, HeaderValue); 4] = [
+    (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    (X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+];
+
+/// The layers in front of the router, in one (each `from_fn` layer boxes
+/// and clones the whole service inside it on every request): the CSRF
+/// origin check, the header flood limit, the request timeout, and the
+/// security headers on whatever the router answers.
+async fn edge_layer(
+    axum::extract::State(edge): axum::extract::State<Edge>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(refused) = routes::better_auth::origin_refusal(&edge.state, &req) {
+        return refused;
+    }
+    if let Some(refused) = too_many_headers(&req) {
+        return refused;
+    }
+    // A client that sends its body slowly, or a stuck handler, ends with
+    // 408 after REQUEST_TIMEOUT_SECS.
+    let Ok(mut response) = tokio::time::timeout(edge.timeout, next.run(req)).await else {
+        return ApiError::new(ErrorCode::RequestTimeout, "the request took too long")
+            .into_response();
+    };
+    let headers = response.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(&name) {
+            headers.insert(name, value);
+        }
+    }
+    if let Some(hsts) = edge.hsts {
+        if !headers.contains_key(STRICT_TRANSPORT_SECURITY) {
+            headers.insert(STRICT_TRANSPORT_SECURITY, hsts);
+        }
+    }
+    response
+}
+
+/// The layer of every matched route: `mana.*` cookies without their
+/// `__Secure-` name are dropped where cookies are secure, then the request
+/// is counted and timed by its route template.
+async fn per_route(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    extract::secure_cookie_names(&state, &mut req);
+    metrics::track(&state, req, next).await
+}
+
 /// Refuses header floods in the error envelope.
-async fn limit_headers(req: Request, next: axum::middleware::Next) -> Response {
+fn too_many_headers(req: &Request) -> Option<Response> {
     let headers = req.headers();
     let bytes: usize = headers
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len())
         .sum();
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
-            ErrorCode::HeadersTooLarge,
-            format!(
-                "at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers are accepted"
-            ),
-        )
-        .into_response();
+        return Some(
+            ApiError::new(
+                ErrorCode::HeadersTooLarge,
+                format!(
+                    "at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers are accepted"
+                ),
+            )
+            .into_response(),
+        );
     }
-    next.run(req).await
-}
-
-/// Ends a request that takes longer than REQUEST_TIMEOUT_SECS (a client
-/// that sends its body slowly, or a stuck handler) with 408.
-async fn request_timeout(
-    axum::extract::State(secs): axum::extract::State<u64>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match tokio::time::timeout(std::time::Duration::from_secs(secs), next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => {
-            ApiError::new(ErrorCode::RequestTimeout, "the request took too long").into_response()
-        }
-    }
+    None
 }
 
 fn on_panic(_: Box<dyn Any + Send + 'static>) -> Response {

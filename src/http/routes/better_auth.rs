@@ -320,26 +320,24 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), OriginRefus
 /// to a sign-in or sign-up route is refused even without cookies; on every
 /// other door it is a request that carries the session cookie (bearer-token
 /// callers send none and are not affected).
-pub async fn origin_check(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: axum::middleware::Next,
-) -> Response {
+/// Returns the refusal, if any (run by `http`'s edge layer).
+pub fn origin_refusal(state: &AppState, req: &Request) -> Option<Response> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return None;
     }
     let headers = req.headers();
     let path = req.uri().path();
     if !path.starts_with("/api/auth/") {
-        if session_cookie(headers).is_none() {
-            return next.run(req).await;
-        }
-        return match check_origin(&state, headers) {
-            Ok(()) => next.run(req).await,
-            Err((_, message)) => ApiError::forbidden(format!(
-                "cross-site request refused: {message} for a request with the session cookie"
-            ))
-            .into_response(),
+        // Without the session cookie there is nothing to forge.
+        session_cookie(headers)?;
+        return match check_origin(state, headers) {
+            Ok(()) => None,
+            Err((_, message)) => Some(
+                ApiError::forbidden(format!(
+                    "cross-site request refused: {message} for a request with the session cookie"
+                ))
+                .into_response(),
+            ),
         };
     }
     let first_login = path.starts_with("/api/auth/sign-in/")
@@ -348,11 +346,13 @@ pub async fn origin_check(
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let fetch_mode = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok());
     if first_login && fetch_site == Some("cross-site") && fetch_mode == Some("navigate") {
-        return BaError::forbidden(
-            "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
-            "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
-        )
-        .into_response();
+        return Some(
+            BaError::forbidden(
+                "CROSS_SITE_NAVIGATION_LOGIN_BLOCKED",
+                "Cross-site navigation login blocked. This request appears to be a CSRF attack.",
+            )
+            .into_response(),
+        );
     }
     let uses_cookies = headers.contains_key(header::COOKIE);
     // Sign-in and sign-up also check an origin the browser did send, with
@@ -360,11 +360,11 @@ pub async fn origin_check(
     let fetch_metadata = first_login
         && (fetch_site.is_some() || fetch_mode.is_some() || headers.contains_key(header::ORIGIN));
     if uses_cookies || fetch_metadata {
-        if let Err((code, message)) = check_origin(&state, headers) {
-            return BaError::forbidden(code, message).into_response();
+        if let Err((code, message)) = check_origin(state, headers) {
+            return Some(BaError::forbidden(code, message).into_response());
         }
     }
-    next.run(req).await
+    None
 }
 
 /// A callback URL the framework would accept, by the server's one redirect
