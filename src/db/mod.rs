@@ -13,6 +13,7 @@
 pub mod files;
 pub mod generation;
 pub mod migrate;
+pub mod tx;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{ApiError, Result};
+
+pub use tx::{immediate, Tx};
 
 /// SQLite `synchronous` setting. See README "Durability".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -41,7 +44,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 type Deliver = Box<dyn FnOnce(Option<&ApiError>) + Send>;
 /// A queued write: runs in the batch's transaction; says whether it
 /// succeeded (else its savepoint is rolled back) and how to deliver.
-type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Deliver) + Send>;
+type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Deliver) + Send>;
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
@@ -205,7 +208,7 @@ impl Db {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
         self.queue(f, move |answer| {
@@ -256,11 +259,11 @@ impl Db {
     fn queue<T, F>(&self, f: F, deliver: impl FnOnce(Result<T>) + Send + 'static)
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let started = std::time::Instant::now();
         let metrics = self.metrics.clone();
-        let job: Job = Box::new(move |t: &Transaction<'_>| {
+        let job: Job = Box::new(move |t: &Tx<'_>| {
             if let Some(m) = &metrics {
                 m.observe_db_wait(started.elapsed());
             }
@@ -297,7 +300,7 @@ impl Db {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for job in jobs {
                 tx.execute_batch("SAVEPOINT w")?;
-                let (ok, deliver) = job(&tx);
+                let (ok, deliver) = job(&Tx::new(&tx));
                 delivers.push(deliver);
                 tx.execute_batch(if ok {
                     "RELEASE w"
@@ -318,7 +321,7 @@ impl Db {
     /// Same as `write`, for callers already on a blocking thread (CLI).
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Transaction<'_>) -> Result<T>,
+        F: FnOnce(&Tx<'_>) -> Result<T>,
     {
         let started = std::time::Instant::now();
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -326,7 +329,7 @@ impl Db {
         let result = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             self.waited(started);
-            let value = f(&tx)?;
+            let value = f(&Tx::new(&tx))?;
             tx.commit()?;
             Ok(value)
         })();
