@@ -94,10 +94,11 @@ pub fn seed(
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(fail)?;
+        let write = mana_auth::db::Tx::from(&tx);
         for i in next..upto {
             let now = clock.now();
             let user = signup::insert_account(
-                &tx,
+                &write,
                 format!("{prefix}{i}@bench.test"),
                 String::new(),
                 &hash,
@@ -105,9 +106,10 @@ pub fn seed(
                 now,
             )
             .map_err(|e| e.message)?;
-            mana_auth::users::store::set_verified(&tx, &user.id, &iso(now))
+            mana_auth::users::store::set_verified(&write, &user.id, &iso(now))
                 .map_err(|e| e.message)?;
         }
+        drop(write);
         tx.commit().map_err(fail)?;
         next = upto;
     }

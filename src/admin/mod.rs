@@ -19,6 +19,7 @@ use crate::audit::{self, ClientInfo, Event};
 use crate::auth::session;
 use crate::clock::iso;
 use crate::config::Config;
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 use crate::ids::UserId;
 use crate::me::erase::{self, Erased};
@@ -78,7 +79,7 @@ pub fn target(conn: &Connection, user_id: &str) -> Result<User> {
 
 /// Writes an admin event under the admin's id, naming admin and target.
 pub fn record(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     event: Event,
     target: &User,
@@ -111,7 +112,7 @@ fn not_self(admin: &Admin, user_id: &str, what: &str) -> Result<()> {
 
 /// Sets the access tier (also copied into the personal space's metadata).
 pub fn set_tier(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     user_id: &str,
     tier: &str,
@@ -148,7 +149,7 @@ pub fn set_tier(
 
 /// Sets the role; an admin cannot change their own.
 pub fn set_role(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     user_id: &str,
     role: &str,
@@ -180,7 +181,7 @@ pub fn set_role(
 
 /// Locks a user and revokes all their sessions; returns how many.
 pub fn lock(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     user_id: &str,
     reason: Option<String>,
@@ -207,7 +208,7 @@ pub fn lock(
 
 /// Removes an admin lock (and any failed-login lockout of the address).
 pub fn unlock(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     user_id: &str,
     client: &ClientInfo,
@@ -234,7 +235,7 @@ pub fn unlock(
 
 /// Revokes every session of a user; returns how many.
 pub fn revoke_sessions(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     user_id: &str,
     client: &ClientInfo,
@@ -257,7 +258,7 @@ pub fn revoke_sessions(
 
 /// The full data export of a user; the viewing is recorded.
 pub fn view_data(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     user_id: &str,
     client: &ClientInfo,
@@ -280,7 +281,7 @@ pub fn view_data(
 /// Erases a user and everything they own (the same erase as `DELETE
 /// /me/data`); an admin cannot erase themselves here.
 pub fn erase_data(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     admin: &Admin,
     user_id: &str,

@@ -15,6 +15,7 @@ use crate::auth::{lockout, session, signup};
 use crate::clock::iso;
 use crate::db::files;
 use crate::db::migrate::LATEST;
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 use crate::ids::UserId;
 use crate::users::model::ROLES;
@@ -40,7 +41,7 @@ fn by_email(conn: &Connection, email: &str) -> Result<User> {
 /// Creates a user exactly as sign-up does (personal space, sync bootstrap),
 /// with the address marked verified, optionally as admin.
 pub fn create_user(
-    tx: &Connection,
+    tx: &Tx,
     email: &str,
     name: Option<&str>,
     password_hash: &str,
@@ -71,7 +72,7 @@ pub fn create_user(
 }
 
 /// Sets the role of the user with this email.
-pub fn set_role(tx: &Connection, email: &str, role: &str, now: DateTime<Utc>) -> Result<User> {
+pub fn set_role(tx: &Tx, email: &str, role: &str, now: DateTime<Utc>) -> Result<User> {
     if !ROLES.contains(&role) {
         return Err(ApiError::validation(format!(
             "role must be one of {}",
@@ -98,7 +99,7 @@ pub fn set_role(tx: &Connection, email: &str, role: &str, now: DateTime<Utc>) ->
 /// Sets a new password (hash made by the caller) and revokes every session;
 /// returns how many were revoked.
 pub fn reset_password(
-    tx: &Connection,
+    tx: &Tx,
     email: &str,
     password_hash: &str,
     now: DateTime<Utc>,

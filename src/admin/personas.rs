@@ -4,7 +4,6 @@
 //! names the admin.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -14,6 +13,7 @@ use crate::auth::Services;
 use crate::auth::{session, signup};
 use crate::clock::iso;
 use crate::config::Config;
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::ids::UserId;
 use crate::personas::{check_spec, store, Spec, KIND};
@@ -46,7 +46,7 @@ fn not_a_persona_email() -> ApiError {
 /// this email, inside the caller's transaction. `password_hash` (already
 /// computed) replaces any password and ends the persona's sessions.
 pub fn save(
-    tx: &Connection,
+    tx: &Tx,
     admin: &Admin,
     spec: &Spec,
     password_hash: Option<&str>,
@@ -120,7 +120,7 @@ pub async fn create_or_update(
 /// Erases a persona (the account erase, actions and feedback included).
 /// Anyone else is refused: their data goes through the users' erase.
 pub fn delete(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     admin: &Admin,
     user_id: &str,

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 
 /// Prefix of every key.
@@ -160,7 +161,7 @@ pub fn check_scopes(scopes: Option<Vec<String>>) -> Result<Vec<String>> {
 
 /// Creates a key for a user; the returned key is never stored.
 pub fn create(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     name: &str,
     scopes: Option<Vec<String>>,
@@ -230,7 +231,7 @@ pub async fn create_stepped(
 
 /// Revokes one of the user's live keys; 404 for unknown, foreign or revoked.
 pub fn revoke(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     key_id: &str,
     client: &ClientInfo,
@@ -300,7 +301,7 @@ pub fn validate(
 }
 
 /// Sets `last_used_at` unless a newer value is already stored.
-pub fn touch(tx: &Connection, key_id: &str, now: DateTime<Utc>) -> Result<()> {
+pub fn touch(tx: &Tx, key_id: &str, now: DateTime<Utc>) -> Result<()> {
     store::touch(tx, key_id, &iso(now))
 }
 

@@ -30,6 +30,7 @@ use super::token::{self, Claims};
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::Services;
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::ids::{SessionId, UserId};
 use crate::users::{store, User};
@@ -199,7 +200,7 @@ pub fn classify(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<To
 /// Ends the session of a reused refresh token and records why (token
 /// family revocation).
 pub fn revoke_reused(
-    tx: &Connection,
+    tx: &Tx,
     session_id: &str,
     user_id: &str,
     client: &ClientInfo,

@@ -11,6 +11,7 @@ use super::{lockout, proof, session, SignedIn};
 use crate::audit::{self, ClientInfo, Event};
 use crate::auth::Services;
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::email::{self, templates, with_param, Lang};
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::ids::UserId;
@@ -36,7 +37,7 @@ fn lang(tx: &rusqlite::Connection, user: &User, client: &ClientInfo) -> Result<L
 /// Queues the verification mail for `user` in the caller's transaction
 /// (nothing when the address's hourly mail cap is reached).
 pub fn queue_verification(
-    tx: &rusqlite::Connection,
+    tx: &Tx,
     state: &Services,
     user: &User,
     callback: Option<&str>,

@@ -16,12 +16,13 @@
 //!   (sign-up answers 409) and do not expire.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde_json::json;
 
 use super::{session, two_factor, verification};
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::Result;
 use crate::ids::UserId;
 use crate::users::erase;
@@ -47,7 +48,7 @@ pub struct Claimed {
 /// it is (`None`). The caller sets the address verified (and, for a reset,
 /// the new password) in the same transaction.
 pub fn claim(
-    tx: &Connection,
+    tx: &Tx,
     user: &User,
     client: &ClientInfo,
     now: DateTime<Utc>,
@@ -101,7 +102,7 @@ pub fn claim(
 /// `UNPROVEN_TTL`, and never signed in (an account used while unverified,
 /// from a time when verification was not required, is not a stale
 /// registration).
-fn stale(tx: &Connection, user: &User, now: DateTime<Utc>) -> Result<bool> {
+fn stale(tx: &Tx, user: &User, now: DateTime<Utc>) -> Result<bool> {
     if user.email_verified || user.kind != "human" || user.created_at > iso(now - UNPROVEN_TTL) {
         return Ok(false);
     }
@@ -120,7 +121,7 @@ fn stale(tx: &Connection, user: &User, now: DateTime<Utc>) -> Result<bool> {
 /// this address if it has expired, so the address is free; answers the
 /// account that remains, if any.
 pub fn expire(
-    tx: &Connection,
+    tx: &Tx,
     required: bool,
     found: Option<User>,
     client: &ClientInfo,
@@ -140,7 +141,7 @@ pub fn expire(
 /// by proving the address, not whoever registered first). Answers whether
 /// it did; a verified account stays (sign-up then answers 409).
 pub fn restart(
-    tx: &Connection,
+    tx: &Tx,
     required: bool,
     email: &str,
     client: &ClientInfo,
@@ -160,7 +161,7 @@ pub fn restart(
 
 /// Where verification is required: erases every expired registration
 /// (`expire` for all); answers how many.
-pub fn sweep(tx: &Connection, required: bool, now: DateTime<Utc>) -> Result<usize> {
+pub fn sweep(tx: &Tx, required: bool, now: DateTime<Utc>) -> Result<usize> {
     if !required {
         return Ok(0);
     }

@@ -18,13 +18,13 @@
 //! token is never the cookie's value.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use super::caller::{self, Caller, TokenUse};
 use super::extend_if_due;
 use super::session::{self, Kind, SESSION_TTL};
 use crate::audit::ClientInfo;
 use crate::auth::Services;
+use crate::db::Tx;
 use crate::error::Result;
 use crate::users::User;
 
@@ -42,7 +42,7 @@ type Verdict<T> = std::result::Result<T, crate::error::ApiError>;
 
 /// The write of one refresh: a new refresh token for the presented one.
 fn rotate(
-    tx: &Connection,
+    tx: &Tx,
     token: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,

@@ -4,18 +4,18 @@
 //! event, all inside the caller's transaction.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde_json::json;
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::Result;
 use crate::users::{self, store, User};
 use crate::{spaces, sync};
 
 /// Inserts a new account with an already computed password hash.
 pub fn insert_account(
-    tx: &Connection,
+    tx: &Tx,
     email: String,
     name: String,
     password_hash: &str,
@@ -29,7 +29,7 @@ pub fn insert_account(
 /// Inserts a prepared user record (a persona, say) exactly as sign-up does,
 /// with a password only when `password_hash` is given.
 pub fn insert_user(
-    tx: &Connection,
+    tx: &Tx,
     user: User,
     password_hash: Option<&str>,
     client: &ClientInfo,

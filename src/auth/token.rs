@@ -25,6 +25,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::vault::{at_rest, Kek};
 
@@ -167,7 +168,7 @@ fn parse(row: KeyRow, kek: Option<&Kek>) -> Result<Key> {
 
 /// Inserts a fresh Ed25519 key, sealed under `kek` when there is one;
 /// returns its kid.
-pub fn create_key(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<String> {
+pub fn create_key(tx: &Tx, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<String> {
     let mut seed = [0u8; 32];
     rand::Rng::fill(&mut rand::rngs::OsRng, &mut seed);
     let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
@@ -189,7 +190,7 @@ pub fn create_key(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Res
 /// Creates the first key if there is none (inside the caller's transaction).
 /// Run after `at_rest::prepare`, which refuses a file whose keys the
 /// configured KEK cannot open, so a key that exists is never replaced.
-pub fn ensure_key(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<()> {
+pub fn ensure_key(tx: &Tx, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<()> {
     let active: Option<String> = tx
         .query_row(
             "SELECT kid FROM jwt_keys WHERE retired_at IS NULL LIMIT 1",
@@ -207,7 +208,7 @@ pub fn ensure_key(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Res
 /// returns the new kid. Checks and seals the stored secrets first
 /// (`at_rest::prepare`), so a rotation with a missing or wrong KEK changes
 /// nothing.
-pub fn rotate(tx: &Connection, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<String> {
+pub fn rotate(tx: &Tx, now: DateTime<Utc>, kek: Option<&Kek>) -> Result<String> {
     at_rest::prepare(tx, kek)?;
     tx.execute(
         "UPDATE jwt_keys SET retired_at = ?1 WHERE retired_at IS NULL",

@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::session::{hash_token, new_token};
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 
 pub use crate::email::link::Purpose;
@@ -56,7 +57,7 @@ pub struct Token {
 /// tokens of the purpose stay valid, up to `MAX_OUTSTANDING` (the oldest
 /// beyond go); used and expired ones are dropped.
 pub fn issue(
-    tx: &Connection,
+    tx: &Tx,
     purpose: Purpose,
     user_id: &str,
     email: &str,
@@ -103,7 +104,7 @@ pub fn issue(
 
 /// Voids every unused token of a user (all purposes): the address changed,
 /// or it was proven by someone who now owns the account.
-pub fn void_all(tx: &Connection, user_id: &str) -> Result<usize> {
+pub fn void_all(tx: &Tx, user_id: &str) -> Result<usize> {
     Ok(tx
         .prepare_cached("DELETE FROM verification_tokens WHERE user_id = ?1 AND used_at IS NULL")?
         .execute([user_id])?)
@@ -111,12 +112,7 @@ pub fn void_all(tx: &Connection, user_id: &str) -> Result<usize> {
 
 /// Consumes a token of one of `purposes`: unknown or used → TOKEN_INVALID
 /// (400), expired → TOKEN_EXPIRED (401). Single use even under races.
-pub fn consume(
-    tx: &Connection,
-    secret: &str,
-    purposes: &[Purpose],
-    now: DateTime<Utc>,
-) -> Result<Token> {
+pub fn consume(tx: &Tx, secret: &str, purposes: &[Purpose], now: DateTime<Utc>) -> Result<Token> {
     let token = check(tx, secret, purposes, now)?;
     let claimed = tx
         .prepare_cached(

@@ -1,8 +1,9 @@
 //! `Tx`: proof that code runs inside a write transaction. Only this module
 //! makes one: `Db::write` hands each write a `&Tx` of the group commit's
 //! `BEGIN IMMEDIATE` transaction (inside the write's own savepoint), and
-//! `immediate` opens one on a connection outside a `Db` (the importer, the
-//! CLI's backup record). A function that writes takes `&Tx`, so it cannot
+//! `immediate` opens one on a connection outside a `Db` (the CLI's backup
+//! record); a rusqlite `Transaction` the caller opened converts into one
+//! (the importer). A function that writes takes `&Tx`, so it cannot
 //! be handed a read connection or run outside a transaction; it reads like
 //! a `Connection` (`Deref`), so it can call the read functions too.
 
@@ -17,6 +18,14 @@ impl<'a> Tx<'a> {
     /// Only `db` wraps a connection whose transaction it opened.
     pub(super) fn new(conn: &'a Connection) -> Self {
         Self(conn)
+    }
+}
+
+/// A transaction the caller opened on a file outside a `Db` and ends itself
+/// (the importer, which rolls a dry run back).
+impl<'a> From<&'a rusqlite::Transaction<'_>> for Tx<'a> {
+    fn from(tx: &'a rusqlite::Transaction<'_>) -> Self {
+        Self(tx)
     }
 }
 

@@ -19,6 +19,7 @@ use rusqlite::{params, Connection};
 
 use super::link::Purpose;
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 use crate::vault::{at_rest, Kek};
 
@@ -118,7 +119,7 @@ pub fn open_body(
 
 /// Seals the queued mail left in clear (by a start without a KEK) under
 /// `kek`; returns how many rows it sealed.
-pub fn prepare(tx: &Connection, kek: Option<&Kek>) -> Result<usize> {
+pub fn prepare(tx: &Tx, kek: Option<&Kek>) -> Result<usize> {
     let Some(kek) = kek else {
         return Ok(0);
     };
@@ -168,7 +169,7 @@ pub fn expired(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Stored>> {
 /// Gives up the queued mail `expired` found (its links no longer work) and
 /// scrubs their links (a body that cannot be opened is emptied); returns
 /// how many rows it changed.
-pub fn expire(tx: &Connection, kek: Option<&Kek>, rows: Vec<Stored>) -> Result<usize> {
+pub fn expire(tx: &Tx, kek: Option<&Kek>, rows: Vec<Stored>) -> Result<usize> {
     let mut changed = 0;
     for row in rows {
         let id = row.id;

@@ -21,6 +21,7 @@ pub use worker::Mailer;
 
 use crate::clock::iso;
 use crate::config::Config;
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 
 /// Mail language: German by default, like the original service.
@@ -84,7 +85,7 @@ pub const QUOTA_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 /// Counts one mail to `to` against `MAIL_PER_ADDRESS_PER_HOUR` and answers
 /// whether it may go; `false` (nothing counted) when the cap is reached.
 /// Call it before issuing the link the mail would carry.
-pub fn take_quota(tx: &Connection, to: &str, now: DateTime<Utc>) -> Result<bool> {
+pub fn take_quota(tx: &Tx, to: &str, now: DateTime<Utc>) -> Result<bool> {
     use sha2::{Digest, Sha256};
     let key = hex::encode(Sha256::digest(to.to_lowercase().as_bytes()));
     let hour_ago = iso(now - QUOTA_WINDOW);
@@ -104,7 +105,7 @@ pub fn take_quota(tx: &Connection, to: &str, now: DateTime<Utc>) -> Result<bool>
 /// Queues a rendered mail in the caller's transaction: its bodies sealed
 /// under the KEK when one is configured, with the time its link dies.
 pub fn enqueue(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     kind: &str,
     user_id: Option<&str>,

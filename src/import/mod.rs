@@ -25,9 +25,10 @@ mod users;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 
 use crate::config::Config;
+use crate::db::Tx;
 use crate::vault::crypto::Kek;
 pub use report::Report;
 use secrets::Secret;
@@ -76,7 +77,7 @@ pub(crate) struct Keys {
 
 /// State shared by the table writers inside the one transaction.
 pub(crate) struct Ctx<'a> {
-    pub tx: &'a Connection,
+    pub tx: &'a Tx<'a>,
     pub now: DateTime<Utc>,
     pub keys: Keys,
     pub report: Report,
@@ -125,8 +126,9 @@ pub fn run(config: &Config, opts: Options, now: DateTime<Utc>) -> Result<Report,
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(fail)?;
+    let write = Tx::from(&tx);
     let mut ctx = Ctx {
-        tx: &tx,
+        tx: &write,
         now,
         keys: Keys {
             source_kek: opts.source_kek,
@@ -162,6 +164,7 @@ pub fn run(config: &Config, opts: Options, now: DateTime<Utc>) -> Result<Report,
         });
     }
     drop(ctx);
+    drop(write);
     let started = std::time::Instant::now();
     if opts.dry_run {
         tx.rollback().map_err(fail)?;

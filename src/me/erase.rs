@@ -3,11 +3,11 @@
 //! `users::erase` removes the account and everything it owns.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use super::require_user;
 use crate::audit::ClientInfo;
 use crate::config::Config;
+use crate::db::Tx;
 use crate::email;
 use crate::error::Result;
 use crate::users::erase::erase_rows;
@@ -22,7 +22,7 @@ use crate::users::User;
 /// links) and queues the deletion notice, addressed but no longer linked to
 /// the user. Returns how many outbox rows were removed.
 fn queue_deletion_notice(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     user: &User,
     client: &ClientInfo,
@@ -44,7 +44,7 @@ fn queue_deletion_notice(
 
 /// Erases the user and everything they own; see the module docs.
 pub fn erase(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     user_id: &str,
     client: &ClientInfo,

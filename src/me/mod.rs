@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 use crate::users::{self, User};
 
@@ -27,7 +28,7 @@ pub struct ProfilePatch {
 /// Updates name (1..80 characters) and image (http(s) URL); a patch that
 /// changes neither is refused.
 pub fn update_profile(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     patch: ProfilePatch,
     client: &ClientInfo,
@@ -75,18 +76,14 @@ pub fn onboarding(conn: &Connection, user_id: &str) -> Result<Onboarding> {
 }
 
 /// Marks onboarding complete; a second call keeps the first timestamp.
-pub fn complete_onboarding(
-    tx: &Connection,
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> Result<Onboarding> {
+pub fn complete_onboarding(tx: &Tx, user_id: &str, now: DateTime<Utc>) -> Result<Onboarding> {
     require_user(tx, user_id)?;
     store::complete_onboarding(tx, user_id, &iso(now))?;
     onboarding(tx, user_id)
 }
 
 /// Clears the onboarding timestamp.
-pub fn reset_onboarding(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Onboarding> {
+pub fn reset_onboarding(tx: &Tx, user_id: &str, now: DateTime<Utc>) -> Result<Onboarding> {
     require_user(tx, user_id)?;
     store::reset_onboarding(tx, user_id, &iso(now))?;
     onboarding(tx, user_id)

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use webauthn_rs::prelude::Passkey;
 
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 
 /// A passkey as its owner sees it (no key material).
@@ -50,7 +51,7 @@ fn flags(passkey: &Passkey) -> Result<(String, Flags)> {
 
 /// Stores a new passkey.
 pub fn insert(
-    tx: &Connection,
+    tx: &Tx,
     id: &str,
     user_id: &str,
     passkey: &Passkey,
@@ -144,7 +145,7 @@ pub fn by_credential_id(
 /// below the new one (or both are 0, an authenticator without a counter).
 /// False when another sign-in with the same or a higher counter got there
 /// first — the caller refuses this one.
-pub fn update_after_use(tx: &Connection, id: &str, passkey: &Passkey, now: &str) -> Result<bool> {
+pub fn update_after_use(tx: &Tx, id: &str, passkey: &Passkey, now: &str) -> Result<bool> {
     let (json, f) = flags(passkey)?;
     Ok(tx
         .prepare_cached(
@@ -156,14 +157,14 @@ pub fn update_after_use(tx: &Connection, id: &str, passkey: &Passkey, now: &str)
 }
 
 /// Records the authenticator model (AAGUID) of a passkey.
-pub fn set_aaguid(tx: &Connection, id: &str, aaguid: &str) -> Result<()> {
+pub fn set_aaguid(tx: &Tx, id: &str, aaguid: &str) -> Result<()> {
     tx.prepare_cached("UPDATE passkeys SET aaguid = ?2 WHERE id = ?1")?
         .execute(params![id, aaguid])?;
     Ok(())
 }
 
 /// Renames a passkey of the user; false when it is not theirs.
-pub fn rename(tx: &Connection, user_id: &str, id: &str, name: &str) -> Result<bool> {
+pub fn rename(tx: &Tx, user_id: &str, id: &str, name: &str) -> Result<bool> {
     Ok(tx
         .prepare_cached("UPDATE passkeys SET name = ?3 WHERE id = ?1 AND user_id = ?2")?
         .execute(params![id, user_id, name])?
@@ -171,7 +172,7 @@ pub fn rename(tx: &Connection, user_id: &str, id: &str, name: &str) -> Result<bo
 }
 
 /// Deletes a passkey of the user; false when it is not theirs.
-pub fn delete(tx: &Connection, user_id: &str, id: &str) -> Result<bool> {
+pub fn delete(tx: &Tx, user_id: &str, id: &str) -> Result<bool> {
     Ok(tx
         .prepare_cached("DELETE FROM passkeys WHERE id = ?1 AND user_id = ?2")?
         .execute(params![id, user_id])?

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::store;
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::{ApiError, Result};
 
 /// Most actions in one batch.
@@ -149,7 +150,7 @@ fn require_persona(conn: &Connection, persona_id: &str) -> Result<()> {
 /// Appends a batch of tool calls (`body`: `None` when not JSON); returns
 /// the batch size, as the original does.
 pub fn record_actions(
-    tx: &Connection,
+    tx: &Tx,
     persona_id: &str,
     body: Option<&Value>,
     now: DateTime<Utc>,
@@ -173,7 +174,7 @@ pub fn record_actions(
 /// Appends a batch of ratings (`body`: `None` when not JSON); returns the
 /// batch size, as the original does.
 pub fn record_feedback(
-    tx: &Connection,
+    tx: &Tx,
     persona_id: &str,
     body: Option<&Value>,
     now: DateTime<Utc>,

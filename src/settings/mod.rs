@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 
 /// Largest stored settings document (serialized JSON).
@@ -95,7 +96,7 @@ pub fn check_patch(patch: Value) -> Result<Map<String, Value>> {
 /// Refuses a write that would take the user's documents over
 /// `MAX_USER_BYTES`; `doc` is the one being replaced (its old size does not
 /// count).
-fn check_quota(tx: &Connection, user_id: &str, doc: store::Doc<'_>, text: &str) -> Result<()> {
+fn check_quota(tx: &Tx, user_id: &str, doc: store::Doc<'_>, text: &str) -> Result<()> {
     let others = store::bytes_besides(tx, user_id, doc)?;
     if others.saturating_add(text.len()) > MAX_USER_BYTES {
         return Err(ApiError::new(
@@ -210,12 +211,7 @@ pub fn devices(conn: &Connection, user_id: &str) -> Result<Vec<Device>> {
 }
 
 /// Deep-merges a patch into the global settings; returns the effective global.
-pub fn patch_global(
-    tx: &Connection,
-    user_id: &str,
-    patch: Value,
-    now: DateTime<Utc>,
-) -> Result<Value> {
+pub fn patch_global(tx: &Tx, user_id: &str, patch: Value, now: DateTime<Utc>) -> Result<Value> {
     let patch = check_patch(patch)?;
     let (doc, text) = apply(store::global(tx, user_id)?, patch)?;
     check_quota(tx, user_id, store::Doc::Global, &text)?;
@@ -225,7 +221,7 @@ pub fn patch_global(
 
 /// Deep-merges a patch into one app's override; returns the override.
 pub fn patch_app(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     app_id: &str,
     patch: Value,
@@ -247,7 +243,7 @@ pub fn patch_app(
 }
 
 /// Removes an app override; false when there was none.
-pub fn delete_app(tx: &Connection, user_id: &str, app_id: &str) -> Result<bool> {
+pub fn delete_app(tx: &Tx, user_id: &str, app_id: &str) -> Result<bool> {
     check_id("appId", app_id, 64)?;
     store::delete_app(tx, user_id, app_id)
 }
@@ -274,7 +270,7 @@ fn check_label(what: &str, v: Option<String>, max: usize) -> Result<Option<Strin
 /// Records the device (name, type, last seen = now) and deep-merges the app
 /// settings on it; returns the device.
 pub fn patch_device_app(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     device_id: &str,
     app_id: &str,
@@ -317,7 +313,7 @@ pub fn patch_device_app(
 }
 
 /// Forgets a device and its settings; false when unknown.
-pub fn delete_device(tx: &Connection, user_id: &str, device_id: &str) -> Result<bool> {
+pub fn delete_device(tx: &Tx, user_id: &str, device_id: &str) -> Result<bool> {
     check_id("deviceId", device_id, 128)?;
     store::delete_device(tx, user_id, device_id)
 }

@@ -1,11 +1,11 @@
 //! The invitation mail, queued in the same transaction as the invitation.
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use super::{Invitation, Space};
 use crate::audit::ClientInfo;
 use crate::config::Config;
+use crate::db::Tx;
 use crate::email::{self, templates};
 use crate::error::Result;
 use crate::users::store;
@@ -13,7 +13,7 @@ use crate::users::store;
 /// Queues the mail that tells the invitee about `invitation` (nothing when
 /// the address's hourly mail cap is reached; the invitation stands).
 pub fn queue_invitation(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     space: &Space,
     invitation: &Invitation,
@@ -47,7 +47,7 @@ pub fn queue_invitation(
 /// caller's transaction: what both the v1 and the Better Auth door do.
 #[allow(clippy::too_many_arguments)]
 pub fn invite_and_mail(
-    tx: &Connection,
+    tx: &Tx,
     config: &Config,
     space_id: &str,
     actor: &str,

@@ -22,6 +22,7 @@ pub use refusal::{refusal_of, SpaceRefusal};
 
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::sync;
 use crate::users::{self, User};
@@ -99,7 +100,7 @@ pub fn invitations(conn: &Connection, space_id: &str, user_id: &str) -> Result<V
 
 /// Creates the personal space of a new user with its owner membership and
 /// its `kontextDoc`, in the caller's (sign-up) transaction.
-pub fn create_personal(tx: &Connection, user: &User, now: DateTime<Utc>) -> Result<Space> {
+pub fn create_personal(tx: &Tx, user: &User, now: DateTime<Utc>) -> Result<Space> {
     let base = slug::from_email(&user.email).unwrap_or_else(slug::fallback);
     let slug = slug::unique(tx, &base)?;
     let name = if user.name.is_empty() {
@@ -177,7 +178,7 @@ fn check_logo(logo: Option<String>) -> Result<Option<String>> {
         .transpose()
 }
 
-fn chosen_slug(tx: &Connection, slug: Option<String>, name: &str) -> Result<String> {
+fn chosen_slug(tx: &Tx, slug: Option<String>, name: &str) -> Result<String> {
     match slug {
         Some(s) => {
             if !slug::is_valid(&s) || slug::RESERVED.contains(&s.as_str()) {
@@ -193,7 +194,7 @@ fn chosen_slug(tx: &Connection, slug: Option<String>, name: &str) -> Result<Stri
 
 /// Creates a space owned by `creator`, with its `kontextDoc`.
 pub fn create(
-    tx: &Connection,
+    tx: &Tx,
     creator: &str,
     input: NewSpace,
     client: &ClientInfo,
@@ -265,7 +266,7 @@ pub struct SpacePatch {
 /// Updates a space (owner or admin). The type of a personal space and the
 /// tier stay as they are.
 pub fn update(
-    tx: &Connection,
+    tx: &Tx,
     space_id: &str,
     actor: &str,
     patch: SpacePatch,
@@ -310,7 +311,7 @@ pub fn update(
 /// Deletes a space (owner only; never the personal space); answers the
 /// space as it was.
 pub fn delete(
-    tx: &Connection,
+    tx: &Tx,
     space_id: &str,
     actor: &str,
     client: &ClientInfo,
@@ -343,7 +344,7 @@ pub enum IfPending {
 /// an owner's pending `owner` invitation into anything else.
 #[allow(clippy::too_many_arguments)]
 pub fn invite(
-    tx: &Connection,
+    tx: &Tx,
     space_id: &str,
     actor: &str,
     email: &str,
@@ -459,12 +460,7 @@ pub fn invitations_for(
 /// The per-inviter and per-space limits (`INVITES_PER_HOUR`,
 /// `INVITES_PER_DAY`): 429 RATE_LIMITED with the seconds until the oldest
 /// invitation in the full window leaves it.
-fn enforce_invite_limits(
-    tx: &Connection,
-    space_id: &str,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+fn enforce_invite_limits(tx: &Tx, space_id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
     for (by_space, key) in [(false, actor), (true, space_id)] {
         for (window, max) in [
             (Duration::hours(1), INVITES_PER_HOUR),
@@ -493,7 +489,7 @@ fn enforce_invite_limits(
 /// An invitation the given user may answer: pending, unexpired, theirs,
 /// and their address proven.
 fn open_invitation_for(
-    tx: &Connection,
+    tx: &Tx,
     invitation_id: &str,
     user: &User,
     now: DateTime<Utc>,
@@ -513,12 +509,7 @@ fn open_invitation_for(
 }
 
 /// Accepts an invitation: only its addressee, only pending and unexpired.
-pub fn accept(
-    tx: &Connection,
-    invitation_id: &str,
-    user: &User,
-    now: DateTime<Utc>,
-) -> Result<Member> {
+pub fn accept(tx: &Tx, invitation_id: &str, user: &User, now: DateTime<Utc>) -> Result<Member> {
     let inv = open_invitation_for(tx, invitation_id, user, now)?;
     let member_id = uuid::Uuid::new_v4().to_string();
     store::insert_member(
@@ -535,12 +526,7 @@ pub fn accept(
 }
 
 /// Declines an invitation (its addressee).
-pub fn reject(
-    tx: &Connection,
-    invitation_id: &str,
-    user: &User,
-    now: DateTime<Utc>,
-) -> Result<Invitation> {
+pub fn reject(tx: &Tx, invitation_id: &str, user: &User, now: DateTime<Utc>) -> Result<Invitation> {
     let inv = open_invitation_for(tx, invitation_id, user, now)?;
     store::set_invitation_status(tx, &inv.id, "rejected", &iso(now))?;
     store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
@@ -550,7 +536,7 @@ pub fn reject(
 /// `in_space`, the caller must be a member of that space and the
 /// invitation must be one of its own.
 pub fn cancel(
-    tx: &Connection,
+    tx: &Tx,
     in_space: Option<&str>,
     invitation_id: &str,
     actor: &str,
@@ -574,18 +560,13 @@ pub fn cancel(
     store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
 }
 
-fn last_owner(tx: &Connection, space_id: &str, target: &Member) -> Result<bool> {
+fn last_owner(tx: &Tx, space_id: &str, target: &Member) -> Result<bool> {
     Ok(target.role == Role::Owner && store::owner_count(tx, space_id)? <= 1)
 }
 
 /// Removes a member: owners remove anyone, admins remove non-owners, anyone
 /// may leave; never the last owner.
-pub fn remove_member(
-    tx: &Connection,
-    space_id: &str,
-    actor: &str,
-    member_id: &str,
-) -> Result<Member> {
+pub fn remove_member(tx: &Tx, space_id: &str, actor: &str, member_id: &str) -> Result<Member> {
     let actor_role = require_member(tx, space_id, actor)?;
     let target = store::member(tx, space_id, member_id)?.ok_or(SpaceRefusal::MemberNotFound)?;
     let leaving = target.user_id == actor;
@@ -605,7 +586,7 @@ pub fn remove_member(
 /// Changes a member's role (owners only); never demotes the last owner.
 /// An unknown member is refused before the caller's role is looked at.
 pub fn change_role(
-    tx: &Connection,
+    tx: &Tx,
     space_id: &str,
     actor: &str,
     member_id: &str,
@@ -643,7 +624,7 @@ pub fn find_member(conn: &Connection, space_id: &str, key: &str) -> Result<Strin
 }
 
 /// The caller leaves a space (see `remove_member`: never the last owner).
-pub fn leave(tx: &Connection, space_id: &str, actor: &str) -> Result<Member> {
+pub fn leave(tx: &Tx, space_id: &str, actor: &str) -> Result<Member> {
     let mine = store::member_of_user(tx, space_id, actor)?.ok_or(SpaceRefusal::MemberNotFound)?;
     remove_member(tx, space_id, actor, &mine.id)
 }

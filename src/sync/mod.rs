@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::Result;
 
 /// `client_id` of bootstrap rows.
@@ -55,7 +56,7 @@ pub fn user_context_data(user_id: &str) -> Value {
 
 /// Writes the user's `userContext` singleton unless any such row exists.
 /// Returns true when this call wrote it.
-pub fn bootstrap_user_context(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<bool> {
+pub fn bootstrap_user_context(tx: &Tx, user_id: &str, now: DateTime<Utc>) -> Result<bool> {
     let at = iso(now);
     let data = user_context_data(user_id);
     let written = tx
@@ -82,7 +83,7 @@ pub fn bootstrap_user_context(tx: &Connection, user_id: &str, now: DateTime<Utc>
 /// Writes the space's `kontextDoc` unless any `kontextDoc` row exists for the
 /// space, whoever wrote it. Returns true when this call wrote it.
 pub fn bootstrap_kontext_doc(
-    tx: &Connection,
+    tx: &Tx,
     space_id: &str,
     writer: &str,
     now: DateTime<Utc>,

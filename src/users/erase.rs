@@ -28,6 +28,7 @@ use serde_json::json;
 use super::User;
 use crate::audit::{self, ClientInfo, Event};
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::Result;
 use crate::sync;
 
@@ -74,7 +75,7 @@ struct Membership {
     members: i64,
 }
 
-fn memberships(tx: &Connection, user_id: &str) -> Result<Vec<Membership>> {
+fn memberships(tx: &Tx, user_id: &str) -> Result<Vec<Membership>> {
     let mut stmt = tx.prepare_cached(
         "SELECT m.space_id, m.role, s.personal_of IS NOT NULL, \
          (SELECT count(*) FROM space_members o WHERE o.space_id = m.space_id) \
@@ -93,14 +94,14 @@ fn memberships(tx: &Connection, user_id: &str) -> Result<Vec<Membership>> {
     Ok(rows)
 }
 
-fn delete_where(tx: &Connection, table: &str, column: &str, value: &str) -> Result<usize> {
+fn delete_where(tx: &Tx, table: &str, column: &str, value: &str) -> Result<usize> {
     Ok(tx
         .prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
         .execute([value])?)
 }
 
 /// Hands ownership to the longest-standing admin, else member.
-fn promote_successor(tx: &Connection, space_id: &str, leaving: &str) -> Result<Option<Promotion>> {
+fn promote_successor(tx: &Tx, space_id: &str, leaving: &str) -> Result<Option<Promotion>> {
     let owners: i64 = tx
         .prepare_cached("SELECT count(*) FROM space_members WHERE space_id = ?1 AND role = 'owner' AND user_id != ?2")?
         .query_row([space_id, leaving], |r| r.get(0))?;
@@ -131,7 +132,7 @@ fn promote_successor(tx: &Connection, space_id: &str, leaving: &str) -> Result<O
 /// A surviving space whose `kontextDoc` singleton was written by the erased
 /// user gets a fresh one, written by its (first) owner, so the space keeps
 /// the row every client pulls.
-fn rebootstrap_kontext_doc(tx: &Connection, space_id: &str, now: DateTime<Utc>) -> Result<()> {
+fn rebootstrap_kontext_doc(tx: &Tx, space_id: &str, now: DateTime<Utc>) -> Result<()> {
     let owner: Option<String> = tx
         .prepare_cached(
             "SELECT user_id FROM space_members WHERE space_id = ?1 \
@@ -168,7 +169,7 @@ fn erase_persona(conn: &Connection, user_id: &str) -> Result<Vec<(&'static str, 
 /// (it counts toward the address's hourly mail cap; the links in it die
 /// with its tokens). The ACCOUNT_DELETED event names the `reason`.
 pub fn erase_unproven(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     reason: &'static str,
     client: &ClientInfo,
@@ -181,7 +182,7 @@ pub fn erase_unproven(
 /// The erase itself, inside the caller's transaction; `mail_removed`
 /// counts the outbox rows the caller already removed.
 pub fn erase_rows(
-    tx: &Connection,
+    tx: &Tx,
     user: &User,
     client: &ClientInfo,
     now: DateTime<Utc>,

@@ -13,9 +13,10 @@
 //! cells are zeroed, and the caller then checkpoints and truncates the WAL,
 //! so no earlier page image with a clear secret is left in either file.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
 use super::Kek;
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 
 /// The sealed secrets: (table, key column, secret column).
@@ -76,7 +77,7 @@ fn wrong_kek(sealed_under: &str, kek: &Kek) -> String {
 /// Checks the sealed rows against `kek` and seals the clear ones under it;
 /// returns how many rows it sealed. Errors (a missing or different KEK)
 /// name the fingerprints only.
-pub fn prepare(tx: &Connection, kek: Option<&Kek>) -> Result<usize> {
+pub fn prepare(tx: &Tx, kek: Option<&Kek>) -> Result<usize> {
     for (table, _, _) in TABLES {
         let mut stmt = tx.prepare(&format!(
             "SELECT DISTINCT kek_id FROM {table} WHERE kek_id IS NOT NULL"
@@ -117,12 +118,7 @@ pub fn prepare(tx: &Connection, kek: Option<&Kek>) -> Result<usize> {
 /// A named random 32-byte server secret (e.g. the key of the passkey decoy
 /// lists), made on first use and stored like the other secrets: sealed
 /// under `kek` when there is one.
-pub fn server_secret(
-    tx: &Connection,
-    name: &str,
-    kek: Option<&Kek>,
-    now: &str,
-) -> Result<[u8; 32]> {
+pub fn server_secret(tx: &Tx, name: &str, kek: Option<&Kek>, now: &str) -> Result<[u8; 32]> {
     let stored: Option<(Vec<u8>, Option<String>)> = tx
         .prepare_cached("SELECT value, kek_id FROM server_secrets WHERE name = ?1")?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -33,6 +33,7 @@ use crate::clock::iso;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::users;
 
@@ -207,12 +208,7 @@ pub fn server_master_key(
 }
 
 /// Creates the vault with a fresh master key, or returns the existing key.
-pub fn init(
-    tx: &Connection,
-    user_id: &str,
-    kek: Option<&Kek>,
-    now: DateTime<Utc>,
-) -> Result<KeyResponse> {
+pub fn init(tx: &Tx, user_id: &str, kek: Option<&Kek>, now: DateTime<Utc>) -> Result<KeyResponse> {
     if let Some(row) = store::get(tx, user_id)? {
         return key_of(&row, user_id, kek);
     }
@@ -233,7 +229,7 @@ pub fn key(conn: &Connection, user_id: &str, kek: Option<&Kek>) -> Result<KeyRes
 /// Replaces the master key with a new random one; the recovery wrap of the
 /// old key is removed (the client must make a new one).
 pub fn rotate(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     kek: Option<&Kek>,
     now: DateTime<Utc>,
@@ -269,7 +265,7 @@ fn decode(field: &str, value: &str, min: usize, max: usize) -> Result<Vec<u8>> {
 
 /// Stores the client-made recovery wrap (base64 ciphertext and IV).
 pub fn set_recovery(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     wrapped: &str,
     iv: &str,
@@ -289,7 +285,7 @@ pub fn set_recovery(
 /// Removes the recovery wrap (not in zero-knowledge mode, where it is the
 /// only wrap).
 pub fn clear_recovery(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     kek: Option<&Kek>,
     now: DateTime<Utc>,
@@ -305,7 +301,7 @@ pub fn clear_recovery(
 /// Zero-knowledge on (needs the recovery wrap; drops the server wrap) or off
 /// (needs the master key back from the client, base64, to wrap it again).
 pub fn set_zero_knowledge(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     enabled: bool,
     master_key: Option<&str>,
@@ -351,7 +347,7 @@ pub async fn run<T, F>(
 ) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection, &str, Option<&Kek>, DateTime<Utc>) -> Result<T> + Send + 'static,
+    F: FnOnce(&Tx, &str, Option<&Kek>, DateTime<Utc>) -> Result<T> + Send + 'static,
 {
     let kek = Kek::from_config(config);
     let now_of = clock.clone();

@@ -34,6 +34,7 @@ use crate::auth::reauth::check_password;
 use crate::auth::Services;
 use crate::auth::{lockout, session, start_session_at, SignedIn};
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Refusal, Result};
 use crate::ids::{SessionId, UserId};
 use crate::users::{store as users, User};
@@ -92,7 +93,7 @@ fn not_enabled() -> ApiError {
 /// Records a wrong code as a credential failure of the account's email (and
 /// its lock, if this one locked it); returns the answer to send.
 fn refuse(
-    tx: &Connection,
+    tx: &Tx,
     user: &User,
     client: &ClientInfo,
     now: DateTime<Utc>,
@@ -127,7 +128,7 @@ fn refuse(
 /// success stores the accepted step and returns whether this confirmed a
 /// pending secret.
 fn check_totp(
-    tx: &Connection,
+    tx: &Tx,
     user: &User,
     code: &str,
     client: &ClientInfo,
@@ -149,7 +150,7 @@ fn check_totp(
 /// Stores a pending secret (sealed under `kek` when there is one) and fresh
 /// backup codes (hashes); refuses when 2FA is already on.
 pub fn begin(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     secret: &[u8],
     code_hashes: &[String],
@@ -170,7 +171,7 @@ pub fn begin(
 /// Turns 2FA on with a secret and backup codes the user already uses (an
 /// import from the PostgreSQL service): stored confirmed, as of `since`.
 pub fn import_confirmed(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     secret: &[u8],
     code_hashes: &[String],
@@ -188,7 +189,7 @@ pub fn import_confirmed(
 /// factor) or, with 2FA on, checks the code (step-up). Returns whether 2FA
 /// was turned on by this call.
 pub fn verify_signed_in(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     current_session: &str,
     code: &str,
@@ -228,7 +229,7 @@ pub fn verify_signed_in(
 /// a wrong or used one counts as a credential failure, like a wrong TOTP
 /// code.
 pub fn verify_backup_signed_in(
-    tx: &Connection,
+    tx: &Tx,
     user_id: &str,
     code: &str,
     client: &ClientInfo,
@@ -250,7 +251,7 @@ pub fn verify_backup_signed_in(
 }
 
 /// Stores a new ticket for a user whose password was right; returns it.
-pub fn issue_ticket_tx(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<String> {
+pub fn issue_ticket_tx(tx: &Tx, user_id: &str, now: DateTime<Utc>) -> Result<String> {
     let ticket = session::new_token();
     store::insert_ticket(tx, &ticket, user_id, now, now + TICKET_TTL)?;
     Ok(ticket)
@@ -259,7 +260,7 @@ pub fn issue_ticket_tx(tx: &Connection, user_id: &str, now: DateTime<Utc>) -> Re
 /// Checks ticket and proof; on success consumes the ticket (and the backup
 /// code, or the TOTP step) and returns the user to open a session for.
 pub fn finish(
-    tx: &Connection,
+    tx: &Tx,
     ticket: &str,
     proof: &Proof,
     client: &ClientInfo,
@@ -299,12 +300,7 @@ pub fn finish(
 }
 
 /// Turns 2FA off and deletes secret, codes and tickets.
-pub fn disable_tx(
-    tx: &Connection,
-    user_id: &str,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub fn disable_tx(tx: &Tx, user_id: &str, client: &ClientInfo, now: DateTime<Utc>) -> Result<()> {
     let user = users::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("user"))?;
     let had_secret = store::delete_all(tx, user_id)?;
     if !had_secret && !user.two_factor_enabled {
