@@ -109,7 +109,6 @@ pub fn seed(
             mana_auth::users::store::set_verified(&write, &user.id, &iso(now))
                 .map_err(|e| e.message)?;
         }
-        drop(write);
         tx.commit().map_err(fail)?;
         next = upto;
     }

@@ -238,7 +238,7 @@ fn record_backup(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| format!("recording the backup: {e}"))?;
     audit::record(
-        &tx,
+        &crate::db::Tx::from(&tx),
         None,
         Event::BackupCreated,
         &cli_client(),

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{ApiKey, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW};
+use crate::db::Tx;
 use crate::error::Result;
 
 const COLUMNS: &str = "id, name, key_prefix, scopes, created_at, last_used_at, revoked_at, user_id";
@@ -29,8 +30,8 @@ pub struct Found {
 }
 
 /// Stores a key by its hash.
-pub fn insert(conn: &Connection, user_id: &str, k: &ApiKey, key_hash: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert(tx: &Tx, user_id: &str, k: &ApiKey, key_hash: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO api_keys (id, user_id, name, key_prefix, key_hash, scopes, created_at, \
          last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
@@ -92,8 +93,8 @@ pub fn by_hash(conn: &Connection, key_hash: &str) -> Result<Option<Found>> {
 }
 
 /// Revokes a live key of the user; true when one was revoked.
-pub fn revoke(conn: &Connection, user_id: &str, key_id: &str, now: &str) -> Result<bool> {
-    Ok(conn
+pub fn revoke(tx: &Tx, user_id: &str, key_id: &str, now: &str) -> Result<bool> {
+    Ok(tx
         .prepare_cached(
             "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?2 AND user_id = ?1 AND revoked_at IS NULL",
         )?
@@ -102,8 +103,8 @@ pub fn revoke(conn: &Connection, user_id: &str, key_id: &str, now: &str) -> Resu
 }
 
 /// Moves `last_used_at` forward (never back).
-pub fn touch(conn: &Connection, key_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn touch(tx: &Tx, key_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
     )?
     .execute(params![key_id, now])?;
@@ -111,8 +112,8 @@ pub fn touch(conn: &Connection, key_id: &str, now: &str) -> Result<()> {
 }
 
 /// Deletes the user's revoked keys beyond the newest `keep`.
-pub fn prune_revoked(conn: &Connection, user_id: &str, keep: u32) -> Result<usize> {
-    Ok(conn
+pub fn prune_revoked(tx: &Tx, user_id: &str, keep: u32) -> Result<usize> {
+    Ok(tx
         .prepare_cached(
             "DELETE FROM api_keys WHERE rowid IN (SELECT rowid FROM api_keys \
              WHERE user_id = ?1 AND revoked_at IS NOT NULL \

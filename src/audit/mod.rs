@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use crate::db::Tx;
 use crate::error::Result;
 
 /// Where a request came from.
@@ -113,14 +114,14 @@ impl Event {
 
 /// Writes one event.
 pub fn record(
-    conn: &Connection,
+    tx: &Tx,
     user_id: Option<&str>,
     event: Event,
     client: &ClientInfo,
     metadata: serde_json::Value,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO security_events (id, user_id, event_type, ip, user_agent, metadata, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -149,8 +150,8 @@ pub struct Imported<'a> {
 }
 
 /// Writes an imported event.
-pub fn record_imported(conn: &Connection, e: &Imported<'_>) -> Result<()> {
-    conn.prepare_cached(
+pub fn record_imported(tx: &Tx, e: &Imported<'_>) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO security_events (id, user_id, event_type, ip, user_agent, metadata, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?

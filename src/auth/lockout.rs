@@ -20,6 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::audit::ClientInfo;
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
 
 /// Failures of one (address, network) that lock the pair.
@@ -109,19 +110,19 @@ pub fn check(
 /// Records a credential failure of `email` by `client`; returns the lock
 /// when this failure locked the pair.
 pub fn record_failure(
-    conn: &Connection,
+    tx: &Tx,
     email: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Option<Refusal>> {
     let window_start = iso(now - WINDOW);
-    conn.prepare_cached("DELETE FROM login_failures WHERE email = ?1 AND created_at <= ?2")?
+    tx.prepare_cached("DELETE FROM login_failures WHERE email = ?1 AND created_at <= ?2")?
         .execute(params![email, window_start])?;
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO login_failures (email, ip, network, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![email, client.ip, key(client), iso(now)])?;
-    let failures: u32 = conn
+    let failures: u32 = tx
         .prepare_cached(
             "SELECT count(*) FROM login_failures WHERE email = ?1 AND network = ?2 AND created_at > ?3",
         )?
@@ -129,7 +130,7 @@ pub fn record_failure(
     if failures < MAX_FAILURES {
         return Ok(None);
     }
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO login_lockouts (email, network, locked_until) VALUES (?1, ?2, ?3) \
          ON CONFLICT (email, network) DO UPDATE SET locked_until = excluded.locked_until",
     )?
@@ -141,20 +142,20 @@ pub fn record_failure(
 /// forgotten (no brake) and the client's own lock lifted; locks of other
 /// clients stay until they run out (the owner signing in does not unlock a
 /// stranger).
-pub fn succeeded(conn: &Connection, email: &str, client: &ClientInfo) -> Result<()> {
-    conn.prepare_cached("DELETE FROM login_failures WHERE email = ?1")?
+pub fn succeeded(tx: &Tx, email: &str, client: &ClientInfo) -> Result<()> {
+    tx.prepare_cached("DELETE FROM login_failures WHERE email = ?1")?
         .execute([email])?;
-    conn.prepare_cached("DELETE FROM login_lockouts WHERE email = ?1 AND network = ?2")?
+    tx.prepare_cached("DELETE FROM login_lockouts WHERE email = ?1 AND network = ?2")?
         .execute(params![email, key(client)])?;
     Ok(())
 }
 
 /// Clears failures and every lock of an address (password reset, admin
 /// unlock).
-pub fn clear(conn: &Connection, email: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM login_failures WHERE email = ?1")?
+pub fn clear(tx: &Tx, email: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM login_failures WHERE email = ?1")?
         .execute([email])?;
-    conn.prepare_cached("DELETE FROM login_lockouts WHERE email = ?1")?
+    tx.prepare_cached("DELETE FROM login_lockouts WHERE email = ?1")?
         .execute([email])?;
     Ok(())
 }
@@ -179,7 +180,9 @@ mod tests {
 
     #[test]
     fn five_failures_lock_the_pair_not_the_address() {
-        let c = db();
+        let conn = db();
+        let t = conn.unchecked_transaction().unwrap();
+        let c = Tx::from(&t);
         let (a, b) = (from("1.1.1.1"), from("2.2.2.2"));
         let t0 = crate::clock::Clock::system().now();
         for i in 0..4 {
@@ -205,7 +208,9 @@ mod tests {
 
     #[test]
     fn the_brake_doubles_up_to_a_minute_for_everyone() {
-        let c = db();
+        let conn = db();
+        let t = conn.unchecked_transaction().unwrap();
+        let c = Tx::from(&t);
         let t0 = crate::clock::Clock::system().now();
         let owner = from("9.9.9.9");
         // Four failures from four places: no brake yet.
@@ -242,7 +247,9 @@ mod tests {
 
     #[test]
     fn clear_forgets_failures_and_locks() {
-        let c = db();
+        let conn = db();
+        let t = conn.unchecked_transaction().unwrap();
+        let c = Tx::from(&t);
         let t0 = crate::clock::Clock::system().now();
         let a = from("1.1.1.1");
         for _ in 0..5 {

@@ -113,7 +113,7 @@ impl Rehash {
     /// Stores the new hash in the caller's transaction (the one that opens
     /// the session or issues the two-factor ticket) and records
     /// PASSWORD_REHASHED; nothing when the password changed meanwhile.
-    pub fn apply(&self, tx: &rusqlite::Connection, now: &str) -> Result<()> {
+    pub fn apply(&self, tx: &crate::db::Tx, now: &str) -> Result<()> {
         if users::replace_password_hash(tx, &self.user_id, &self.old, &self.new, now)? {
             let meta = serde_json::json!({ "from": "scrypt", "to": "argon2id" });
             audit::record(

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::ClientInfo;
 use crate::clock::{iso, parse_iso};
+use crate::db::Tx;
 use crate::error::Result;
 use crate::ids::{SessionId, SpaceId, UserId};
 
@@ -96,14 +97,9 @@ pub struct Opened {
 }
 
 /// Stores a new token of `kind` for a session; returns it.
-pub fn add_token(
-    conn: &Connection,
-    session_id: &str,
-    kind: Kind,
-    now: DateTime<Utc>,
-) -> Result<String> {
+pub fn add_token(tx: &Tx, session_id: &str, kind: Kind, now: DateTime<Utc>) -> Result<String> {
     let token = new_token();
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO session_tokens (token_hash, session_id, kind, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![hash_token(&token), session_id, kind.as_str(), iso(now)])?;
@@ -112,12 +108,7 @@ pub fn add_token(
 
 /// Creates a session and its cookie and refresh tokens. The user's
 /// personal space starts as the session's active space.
-pub fn create(
-    conn: &Connection,
-    user_id: &str,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<Opened> {
+pub fn create(tx: &Tx, user_id: &str, client: &ClientInfo, now: DateTime<Utc>) -> Result<Opened> {
     let session = Session {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),
@@ -126,12 +117,12 @@ pub fn create(
         expires_at: iso(now + SESSION_TTL),
         ip_address: client.ip.clone(),
         user_agent: client.user_agent.clone(),
-        active_organization_id: conn
+        active_organization_id: tx
             .prepare_cached("SELECT id FROM spaces WHERE personal_of = ?1")?
             .query_row([user_id], |r| r.get(0))
             .optional()?,
     };
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO sessions (id, user_id, created_at, updated_at, expires_at, ip, user_agent, active_space_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
@@ -145,9 +136,9 @@ pub fn create(
         session.user_agent,
         session.active_organization_id
     ])?;
-    let cookie_token = add_token(conn, &session.id, Kind::Cookie, now)?;
-    let refresh_token = add_token(conn, &session.id, Kind::Refresh, now)?;
-    end_oldest_beyond(conn, user_id, MAX_SESSIONS, now)?;
+    let cookie_token = add_token(tx, &session.id, Kind::Cookie, now)?;
+    let refresh_token = add_token(tx, &session.id, Kind::Refresh, now)?;
+    end_oldest_beyond(tx, user_id, MAX_SESSIONS, now)?;
     Ok(Opened {
         session,
         cookie_token,
@@ -158,16 +149,11 @@ pub fn create(
 /// Ends the user's expired sessions and, beyond the newest `keep` live
 /// ones, the oldest; returns how many ended. A DELETE on the writer, so the
 /// live-session check refuses their access tokens at once.
-pub fn end_oldest_beyond(
-    conn: &Connection,
-    user_id: &str,
-    keep: u32,
-    now: DateTime<Utc>,
-) -> Result<usize> {
-    let expired = conn
+pub fn end_oldest_beyond(tx: &Tx, user_id: &str, keep: u32, now: DateTime<Utc>) -> Result<usize> {
+    let expired = tx
         .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
         .execute(params![user_id, iso(now)])?;
-    let oldest = conn
+    let oldest = tx
         .prepare_cached(
             "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE user_id = ?1 \
              ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
@@ -219,8 +205,8 @@ pub fn by_token(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<Op
 
 /// Marks a refresh token replaced (unless it already is); returns whether
 /// this call did.
-pub fn supersede(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<bool> {
-    Ok(conn
+pub fn supersede(tx: &Tx, token: &str, now: DateTime<Utc>) -> Result<bool> {
+    Ok(tx
         .prepare_cached(
             "UPDATE session_tokens SET superseded_at = ?2 WHERE token_hash = ?1 AND superseded_at IS NULL",
         )?
@@ -230,8 +216,8 @@ pub fn supersede(conn: &Connection, token: &str, now: DateTime<Utc>) -> Result<b
 
 /// Forgets replaced refresh tokens of a session replaced before `before`
 /// (presenting one of them then finds nothing instead of a reuse).
-pub fn prune_superseded(conn: &Connection, session_id: &str, before: DateTime<Utc>) -> Result<()> {
-    conn.prepare_cached("DELETE FROM session_tokens WHERE session_id = ?1 AND superseded_at < ?2")?
+pub fn prune_superseded(tx: &Tx, session_id: &str, before: DateTime<Utc>) -> Result<()> {
+    tx.prepare_cached("DELETE FROM session_tokens WHERE session_id = ?1 AND superseded_at < ?2")?
         .execute(params![session_id, iso(before)])?;
     Ok(())
 }
@@ -247,12 +233,8 @@ pub fn by_id(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<Option<S
 
 /// Sets (or clears) the active space of a session. The caller checks
 /// membership.
-pub fn set_active_space(
-    conn: &Connection,
-    id: &SessionId,
-    space_id: Option<&SpaceId>,
-) -> Result<()> {
-    conn.prepare_cached("UPDATE sessions SET active_space_id = ?2 WHERE id = ?1")?
+pub fn set_active_space(tx: &Tx, id: &SessionId, space_id: Option<&SpaceId>) -> Result<()> {
+    tx.prepare_cached("UPDATE sessions SET active_space_id = ?2 WHERE id = ?1")?
         .execute(params![id, space_id])?;
     Ok(())
 }
@@ -263,8 +245,8 @@ pub fn due_for_extension(session: &Session, now: DateTime<Utc>) -> bool {
 }
 
 /// Extends a session to `now + 7 days`.
-pub fn extend(conn: &Connection, id: &str, now: DateTime<Utc>) -> Result<()> {
-    conn.prepare_cached("UPDATE sessions SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
+pub fn extend(tx: &Tx, id: &str, now: DateTime<Utc>) -> Result<()> {
+    tx.prepare_cached("UPDATE sessions SET updated_at = ?2, expires_at = ?3 WHERE id = ?1")?
         .execute(params![id, iso(now), iso(now + SESSION_TTL)])?;
     Ok(())
 }
@@ -282,8 +264,8 @@ pub fn list(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Vec<
 }
 
 /// Revokes one session of a user; returns whether it existed.
-pub fn revoke(conn: &Connection, user_id: &UserId, id: &SessionId) -> Result<bool> {
-    Ok(conn
+pub fn revoke(tx: &Tx, user_id: &UserId, id: &SessionId) -> Result<bool> {
+    Ok(tx
         .prepare_cached("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")?
         .execute(params![id, user_id])?
         > 0)
@@ -293,12 +275,12 @@ pub fn revoke(conn: &Connection, user_id: &UserId, id: &SessionId) -> Result<boo
 /// in flight end too: the user's credential epoch moves on (a sign-in that
 /// read the old one opens no session, see `auth::open_session`) and open
 /// two-factor tickets are dropped.
-pub fn revoke_all(conn: &Connection, user_id: &UserId, keep: Option<&SessionId>) -> Result<usize> {
-    conn.prepare_cached("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = ?1")?
+pub fn revoke_all(tx: &Tx, user_id: &UserId, keep: Option<&SessionId>) -> Result<usize> {
+    tx.prepare_cached("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = ?1")?
         .execute([user_id])?;
-    conn.prepare_cached("DELETE FROM two_factor_tickets WHERE user_id = ?1")?
+    tx.prepare_cached("DELETE FROM two_factor_tickets WHERE user_id = ?1")?
         .execute([user_id])?;
-    Ok(conn
+    Ok(tx
         .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND id IS NOT ?2")?
         .execute(params![user_id, keep])?)
 }
@@ -328,8 +310,8 @@ pub fn ensure_epoch(conn: &Connection, user_id: &str, read: Option<i64>) -> Resu
 }
 
 /// Removes expired sessions (housekeeping).
-pub fn purge_expired(conn: &Connection, now: DateTime<Utc>) -> Result<usize> {
-    Ok(conn
+pub fn purge_expired(tx: &Tx, now: DateTime<Utc>) -> Result<usize> {
+    Ok(tx
         .prepare_cached("DELETE FROM sessions WHERE expires_at <= ?1")?
         .execute([iso(now)])?)
 }

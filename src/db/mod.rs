@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{ApiError, Result};
 
-pub use tx::{immediate, Tx};
+pub use tx::Tx;
 
 /// SQLite `synchronous` setting. See README "Durability".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

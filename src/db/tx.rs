@@ -1,15 +1,15 @@
-//! `Tx`: proof that code runs inside a write transaction. Only this module
-//! makes one: `Db::write` hands each write a `&Tx` of the group commit's
-//! `BEGIN IMMEDIATE` transaction (inside the write's own savepoint), and
-//! `immediate` opens one on a connection outside a `Db` (the CLI's backup
-//! record); a rusqlite `Transaction` the caller opened converts into one
-//! (the importer). A function that writes takes `&Tx`, so it cannot
+//! `Tx`: proof that code runs inside a write transaction. Nothing but a
+//! transaction makes one: `Db::write` hands each write a `&Tx` of the group commit's
+//! `BEGIN IMMEDIATE` transaction (inside the write's own savepoint); code
+//! that works on a file outside a `Db` (the importer, the CLI's backup
+//! record, the benchmark seed) opens its own rusqlite `Transaction` and
+//! converts it. A function that writes takes `&Tx`, so it cannot
 //! be handed a read connection or run outside a transaction; it reads like
 //! a `Connection` (`Deref`), so it can call the read functions too.
 
 use std::ops::Deref;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 /// A write transaction (see the module docs).
 pub struct Tx<'a>(&'a Connection);
@@ -35,17 +35,4 @@ impl Deref for Tx<'_> {
     fn deref(&self) -> &Connection {
         self.0
     }
-}
-
-/// Runs `f` in a `BEGIN IMMEDIATE` transaction on `conn` (a file opened
-/// outside a `Db`); commits when `f` succeeds, rolls back when it fails.
-pub fn immediate<T, E, F>(conn: &mut Connection, f: F) -> std::result::Result<T, E>
-where
-    E: From<rusqlite::Error>,
-    F: FnOnce(&Tx<'_>) -> std::result::Result<T, E>,
-{
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let value = f(&Tx::new(&tx))?;
-    tx.commit()?;
-    Ok(value)
 }

@@ -164,7 +164,6 @@ pub fn run(config: &Config, opts: Options, now: DateTime<Utc>) -> Result<Report,
         });
     }
     drop(ctx);
-    drop(write);
     let started = std::time::Instant::now();
     if opts.dry_run {
         tx.rollback().map_err(fail)?;

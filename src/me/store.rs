@@ -3,11 +3,12 @@
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 
+use crate::db::Tx;
 use crate::error::Result;
 
 /// Sets the onboarding timestamp unless one is set.
-pub fn complete_onboarding(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn complete_onboarding(tx: &Tx, user_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE users SET onboarding_completed_at = ?2, updated_at = ?2 \
          WHERE id = ?1 AND onboarding_completed_at IS NULL",
     )?
@@ -16,8 +17,8 @@ pub fn complete_onboarding(conn: &Connection, user_id: &str, now: &str) -> Resul
 }
 
 /// Clears the onboarding timestamp.
-pub fn reset_onboarding(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn reset_onboarding(tx: &Tx, user_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE users SET onboarding_completed_at = NULL, updated_at = ?2 WHERE id = ?1",
     )?
     .execute(params![user_id, now])?;

@@ -8,11 +8,12 @@ use serde_json::{json, Value};
 use super::feed::{Action, Rating};
 use super::Spec;
 use crate::clock::parse_iso;
+use crate::db::Tx;
 use crate::error::Result;
 
 /// Marks the user a verified founder-tier persona.
-pub fn stamp(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn stamp(tx: &Tx, user_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE users SET kind = 'persona', access_tier = 'founder', email_verified = 1, updated_at = ?2 \
          WHERE id = ?1",
     )?
@@ -21,8 +22,8 @@ pub fn stamp(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
 }
 
 /// Creates or replaces the descriptor of a persona.
-pub fn upsert(conn: &Connection, user_id: &str, spec: &Spec, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn upsert(tx: &Tx, user_id: &str, spec: &Spec, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO personas (user_id, archetype, system_prompt, module_mix, tick_cadence, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (user_id) DO UPDATE SET archetype = excluded.archetype, \
@@ -50,8 +51,8 @@ pub fn exists(conn: &Connection, user_id: &str) -> Result<bool> {
 }
 
 /// Marks the persona active now.
-pub fn touch(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE personas SET last_active_at = ?2 WHERE user_id = ?1")?
+pub fn touch(tx: &Tx, user_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE personas SET last_active_at = ?2 WHERE user_id = ?1")?
         .execute(params![user_id, now])?;
     Ok(())
 }
@@ -148,8 +149,8 @@ pub fn candidates(conn: &Connection) -> Result<Vec<Candidate>> {
 }
 
 /// Adds an action unless its id is already stored for this persona.
-pub fn insert_action(conn: &Connection, persona_id: &str, a: &Action, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert_action(tx: &Tx, persona_id: &str, a: &Action, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO persona_actions (persona_id, id, tick_id, tool_name, input_hash, result, error_message, \
          latency_ms, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
     )?
@@ -168,8 +169,8 @@ pub fn insert_action(conn: &Connection, persona_id: &str, a: &Action, now: &str)
 }
 
 /// Adds a rating unless its id is already stored for this persona.
-pub fn insert_rating(conn: &Connection, persona_id: &str, f: &Rating, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert_rating(tx: &Tx, persona_id: &str, f: &Rating, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO persona_feedback (persona_id, id, tick_id, module, rating, notes, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     )?

@@ -4,6 +4,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::Device;
+use crate::db::Tx;
 use crate::error::Result;
 
 fn parse(text: String) -> Value {
@@ -20,8 +21,8 @@ pub fn global(conn: &Connection, user_id: &str) -> Result<Option<Value>> {
 }
 
 /// Stores the global settings document.
-pub fn put_global(conn: &Connection, user_id: &str, doc: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn put_global(tx: &Tx, user_id: &str, doc: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO user_settings (user_id, settings, updated_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (user_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
     )?
@@ -59,8 +60,8 @@ pub fn app_count(conn: &Connection, user_id: &str) -> Result<u32> {
 }
 
 /// Stores an app override.
-pub fn put_app(conn: &Connection, user_id: &str, app_id: &str, doc: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn put_app(tx: &Tx, user_id: &str, app_id: &str, doc: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO user_app_settings (user_id, app_id, settings, updated_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (user_id, app_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
     )?
@@ -69,8 +70,8 @@ pub fn put_app(conn: &Connection, user_id: &str, app_id: &str, doc: &str, now: &
 }
 
 /// Deletes an app override; true when one existed.
-pub fn delete_app(conn: &Connection, user_id: &str, app_id: &str) -> Result<bool> {
-    Ok(conn
+pub fn delete_app(tx: &Tx, user_id: &str, app_id: &str) -> Result<bool> {
+    Ok(tx
         .prepare_cached("DELETE FROM user_app_settings WHERE user_id = ?1 AND app_id = ?2")?
         .execute([user_id, app_id])?
         > 0)
@@ -129,14 +130,14 @@ pub fn device_count(conn: &Connection, user_id: &str) -> Result<u32> {
 
 /// Creates a device or updates it: last seen always, name and type when given.
 pub fn upsert_device(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     device_id: &str,
     name: Option<&str>,
     kind: Option<&str>,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO user_devices (user_id, device_id, device_name, device_type, created_at, last_seen) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (user_id, device_id) DO UPDATE SET \
          device_name = coalesce(excluded.device_name, device_name), \
@@ -164,14 +165,14 @@ pub fn device_app(
 
 /// Stores a per-device app document.
 pub fn put_device_app(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     device_id: &str,
     app_id: &str,
     doc: &str,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO user_device_app_settings (user_id, device_id, app_id, settings, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, device_id, app_id) DO UPDATE SET \
          settings = excluded.settings, updated_at = excluded.updated_at",
@@ -181,8 +182,8 @@ pub fn put_device_app(
 }
 
 /// Deletes a device (its app documents cascade); true when it existed.
-pub fn delete_device(conn: &Connection, user_id: &str, device_id: &str) -> Result<bool> {
-    Ok(conn
+pub fn delete_device(tx: &Tx, user_id: &str, device_id: &str) -> Result<bool> {
+    Ok(tx
         .prepare_cached("DELETE FROM user_devices WHERE user_id = ?1 AND device_id = ?2")?
         .execute([user_id, device_id])?
         > 0)

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::model::*;
+use crate::db::Tx;
 use crate::error::{on_constraint, ApiError, ErrorCode, Result};
 
 fn slug_taken(e: rusqlite::Error) -> ApiError {
@@ -13,8 +14,8 @@ fn slug_taken(e: rusqlite::Error) -> ApiError {
 }
 
 /// Inserts a space.
-pub fn insert_space(conn: &Connection, s: &Space, personal_of: Option<&str>) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert_space(tx: &Tx, s: &Space, personal_of: Option<&str>) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO spaces (id, name, slug, logo, metadata, personal_of, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
@@ -33,8 +34,8 @@ pub fn insert_space(conn: &Connection, s: &Space, personal_of: Option<&str>) -> 
 }
 
 /// Updates the editable fields of a space.
-pub fn update_space(conn: &Connection, s: &Space) -> Result<()> {
-    conn.prepare_cached(
+pub fn update_space(tx: &Tx, s: &Space) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE spaces SET name = ?2, slug = ?3, logo = ?4, metadata = ?5, updated_at = ?6 WHERE id = ?1",
     )?
     .execute(params![s.id, s.name, s.slug, s.logo, s.metadata.to_string(), s.updated_at])
@@ -43,8 +44,8 @@ pub fn update_space(conn: &Connection, s: &Space) -> Result<()> {
 }
 
 /// Deletes a space (members, invitations and its sync rows cascade).
-pub fn delete_space(conn: &Connection, id: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM spaces WHERE id = ?1")?
+pub fn delete_space(tx: &Tx, id: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM spaces WHERE id = ?1")?
         .execute([id])?;
     Ok(())
 }
@@ -88,14 +89,14 @@ pub fn role_of(conn: &Connection, space_id: &str, user_id: &str) -> Result<Optio
 
 /// Adds a member; an existing membership is a conflict.
 pub fn insert_member(
-    conn: &Connection,
+    tx: &Tx,
     id: &str,
     space_id: &str,
     user_id: &str,
     role: Role,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO space_members (id, space_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![id, space_id, user_id, role.as_str(), now])
@@ -163,21 +164,21 @@ pub fn owner_count(conn: &Connection, space_id: &str) -> Result<u32> {
 }
 
 /// Removes a membership.
-pub fn delete_member(conn: &Connection, member_id: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM space_members WHERE id = ?1")?
+pub fn delete_member(tx: &Tx, member_id: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM space_members WHERE id = ?1")?
         .execute([member_id])?;
     Ok(())
 }
 
 /// Changes a member's role.
-pub fn set_member_role(conn: &Connection, member_id: &str, role: Role) -> Result<()> {
-    conn.prepare_cached("UPDATE space_members SET role = ?2 WHERE id = ?1")?
+pub fn set_member_role(tx: &Tx, member_id: &str, role: Role) -> Result<()> {
+    tx.prepare_cached("UPDATE space_members SET role = ?2 WHERE id = ?1")?
         .execute(params![member_id, role.as_str()])?;
     Ok(())
 }
 
 /// Creates a pending invitation, or refreshes the open one for that address.
-pub fn upsert_invitation(conn: &Connection, inv: &Invitation, now: &str) -> Result<Invitation> {
+pub fn upsert_invitation(tx: &Tx, inv: &Invitation, now: &str) -> Result<Invitation> {
     let sql = format!(
         "INSERT INTO space_invitations (id, space_id, email, role, status, inviter_id, expires_at, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?7) \
@@ -185,7 +186,7 @@ pub fn upsert_invitation(conn: &Connection, inv: &Invitation, now: &str) -> Resu
          role = excluded.role, inviter_id = excluded.inviter_id, expires_at = excluded.expires_at, updated_at = excluded.updated_at \
          RETURNING {INVITATION_COLUMNS}"
     );
-    Ok(conn.prepare_cached(&sql)?.query_row(
+    Ok(tx.prepare_cached(&sql)?.query_row(
         params![
             inv.id,
             inv.organization_id,
@@ -211,17 +212,17 @@ pub fn invitation(conn: &Connection, id: &str) -> Result<Option<Invitation>> {
 /// Records one invitation sent by `user_id` in `space_id`, and prunes the
 /// rows of both from before `prune_before`.
 pub fn log_invite(
-    conn: &Connection,
+    tx: &Tx,
     space_id: &str,
     user_id: &str,
     now: &str,
     prune_before: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "DELETE FROM space_invite_log WHERE (user_id = ?1 OR space_id = ?2) AND created_at < ?3",
     )?
     .execute(params![user_id, space_id, prune_before])?;
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO space_invite_log (space_id, user_id, created_at) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![space_id, user_id, now])?;
@@ -299,8 +300,8 @@ pub fn invitations(conn: &Connection, space_id: &str) -> Result<Vec<Invitation>>
 }
 
 /// Sets an invitation's status.
-pub fn set_invitation_status(conn: &Connection, id: &str, status: &str, now: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE space_invitations SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+pub fn set_invitation_status(tx: &Tx, id: &str, status: &str, now: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE space_invitations SET status = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![id, status, now])?;
     Ok(())
 }

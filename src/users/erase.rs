@@ -21,7 +21,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::json;
 
@@ -148,14 +148,14 @@ fn rebootstrap_kontext_doc(tx: &Tx, space_id: &str, now: DateTime<Utc>) -> Resul
 
 /// Deletes a persona's feedback, actions and descriptor (children first);
 /// rows removed per table. Part of the account erase.
-fn erase_persona(conn: &Connection, user_id: &str) -> Result<Vec<(&'static str, usize)>> {
+fn erase_persona(tx: &Tx, user_id: &str) -> Result<Vec<(&'static str, usize)>> {
     let mut out = Vec::new();
     for (table, column) in [
         ("persona_feedback", "persona_id"),
         ("persona_actions", "persona_id"),
         ("personas", "user_id"),
     ] {
-        let n = conn
+        let n = tx
             .prepare_cached(&format!("DELETE FROM {table} WHERE {column} = ?1"))?
             .execute([user_id])?;
         out.push((table, n));

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::model::{User, COLUMNS};
+use crate::db::Tx;
 use crate::error::{on_constraint, ApiError, ErrorCode, Result};
 
 /// A user by id (deleted users are not found).
@@ -65,8 +66,8 @@ pub fn password_set_at(conn: &Connection, user_id: &str) -> Result<Option<String
 }
 
 /// Inserts a user; a taken email becomes `EMAIL_ALREADY_REGISTERED`.
-pub fn insert(conn: &Connection, user: &User) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert(tx: &Tx, user: &User) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO users (id, name, email, email_verified, image, role, access_tier, kind, \
          two_factor_enabled, created_at, updated_at, onboarding_completed_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -99,8 +100,8 @@ pub fn insert(conn: &Connection, user: &User) -> Result<()> {
 }
 
 /// Sets (or replaces) the password hash.
-pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn set_password(tx: &Tx, user_id: &str, hash: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO password_credentials (user_id, password_hash, updated_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at",
     )?
@@ -112,13 +113,13 @@ pub fn set_password(conn: &Connection, user_id: &str, hash: &str, now: &str) -> 
 /// password); false when the stored hash is no longer `old` (the password
 /// was changed meanwhile, which wins).
 pub fn replace_password_hash(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     old: &str,
     new: &str,
     now: &str,
 ) -> Result<bool> {
-    Ok(conn
+    Ok(tx
         .prepare_cached(
             "UPDATE password_credentials SET password_hash = ?3, updated_at = ?4 \
              WHERE user_id = ?1 AND password_hash = ?2",
@@ -139,13 +140,13 @@ pub fn has_scrypt_password(conn: &Connection) -> Result<bool> {
 
 /// Updates name and image.
 pub fn update_profile(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     name: &str,
     image: Option<&str>,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached("UPDATE users SET name = ?2, image = ?3, updated_at = ?4 WHERE id = ?1")?
+    tx.prepare_cached("UPDATE users SET name = ?2, image = ?3, updated_at = ?4 WHERE id = ?1")?
         .execute(params![user_id, name, image, now])?;
     Ok(())
 }
@@ -158,8 +159,8 @@ pub fn count_created_since(conn: &Connection, since: &str) -> Result<u64> {
 }
 
 /// Marks the email address verified.
-pub fn set_verified(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn set_verified(tx: &Tx, user_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE users SET email_verified = 1, updated_at = ?2 WHERE id = ?1 AND email_verified = 0",
     )?
     .execute(params![user_id, now])?;
@@ -167,8 +168,8 @@ pub fn set_verified(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
 }
 
 /// Changes the email address; a taken address becomes `EMAIL_ALREADY_REGISTERED`.
-pub fn set_email(conn: &Connection, user_id: &str, email: &str, now: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE users SET email = ?2, updated_at = ?3 WHERE id = ?1")?
+pub fn set_email(tx: &Tx, user_id: &str, email: &str, now: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE users SET email = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![user_id, email, now])
         .map_err(|e| {
             on_constraint(e, |msg| {

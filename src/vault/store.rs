@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::audit::ClientInfo;
+use crate::db::Tx;
 use crate::error::Result;
 
 /// A stored vault row.
@@ -48,14 +49,14 @@ pub fn get(conn: &Connection, user_id: &str) -> Result<Option<VaultRow>> {
 
 /// Creates a vault with its server wrap.
 pub fn insert(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     sealed: &[u8],
     iv: &[u8],
     kek_id: &str,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO encryption_vaults (user_id, wrapped_mk, wrap_iv, kek_id, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
     )?
@@ -66,14 +67,14 @@ pub fn insert(
 /// Replaces the server wrap after a rotation; the recovery wrap (of the old
 /// key) goes.
 pub fn rotate(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     sealed: &[u8],
     iv: &[u8],
     kek_id: &str,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "UPDATE encryption_vaults SET wrapped_mk = ?2, wrap_iv = ?3, kek_id = ?4, \
          recovery_wrapped_mk = NULL, recovery_iv = NULL, recovery_set_at = NULL, updated_at = ?5, rotated_at = ?5 \
          WHERE user_id = ?1",
@@ -84,8 +85,8 @@ pub fn rotate(
 
 /// Stores a whole vault brought over by `mana-auth import` (server wrap
 /// already made under this server's KEK, or none in zero-knowledge mode).
-pub fn insert_imported(conn: &Connection, user_id: &str, v: &VaultRow) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert_imported(tx: &Tx, user_id: &str, v: &VaultRow) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO encryption_vaults (user_id, wrapped_mk, wrap_iv, kek_id, recovery_wrapped_mk, recovery_iv, \
          zero_knowledge, format_version, created_at, updated_at, rotated_at, recovery_set_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -108,14 +109,9 @@ pub fn insert_imported(conn: &Connection, user_id: &str, v: &VaultRow) -> Result
 }
 
 /// Sets or clears the recovery wrap.
-pub fn set_recovery(
-    conn: &Connection,
-    user_id: &str,
-    wrap: Option<(&[u8], &[u8])>,
-    now: &str,
-) -> Result<()> {
+pub fn set_recovery(tx: &Tx, user_id: &str, wrap: Option<(&[u8], &[u8])>, now: &str) -> Result<()> {
     let (sealed, iv) = wrap.unzip();
-    conn.prepare_cached(
+    tx.prepare_cached(
         "UPDATE encryption_vaults SET recovery_wrapped_mk = ?2, recovery_iv = ?3, \
          recovery_set_at = CASE WHEN ?2 IS NULL THEN NULL ELSE ?4 END, updated_at = ?4 WHERE user_id = ?1",
     )?
@@ -124,8 +120,8 @@ pub fn set_recovery(
 }
 
 /// Zero-knowledge on: the server wrap is dropped.
-pub fn zk_on(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn zk_on(tx: &Tx, user_id: &str, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE encryption_vaults SET zero_knowledge = 1, wrapped_mk = NULL, wrap_iv = NULL, kek_id = NULL, \
          updated_at = ?2 WHERE user_id = ?1",
     )?
@@ -135,14 +131,14 @@ pub fn zk_on(conn: &Connection, user_id: &str, now: &str) -> Result<()> {
 
 /// Zero-knowledge off: a fresh server wrap of the key the client handed back.
 pub fn zk_off(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     sealed: &[u8],
     iv: &[u8],
     kek_id: &str,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "UPDATE encryption_vaults SET zero_knowledge = 0, wrapped_mk = ?2, wrap_iv = ?3, kek_id = ?4, \
          updated_at = ?5 WHERE user_id = ?1",
     )?
@@ -152,7 +148,7 @@ pub fn zk_off(
 
 /// Writes an audit row, unless the user no longer exists.
 pub fn audit(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     action: &str,
     status: &str,
@@ -160,7 +156,7 @@ pub fn audit(
     client: &ClientInfo,
     now: &str,
 ) -> Result<()> {
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO vault_audit (user_id, action, status, reason, ip, user_agent, created_at) \
          SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1)",
     )?

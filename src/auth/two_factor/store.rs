@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::auth::session::hash_token;
 use crate::clock::iso;
+use crate::db::Tx;
 use crate::error::Result;
 use crate::vault::{at_rest, Kek};
 
@@ -54,7 +55,7 @@ pub fn secret(conn: &Connection, user_id: &str) -> Result<Option<SecretRow>> {
 /// Stores a new pending secret (sealed under `kek` when there is one),
 /// replacing any earlier one.
 pub fn put_pending_secret(
-    conn: &Connection,
+    tx: &Tx,
     user_id: &str,
     secret: &[u8],
     kek: Option<&Kek>,
@@ -62,7 +63,7 @@ pub fn put_pending_secret(
 ) -> Result<()> {
     let (stored, kek_id) =
         at_rest::seal(kek, &at_rest::aad("two_factor_secrets", user_id), secret)?;
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO two_factor_secrets (user_id, secret, kek_id, last_step, created_at, confirmed_at) \
          VALUES (?1, ?2, ?3, NULL, ?4, NULL) \
          ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, kek_id = excluded.kek_id, \
@@ -73,15 +74,15 @@ pub fn put_pending_secret(
 }
 
 /// Marks the user's secret confirmed (an imported one, in use already).
-pub fn confirm(conn: &Connection, user_id: &str, at: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE two_factor_secrets SET confirmed_at = ?2 WHERE user_id = ?1")?
+pub fn confirm(tx: &Tx, user_id: &str, at: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE two_factor_secrets SET confirmed_at = ?2 WHERE user_id = ?1")?
         .execute(params![user_id, at])?;
     Ok(())
 }
 
 /// Records the newest accepted time step (and confirms a pending secret).
-pub fn accept_step(conn: &Connection, user_id: &str, step: i64, now: &str) -> Result<()> {
-    conn.prepare_cached(
+pub fn accept_step(tx: &Tx, user_id: &str, step: i64, now: &str) -> Result<()> {
+    tx.prepare_cached(
         "UPDATE two_factor_secrets SET last_step = ?2, confirmed_at = coalesce(confirmed_at, ?3) \
          WHERE user_id = ?1",
     )?
@@ -90,22 +91,17 @@ pub fn accept_step(conn: &Connection, user_id: &str, step: i64, now: &str) -> Re
 }
 
 /// Turns the `two_factor_enabled` flag of the user on or off.
-pub fn set_enabled(conn: &Connection, user_id: &str, on: bool, now: &str) -> Result<()> {
-    conn.prepare_cached("UPDATE users SET two_factor_enabled = ?2, updated_at = ?3 WHERE id = ?1")?
+pub fn set_enabled(tx: &Tx, user_id: &str, on: bool, now: &str) -> Result<()> {
+    tx.prepare_cached("UPDATE users SET two_factor_enabled = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![user_id, on, now])?;
     Ok(())
 }
 
 /// Replaces all backup codes of the user with these hashes.
-pub fn replace_backup_codes(
-    conn: &Connection,
-    user_id: &str,
-    hashes: &[String],
-    now: &str,
-) -> Result<()> {
-    conn.prepare_cached("DELETE FROM two_factor_backup_codes WHERE user_id = ?1")?
+pub fn replace_backup_codes(tx: &Tx, user_id: &str, hashes: &[String], now: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM two_factor_backup_codes WHERE user_id = ?1")?
         .execute([user_id])?;
-    let mut insert = conn.prepare_cached(
+    let mut insert = tx.prepare_cached(
         "INSERT INTO two_factor_backup_codes (user_id, code_hash, created_at) VALUES (?1, ?2, ?3)",
     )?;
     for hash in hashes {
@@ -115,8 +111,8 @@ pub fn replace_backup_codes(
 }
 
 /// Marks an unused backup code used; false when there is none with this hash.
-pub fn use_backup_code(conn: &Connection, user_id: &str, hash: &str, now: &str) -> Result<bool> {
-    Ok(conn
+pub fn use_backup_code(tx: &Tx, user_id: &str, hash: &str, now: &str) -> Result<bool> {
+    Ok(tx
         .prepare_cached(
             "UPDATE two_factor_backup_codes SET used_at = ?3 \
              WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
@@ -137,12 +133,12 @@ pub fn backup_code_counts(conn: &Connection, user_id: &str) -> Result<(i64, i64)
 
 /// Deletes the secret, backup codes and tickets of the user; returns whether
 /// a secret existed.
-pub fn delete_all(conn: &Connection, user_id: &str) -> Result<bool> {
-    conn.prepare_cached("DELETE FROM two_factor_backup_codes WHERE user_id = ?1")?
+pub fn delete_all(tx: &Tx, user_id: &str) -> Result<bool> {
+    tx.prepare_cached("DELETE FROM two_factor_backup_codes WHERE user_id = ?1")?
         .execute([user_id])?;
-    conn.prepare_cached("DELETE FROM two_factor_tickets WHERE user_id = ?1")?
+    tx.prepare_cached("DELETE FROM two_factor_tickets WHERE user_id = ?1")?
         .execute([user_id])?;
-    Ok(conn
+    Ok(tx
         .prepare_cached("DELETE FROM two_factor_secrets WHERE user_id = ?1")?
         .execute([user_id])?
         > 0)
@@ -150,15 +146,15 @@ pub fn delete_all(conn: &Connection, user_id: &str) -> Result<bool> {
 
 /// Stores a ticket (by its hash); drops expired tickets on the way.
 pub fn insert_ticket(
-    conn: &Connection,
+    tx: &Tx,
     ticket: &str,
     user_id: &str,
     now: DateTime<Utc>,
     expires: DateTime<Utc>,
 ) -> Result<()> {
-    conn.prepare_cached("DELETE FROM two_factor_tickets WHERE expires_at <= ?1")?
+    tx.prepare_cached("DELETE FROM two_factor_tickets WHERE expires_at <= ?1")?
         .execute([iso(now)])?;
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT INTO two_factor_tickets (ticket_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![hash_token(ticket), user_id, iso(now), iso(expires)])?;
@@ -176,8 +172,8 @@ pub fn ticket(conn: &Connection, ticket: &str) -> Result<Option<(String, String)
 }
 
 /// Consumes a ticket.
-pub fn delete_ticket(conn: &Connection, ticket: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM two_factor_tickets WHERE ticket_hash = ?1")?
+pub fn delete_ticket(tx: &Tx, ticket: &str) -> Result<()> {
+    tx.prepare_cached("DELETE FROM two_factor_tickets WHERE ticket_hash = ?1")?
         .execute([hash_token(ticket)])?;
     Ok(())
 }
