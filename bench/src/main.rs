@@ -205,7 +205,10 @@ fn request(method: &str, path: &str, headers: &[String], body: &Value) -> Vec<u8
 
 /// A signed-in mana-auth account.
 struct Account {
-    email: String,
+    /// A second account that only the login workloads sign in to: every
+    /// login opens a session, and past the per-user cap (50) the oldest
+    /// ends, which would end the sessions the token workloads hold.
+    login_email: String,
     access: String,
     refresh: String,
     /// `syncedUntil` of a first pull: what an up-to-date client sends.
@@ -284,10 +287,21 @@ async fn mana_accounts(addr: &str, n: usize) -> Result<Vec<Account>, String> {
             false,
         )
         .await?;
+        let login_email = format!("l{i}@bench.test");
+        let login_creds = json!({ "email": login_email, "password": PASSWORD });
+        call(
+            &mut conn,
+            "POST",
+            "/api/v1/auth/register",
+            &[],
+            &login_creds,
+            false,
+        )
+        .await?;
         let (l, _) = call(&mut conn, "POST", "/api/v1/auth/login", &[], &creds, false).await?;
         let access = l["accessToken"].as_str().unwrap_or_default().to_owned();
         out.push(Account {
-            email,
+            login_email,
             since: synced_until(addr, &access).await?,
             access,
             refresh: l["refreshToken"].as_str().unwrap_or_default().to_owned(),
@@ -318,7 +332,7 @@ fn mana_kind(name: &str, accts: &[Account], admin: &str, tag: &str) -> Option<Ki
                     "POST",
                     "/api/v1/auth/login",
                     &[],
-                    &json!({ "email": a.email, "password": PASSWORD }),
+                    &json!({ "email": a.login_email, "password": PASSWORD }),
                 )
             }),
             Check::AccessToken,

@@ -139,7 +139,7 @@ pub async fn run(ctx: &mut Ctx, name: &str, addr: &str, accts: &[Account]) -> Re
                 "POST",
                 "/api/v1/auth/login",
                 &[],
-                &json!({ "email": a.email, "password": PASSWORD }),
+                &json!({ "email": a.login_email, "password": PASSWORD }),
             )
         })
         .collect();
