@@ -64,6 +64,8 @@ pub enum Event {
     /// (magic link, reset): what was set up before the proof was removed.
     UnverifiedAccountClaimed,
     BackupCreated,
+    /// A new session pushed the user's oldest beyond the per-user cap.
+    SessionsEndedByLimit,
 }
 
 impl Event {
@@ -108,6 +110,7 @@ impl Event {
             Event::TwoFactorDisabled => "TWO_FACTOR_DISABLED",
             Event::UnverifiedAccountClaimed => "UNVERIFIED_ACCOUNT_CLAIMED",
             Event::BackupCreated => "BACKUP_CREATED",
+            Event::SessionsEndedByLimit => "SESSIONS_ENDED_BY_LIMIT",
         }
     }
 }

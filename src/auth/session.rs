@@ -138,7 +138,7 @@ pub fn create(tx: &Tx, user_id: &str, client: &ClientInfo, now: DateTime<Utc>) -
     ])?;
     let cookie_token = add_token(tx, &session.id, Kind::Cookie, now)?;
     let refresh_token = add_token(tx, &session.id, Kind::Refresh, now)?;
-    end_oldest_beyond(tx, user_id, MAX_SESSIONS, now)?;
+    end_oldest_beyond(tx, user_id, MAX_SESSIONS, client, now)?;
     Ok(Opened {
         session,
         cookie_token,
@@ -148,8 +148,17 @@ pub fn create(tx: &Tx, user_id: &str, client: &ClientInfo, now: DateTime<Utc>) -
 
 /// Ends the user's expired sessions and, beyond the newest `keep` live
 /// ones, the oldest; returns how many ended. A DELETE on the writer, so the
-/// live-session check refuses their access tokens at once.
-pub fn end_oldest_beyond(tx: &Tx, user_id: &str, keep: u32, now: DateTime<Utc>) -> Result<usize> {
+/// live-session check refuses their access tokens at once. Live sessions
+/// ended by the cap are recorded as a `SESSIONS_ENDED_BY_LIMIT` security
+/// event (with the client that opened the new one), so the owner sees it
+/// when someone signing in again and again pushes their sessions out.
+pub fn end_oldest_beyond(
+    tx: &Tx,
+    user_id: &str,
+    keep: u32,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let expired = tx
         .prepare_cached("DELETE FROM sessions WHERE user_id = ?1 AND expires_at <= ?2")?
         .execute(params![user_id, iso(now)])?;
@@ -159,6 +168,16 @@ pub fn end_oldest_beyond(tx: &Tx, user_id: &str, keep: u32, now: DateTime<Utc>) 
              ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?2)",
         )?
         .execute(params![user_id, keep])?;
+    if oldest > 0 {
+        crate::audit::record(
+            tx,
+            Some(user_id),
+            crate::audit::Event::SessionsEndedByLimit,
+            client,
+            serde_json::json!({ "ended": oldest, "limit": keep }),
+            &iso(now),
+        )?;
+    }
     Ok(expired + oldest)
 }
 

@@ -287,6 +287,30 @@ async fn the_oldest_session_goes_beyond_fifty_and_its_tokens_with_it() {
             200
         );
     }
+    // The owner sees why a session ended: one event, naming the cap, and
+    // none for the 49 sign-ins below it.
+    let events = t
+        .get_auth("/api/v1/auth/security-events", &access[50])
+        .await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    let ended: Vec<_> = events
+        .body
+        .as_array()
+        .expect("a list of events")
+        .iter()
+        .filter(|e| {
+            e["eventType"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case("SESSIONS_ENDED_BY_LIMIT"))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(ended.len(), 1, "{}", events.body);
+    assert_eq!(
+        t.count("SELECT count(*) FROM security_events WHERE event_type = 'SESSIONS_ENDED_BY_LIMIT' \
+                 AND json_extract(metadata, '$.ended') = 1 AND json_extract(metadata, '$.limit') = 50"),
+        1
+    );
 }
 
 #[tokio::test]
