@@ -201,7 +201,7 @@ fn admin(config: &Config, cmd: AdminCommand) -> Result<String, String> {
             let hash = hash_password(config, &password_arg(password_file)?)?;
             let db = open_db(config)?;
             let user = db
-                .write_blocking(|tx| {
+                .write_blocking(|tx, _| {
                     ops::create_user(tx, &email, name.as_deref(), &hash, admin, now)
                 })
                 .map_err(|e| e.message)?;
@@ -216,7 +216,7 @@ fn admin(config: &Config, cmd: AdminCommand) -> Result<String, String> {
         AdminCommand::SetRole { email, role } => {
             let db = open_db(config)?;
             let user = db
-                .write_blocking(|tx| ops::set_role(tx, &email, &role, now))
+                .write_blocking(|tx, _| ops::set_role(tx, &email, &role, now))
                 .map_err(|e| e.message)?;
             Ok(format!(
                 "{} now has role {} (effective from their next token refresh)",
@@ -230,7 +230,7 @@ fn admin(config: &Config, cmd: AdminCommand) -> Result<String, String> {
             let hash = hash_password(config, &password_arg(password_file)?)?;
             let db = open_db(config)?;
             let revoked = db
-                .write_blocking(|tx| ops::reset_password(tx, &email, &hash, now))
+                .write_blocking(|tx, _| ops::reset_password(tx, &email, &hash, now))
                 .map_err(|e| e.message)?;
             Ok(format!("password set; {revoked} session(s) revoked"))
         }
@@ -241,7 +241,7 @@ fn rotate_key(config: &Config) -> Result<String, String> {
     let db = open_db(config)?;
     let now = Clock::system().now();
     let kid = db
-        .write_blocking(|tx| {
+        .write_blocking(|tx, _| {
             token::rotate(tx, now, crate::vault::Kek::from_config(config).as_ref())
         })
         .map_err(|e| e.message)?;

@@ -67,11 +67,12 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     }
     let metrics = Arc::new(metrics::Metrics::default());
     let db = Db::open(&config.database_path(), config.sqlite_synchronous)
-        .map_err(|e| StartError(format!("cannot open database: {e}")))?;
+        .map_err(|e| StartError(format!("cannot open database: {e}")))?
+        .with_clock(clock.clone());
     let now = clock.now();
     let kek = vault::Kek::from_config(&config);
     let sealed = db
-        .write_blocking(|tx| {
+        .write_blocking(|tx, _| {
             Ok(vault::at_rest::prepare(tx, kek.as_ref())?
                 + email::at_rest::prepare(tx, kek.as_ref())?)
         })
@@ -87,7 +88,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
             "stored secrets wrapped under MANA_AUTH_KEK"
         );
     }
-    db.write_blocking(|tx| token::ensure_key(tx, now, kek.as_ref()))
+    db.write_blocking(|tx, _| token::ensure_key(tx, now, kek.as_ref()))
         .map_err(|e| StartError(format!("cannot create signing key: {e}")))?;
     let tokens = db
         .read_blocking(|c| {
@@ -124,7 +125,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
     .map_err(StartError)?
     .map(Arc::new);
     let decoy_key = db
-        .write_blocking(|tx| {
+        .write_blocking(|tx, _| {
             vault::at_rest::server_secret(
                 tx,
                 passkeys::decoy::SECRET_NAME,
@@ -239,7 +240,6 @@ pub async fn start(config: Config, clock: Clock) -> Result<Server, StartError> {
     // Registrations left unverified expire (where verification is required).
     let unproven_sweeper = tokio::spawn(auth::proof::sweep_every(
         state.db.clone(),
-        state.clock.clone(),
         state.config.require_email_verification,
         std::time::Duration::from_secs(600),
     ));

@@ -204,7 +204,7 @@ async fn in_batches(db: &Db, sql: &'static str, before: String) -> Result<usize>
     loop {
         let b = before.clone();
         let n = db
-            .write(move |tx| Ok(tx.prepare_cached(sql)?.execute(params![b, BATCH])?))
+            .write(move |tx, _| Ok(tx.prepare_cached(sql)?.execute(params![b, BATCH])?))
             .await?;
         total += n;
         if n < BATCH as usize {

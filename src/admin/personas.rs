@@ -110,10 +110,9 @@ pub async fn create_or_update(
         Some(p) => Some(state.hasher.hash(p).await?),
         None => None,
     };
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| save(tx, &admin, &spec, hash.as_deref(), &client, clock.now()))
+        .write(move |tx, now| save(tx, &admin, &spec, hash.as_deref(), &client, now))
         .await
 }
 

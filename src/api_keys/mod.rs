@@ -218,13 +218,12 @@ pub async fn create_stepped(
     client: ClientInfo,
 ) -> Result<CreatedKey> {
     crate::auth::reauth::step_up(state, caller, password, &client).await?;
-    let clock = state.clock.clone();
     let user_id = caller.user.id.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             crate::users::require_user(tx, &user_id)?;
-            create(tx, &user_id, &name, scopes, &client, clock.now())
+            create(tx, &user_id, &name, scopes, &client, now)
         })
         .await
 }

@@ -240,10 +240,9 @@ pub async fn by_session_token(
             user_id,
         } => {
             let client = client.clone();
-            let clock = state.clock.clone();
             state
                 .db
-                .write(move |tx| revoke_reused(tx, &session_id, &user_id, &client, clock.now()))
+                .write(move |tx, now| revoke_reused(tx, &session_id, &user_id, &client, now))
                 .await?;
             Err(session_gone())
         }

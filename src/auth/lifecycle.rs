@@ -95,10 +95,10 @@ pub async fn resend_verification(
     let st = state.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
             let required = st.config.require_email_verification;
-            match proof::expire(tx, required, found, &client, st.clock.now())? {
+            match proof::expire(tx, required, found, &client, now)? {
                 Some(user) if !user.email_verified => {
                     queue_verification(tx, &st, &user, callback.as_deref(), &client)
                 }
@@ -119,11 +119,9 @@ pub struct Verified {
 
 /// Consumes a verification or email-change token.
 pub async fn verify_email(state: &Services, token: String, client: ClientInfo) -> Result<Verified> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
-            let now = clock.now();
+        .write(move |tx, now| {
             let t = verification::consume(
                 tx,
                 &token,
@@ -187,8 +185,7 @@ where
     let st = state.clone();
     state
         .db
-        .write(move |tx| {
-            let now = st.clock.now();
+        .write(move |tx, now| {
             let found = store::with_password_by_email(tx, &email_addr)?.map(|(u, _)| u);
             let required = st.config.require_email_verification;
             let found = proof::expire(tx, required, found, &client, now)?;
@@ -281,11 +278,9 @@ pub async fn reset_password(
         .read(move |c| verification::check(c, &secret, &[Purpose::PasswordReset], clock.now()))
         .await?;
     let hash = state.hasher.hash_anonymous(new_password).await?;
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
-            let now = clock.now();
+        .write(move |tx, now| {
             let t = verification::consume(tx, &token, &[Purpose::PasswordReset], now)?;
             let user = mailbox_owner(tx, &t)?;
             // The mailbox owner proved control of the address: a
@@ -340,8 +335,7 @@ pub async fn change_email(
     let st = state.clone();
     state
         .db
-        .write(move |tx| {
-            let now = st.clock.now();
+        .write(move |tx, now| {
             let user = store::by_id(tx, &user_id)?.ok_or_else(ApiError::unauthorized)?;
             if user.email.eq_ignore_ascii_case(&new_email) {
                 return Err(ApiError::validation("this is already your email address"));
@@ -467,12 +461,10 @@ pub async fn verify_magic_link(
     token: String,
     client: ClientInfo,
 ) -> Result<(SignedIn, Option<String>)> {
-    let clock = state.clock.clone();
     let proving = client.clone();
     let (user, callback, epoch) = state
         .db
-        .write(move |tx| {
-            let now = clock.now();
+        .write(move |tx, now| {
             let client = proving;
             let t = verification::consume(tx, &token, &[Purpose::MagicLink], now)?;
             let before = mailbox_owner(tx, &t)?;

@@ -72,8 +72,7 @@ pub async fn register(state: &Services, reg: Registration, client: ClientInfo) -
     let st = state.clone();
     let user = state
         .db
-        .write(move |tx| {
-            let now = st.clock.now();
+        .write(move |tx, now| {
             // A never-verified registration of this address is restarted
             // for this registrant (where verification is required); a
             // verified account stays and the insert answers 409.
@@ -164,12 +163,10 @@ pub async fn second_factor_required(
     rehash: Option<scrypt_hash::Rehash>,
     epoch: Option<i64>,
 ) -> Result<ApiError> {
-    let clock = state.clock.clone();
     let user_id = user.id.clone();
     let ticket = state
         .db
-        .write(move |tx| {
-            let now = clock.now();
+        .write(move |tx, now| {
             session::ensure_epoch(tx, &user_id, epoch)?;
             if let Some(rehash) = &rehash {
                 rehash.apply(tx, &iso(now))?;
@@ -192,11 +189,9 @@ pub(crate) async fn record_failure(
     email: String,
     client: ClientInfo,
 ) -> ApiError {
-    let clock = state.clock.clone();
     let result = state
         .db
-        .write(move |tx| {
-            let now = clock.now();
+        .write(move |tx, now| {
             let user_id: Option<String> =
                 store::with_password_by_email(tx, &email)?.map(|(u, _)| u.id);
             let locked = lockout::record_failure(tx, &email, &client, now)?;
@@ -272,12 +267,10 @@ async fn open_session(
     rehash: Option<scrypt_hash::Rehash>,
     epoch: Option<i64>,
 ) -> Result<SignedIn> {
-    let clock = state.clock.clone();
     let user_id = user.id.clone();
     let opened = state
         .db
-        .write(move |tx| {
-            let now = clock.now();
+        .write(move |tx, now| {
             // An admin lock refuses every way in (password, magic link, …).
             crate::users::ensure_not_locked(tx, &user_id)?;
             // The password (or ticket, or link) was checked before a reset,
@@ -336,7 +329,7 @@ pub async fn extend_if_due(
     let id = session.id.clone();
     state
         .db
-        .write(move |tx| session::extend(tx, &id, now))
+        .write(move |tx, _| session::extend(tx, &id, now))
         .await?;
     session.updated_at = iso(now);
     session.expires_at = iso(now + session::SESSION_TTL);
@@ -345,10 +338,9 @@ pub async fn extend_if_due(
 
 /// Revokes a session.
 pub async fn logout(state: &Services, session: Session, client: ClientInfo) -> Result<()> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             session::revoke(
                 tx,
                 &UserId::from(&session.user_id),
@@ -361,7 +353,7 @@ pub async fn logout(state: &Services, session: Session, client: ClientInfo) -> R
                 Event::Logout,
                 &client,
                 meta,
-                &iso(clock.now()),
+                &iso(now),
             )
         })
         .await
@@ -380,11 +372,10 @@ pub async fn change_password(
     password::check_strength(&new)?;
     reauth::check_password(state, &user_id, current, &client).await?;
     let hash = state.hasher.hash(new).await?;
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
-            let now = iso(clock.now());
+        .write(move |tx, now| {
+            let now = iso(now);
             store::set_password(tx, &user_id, &hash, &now)?;
             let revoked = session::revoke_all(
                 tx,

@@ -185,18 +185,12 @@ pub fn sweep(tx: &Tx, required: bool, now: DateTime<Utc>) -> Result<usize> {
 }
 
 /// Runs `sweep` every `every` until the task is dropped.
-pub async fn sweep_every(
-    db: crate::db::Db,
-    clock: crate::clock::Clock,
-    required: bool,
-    every: std::time::Duration,
-) {
+pub async fn sweep_every(db: crate::db::Db, required: bool, every: std::time::Duration) {
     if !required {
         return;
     }
     loop {
-        let now = clock.now();
-        match db.write(move |tx| sweep(tx, true, now)).await {
+        match db.write(move |tx, now| sweep(tx, true, now)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(erased = n, "expired unverified registrations erased"),
             Err(e) => tracing::warn!(error = %e, "cannot erase expired registrations"),

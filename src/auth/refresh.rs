@@ -71,10 +71,9 @@ fn rotate(
 /// the next refresh token; extends the session at most once a day. The
 /// user is re-read, so role and tier are current.
 pub async fn refresh(state: &Services, token: String, client: ClientInfo) -> Result<Refreshed> {
-    let clock = state.clock.clone();
     let (caller, next) = state
         .db
-        .write(move |tx| rotate(tx, &token, &client, clock.now()))
+        .write(move |tx, now| rotate(tx, &token, &client, now))
         .await??;
     signed_in(state, caller, next).await
 }
@@ -83,11 +82,10 @@ pub async fn refresh(state: &Services, token: String, client: ClientInfo) -> Res
 /// new refresh token of that session; the cookie stays as it is.
 pub async fn exchange(state: &Services, cookie: String, client: ClientInfo) -> Result<Refreshed> {
     let caller = caller::by_session_token(state, cookie, &client).await?;
-    let clock = state.clock.clone();
     let sid = caller.session.id.clone();
     let next = state
         .db
-        .write(move |tx| session::add_token(tx, &sid, Kind::Refresh, clock.now()))
+        .write(move |tx, now| session::add_token(tx, &sid, Kind::Refresh, now))
         .await?;
     signed_in(state, caller, next).await
 }

@@ -37,11 +37,9 @@ pub async fn revoke(
     handle: String,
     client: ClientInfo,
 ) -> Result<bool> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
-            let at = clock.now();
+        .write(move |tx, at| {
             let now = iso(at);
             let Some(id) = own_session(tx, &user_id, &handle, at)? else {
                 return Ok(false);
@@ -69,11 +67,10 @@ pub async fn revoke_all(
     keep: Option<String>,
     client: ClientInfo,
 ) -> Result<usize> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
-            let now = iso(clock.now());
+        .write(move |tx, now| {
+            let now = iso(now);
             let revoked = session::revoke_all(
                 tx,
                 &UserId::from(&user_id),

@@ -20,9 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
+use crate::clock::Clock;
 use crate::error::{ApiError, Result};
 
 pub use tx::Tx;
@@ -58,6 +60,8 @@ pub struct Db {
     path: Arc<Path>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
     generation: Arc<generation::Generation>,
+    /// Where a write's `now` comes from (see `write`).
+    clock: Clock,
 }
 
 /// Why the database could not be opened.
@@ -167,12 +171,20 @@ impl Db {
             path: path.into(),
             metrics: None,
             generation,
+            clock: Clock::system(),
         })
     }
 
     /// Reports waits for the writer and for pooled connections to `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Reads each write's `now` from `clock` (the server's; tests pass
+    /// their settable one) instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -191,6 +203,10 @@ impl Db {
     /// off the async workers. Commits on `Ok`, rolls back on `Err`; returns
     /// once the commit is durable (at the configured `synchronous` level).
     ///
+    /// `f` gets the transaction and `now`: the request's time, read from
+    /// the server's clock once, when the write is queued (not when the
+    /// leader thread gets to it), so a write never reads the clock itself.
+    ///
     /// Group commit: writes that arrive while the writer is busy queue up,
     /// and the next thread to get the writer runs every queued write in one
     /// transaction, each inside its own savepoint (a write that fails is
@@ -208,7 +224,7 @@ impl Db {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>, DateTime<Utc>) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
         self.queue(f, move |answer| {
@@ -259,15 +275,16 @@ impl Db {
     fn queue<T, F>(&self, f: F, deliver: impl FnOnce(Result<T>) + Send + 'static)
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>, DateTime<Utc>) -> Result<T> + Send + 'static,
     {
+        let now = self.clock.now();
         let started = std::time::Instant::now();
         let metrics = self.metrics.clone();
         let job: Job = Box::new(move |t: &Tx<'_>| {
             if let Some(m) = &metrics {
                 m.observe_db_wait(started.elapsed());
             }
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t)))
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t, now)))
                 .unwrap_or_else(|_| Err(ApiError::internal("write panicked")));
             let ok = result.is_ok();
             let deliver: Deliver = Box::new(move |failed: Option<&ApiError>| {
@@ -318,18 +335,20 @@ impl Db {
         }
     }
 
-    /// Same as `write`, for callers already on a blocking thread (CLI).
+    /// Same as `write`, for callers already on a blocking thread (CLI);
+    /// `now` is read when it is called.
     pub fn write_blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Tx<'_>) -> Result<T>,
+        F: FnOnce(&Tx<'_>, DateTime<Utc>) -> Result<T>,
     {
+        let now = self.clock.now();
         let started = std::time::Instant::now();
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.generation.before_write(&conn);
         let result = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             self.waited(started);
-            let value = f(&Tx::new(&tx))?;
+            let value = f(&Tx::new(&tx), now)?;
             tx.commit()?;
             Ok(value)
         })();
@@ -457,7 +476,7 @@ mod tests {
     fn queued_writes_commit_together_and_a_failing_one_alone_is_undone() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("group.db"), Synchronous::Full).unwrap();
-        db.write_blocking(|tx| Ok(tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+        db.write_blocking(|tx, _| Ok(tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
             .unwrap();
         // Hold the writer while six writes queue: they run as one group.
         let held = db.writer.lock().unwrap();
@@ -469,7 +488,7 @@ mod tests {
             .map(|i| {
                 let db = db.clone();
                 rt.spawn(async move {
-                    db.write(move |tx| {
+                    db.write(move |tx, _| {
                         tx.execute("INSERT INTO t (n) VALUES (?1)", [i])?;
                         if i % 3 == 0 {
                             return Err(ApiError::validation("refused"));
@@ -503,5 +522,43 @@ mod tests {
             .unwrap();
         assert_eq!(rows, vec![1, 2, 4, 5]);
         assert!(db.queued.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_write_gets_the_time_it_was_queued_at_by_the_db_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::system();
+        let db = Db::open(&dir.path().join("now.db"), Synchronous::Full)
+            .unwrap()
+            .with_clock(clock.clone());
+        // Moving the clock moves the `now` writes see.
+        let before = clock.now();
+        clock.advance(chrono::Duration::days(30));
+        let seen = db.write_blocking(|_, now| Ok(now)).unwrap();
+        assert!(seen - before >= chrono::Duration::days(30));
+
+        // A write queued while the writer is busy keeps the time it was
+        // queued at, not the time the writer gets to it.
+        let held = db.writer.lock().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let queued_at = clock.now();
+        let w = {
+            let db = db.clone();
+            rt.spawn(async move { db.write(|_, now| Ok(now)).await })
+        };
+        while db.queued.lock().unwrap().is_empty() {
+            std::thread::yield_now();
+        }
+        let queued_by = clock.now();
+        clock.advance(chrono::Duration::hours(1));
+        drop(held);
+        let seen = rt.block_on(w).unwrap().unwrap();
+        assert!(
+            seen >= queued_at && seen <= queued_by,
+            "{seen} not in [{queued_at}, {queued_by}]"
+        );
     }
 }

@@ -192,7 +192,7 @@ async fn expire_links(db: &Db, clock: &Clock, mailer: &Arc<Mailer>) {
     };
     let m = mailer.clone();
     match db
-        .write(move |tx| at_rest::expire(tx, m.kek(), found))
+        .write(move |tx, _| at_rest::expire(tx, m.kek(), found))
         .await
     {
         Ok(n) => tracing::info!(mails = n, "queued mail given up: its link expired"),
@@ -302,7 +302,7 @@ async fn record(
             } else {
                 (at_rest::redact(&bodies.text), at_rest::redact(&bodies.html))
             };
-            db.write(move |tx| {
+            db.write(move |tx, _| {
                 tx.execute(
                     "UPDATE mail_outbox SET status = ?2, attempts = ?3, sent_at = ?4, last_error = NULL, \
                      text_body = ?5, html_body = ?6, kek_id = NULL WHERE id = ?1",
@@ -323,7 +323,7 @@ async fn record(
             let next = iso(now + backoff(attempts));
             let scrubbed =
                 give_up.then(|| (at_rest::redact(&bodies.text), at_rest::redact(&bodies.html)));
-            db.write(move |tx| {
+            db.write(move |tx, _| {
                 tx.execute(
                     "UPDATE mail_outbox SET status = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5 WHERE id = ?1",
                     params![id, if give_up { "failed" } else { "pending" }, attempts, error, next],

@@ -78,7 +78,7 @@ pub async fn erase_confirmed(
     let st = state.clone();
     let erased = state
         .db
-        .write(move |tx| erase(tx, &st.config, &user_id, &client, st.clock.now()))
+        .write(move |tx, now| erase(tx, &st.config, &user_id, &client, now))
         .await?;
     state.mail.wake();
     Ok(erased)
@@ -98,7 +98,7 @@ pub async fn erase_stepped_up(
     let st = state.clone();
     let erased = state
         .db
-        .write(move |tx| erase(tx, &st.config, &user_id, &client, st.clock.now()))
+        .write(move |tx, now| erase(tx, &st.config, &user_id, &client, now))
         .await?;
     state.mail.wake();
     Ok(erased)

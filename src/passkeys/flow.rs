@@ -66,11 +66,10 @@ pub async fn register_verify(
         .transports
         .as_ref()
         .and_then(|t| serde_json::to_value(t).ok());
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
-            let now = iso(clock.now());
+        .write(move |tx, now| {
+            let now = iso(now);
             let id = uuid::Uuid::new_v4().to_string();
             store::insert(tx, &id, &user_id, &passkey, &name, transports, &now)?;
             let meta = json!({ "passkeyId": id, "name": name });
@@ -148,10 +147,9 @@ const EVENT_ID_PREFIX: usize = 12;
 /// apart, never the whole id).
 async fn failure_event(state: &Services, owner: String, credential_id: &str, client: ClientInfo) {
     let prefix: String = credential_id.chars().take(EVENT_ID_PREFIX).collect();
-    let clock = state.clock.clone();
     let logged = state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             let meta = json!({ "credentialIdPrefix": prefix });
             audit::record(
                 tx,
@@ -159,7 +157,7 @@ async fn failure_event(state: &Services, owner: String, credential_id: &str, cli
                 Event::PasskeyLoginFailure,
                 &client,
                 meta,
-                &iso(clock.now()),
+                &iso(now),
             )
         })
         .await;
@@ -241,12 +239,11 @@ pub async fn auth_verify(
             return Err(not_verified());
         }
     };
-    let clock = state.clock.clone();
     let (uid, c2) = (user_id.clone(), client.clone());
     let user = state
         .db
-        .write(move |tx| {
-            let now = iso(clock.now());
+        .write(move |tx, now| {
+            let now = iso(now);
             if !store::update_after_use(tx, &row_id, &updated, &now)? {
                 // A parallel sign-in with this counter value won.
                 return Ok(None);
@@ -277,7 +274,7 @@ pub async fn rename(
         check_name(name.as_deref())?.ok_or_else(|| ApiError::validation("name is required"))?;
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, _| {
             if !store::rename(tx, &user_id, &id, &name)? {
                 return Err(ApiError::not_found("passkey"));
             }
@@ -296,10 +293,9 @@ pub async fn delete(
     id: String,
     client: ClientInfo,
 ) -> Result<()> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             if !store::delete(tx, &user_id, &id)? {
                 return Err(ApiError::not_found("passkey"));
             }
@@ -310,7 +306,7 @@ pub async fn delete(
                 Event::PasskeyDeleted,
                 &client,
                 meta,
-                &iso(clock.now()),
+                &iso(now),
             )
         })
         .await

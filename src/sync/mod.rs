@@ -283,18 +283,14 @@ pub struct Reconciled {
 /// no write at all; each missing row is then written in its own transaction
 /// that re-checks existence and membership, so one failing space does not
 /// abort the others and concurrent callers never write a second row.
-pub async fn reconcile(
-    db: &crate::db::Db,
-    clock: &crate::clock::Clock,
-    user_id: String,
-) -> Result<Reconciled> {
+pub async fn reconcile(db: &crate::db::Db, user_id: String) -> Result<Reconciled> {
     let uid = user_id.clone();
     let (context_missing, spaces) = db.read(move |c| missing(c, &uid)).await?;
     let mut out = Reconciled::default();
     if context_missing {
-        let (uid, clock) = (user_id.clone(), clock.clone());
+        let uid = user_id.clone();
         out.user_context = db
-            .write(move |tx| bootstrap_user_context(tx, &uid, clock.now()))
+            .write(move |tx, now| bootstrap_user_context(tx, &uid, now))
             .await?;
     }
     for (space_id, doc_missing) in spaces {
@@ -302,13 +298,13 @@ pub async fn reconcile(
             out.spaces.insert(space_id, false);
             continue;
         }
-        let (uid, sid, clock) = (user_id.clone(), space_id.clone(), clock.clone());
+        let (uid, sid) = (user_id.clone(), space_id.clone());
         let written = db
-            .write(move |tx| {
+            .write(move |tx, now| {
                 if !is_member(tx, &sid, &uid)? {
                     return Ok(false);
                 }
-                bootstrap_kontext_doc(tx, &sid, &uid, clock.now())
+                bootstrap_kontext_doc(tx, &sid, &uid, now)
             })
             .await;
         match written {

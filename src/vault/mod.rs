@@ -30,7 +30,6 @@ pub use crypto::Kek;
 
 use crate::audit::ClientInfo;
 use crate::clock::iso;
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::Db;
 use crate::db::Tx;
@@ -339,7 +338,6 @@ pub fn set_zero_knowledge(
 pub async fn run<T, F>(
     db: &Db,
     config: &Config,
-    clock: &Clock,
     user_id: String,
     action: Action,
     client: ClientInfo,
@@ -350,12 +348,10 @@ where
     F: FnOnce(&Tx, &str, Option<&Kek>, DateTime<Utc>) -> Result<T> + Send + 'static,
 {
     let kek = Kek::from_config(config);
-    let now_of = clock.clone();
     let (uid, who) = (user_id.clone(), client.clone());
     let outcome = db
-        .write(move |tx| {
+        .write(move |tx, now| {
             users::store::by_id(tx, &uid)?.ok_or_else(ApiError::unauthorized)?;
-            let now = now_of.now();
             let value = f(tx, &uid, kek.as_ref(), now)?;
             store::audit(tx, &uid, action.as_str(), "success", None, &who, &iso(now))?;
             Ok(value)
@@ -363,9 +359,8 @@ where
         .await;
     if let Err(e) = &outcome {
         let code = e.code.as_str();
-        let now = iso(clock.now());
         let audited = db
-            .write(move |tx| {
+            .write(move |tx, now| {
                 store::audit(
                     tx,
                     &user_id,
@@ -373,7 +368,7 @@ where
                     "failure",
                     Some(code),
                     &client,
-                    &now,
+                    &iso(now),
                 )
             })
             .await;

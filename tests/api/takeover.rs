@@ -389,7 +389,7 @@ async fn unverified_registrations_expire_after_seven_days() {
     let swept = t
         .state()
         .db
-        .write(move |tx| mana_auth::auth::proof::sweep(tx, true, now))
+        .write(move |tx, _| mana_auth::auth::proof::sweep(tx, true, now))
         .await
         .unwrap();
     assert_eq!(swept, 1);

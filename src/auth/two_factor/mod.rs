@@ -403,11 +403,10 @@ pub async fn enable_with_issuer(
     let codes = totp::new_backup_codes();
     let hashes = hash_codes(&user_id, &codes);
     let totp_uri = totp::otpauth_uri(&issuer, &user.email, &secret);
-    let clock = state.clock.clone();
     let kek = Kek::from_config(&state.config);
     state
         .db
-        .write(move |tx| begin(tx, &user_id, &secret, &hashes, kek.as_ref(), clock.now()))
+        .write(move |tx, now| begin(tx, &user_id, &secret, &hashes, kek.as_ref(), now))
         .await?;
     Ok(Enrollment {
         totp_uri,
@@ -423,21 +422,12 @@ pub async fn verify_totp_signed_in(
     client: ClientInfo,
 ) -> Result<bool> {
     let code = totp::parse_code(&code)?;
-    let clock = state.clock.clone();
     let kek = Kek::from_config(&state.config);
     let (user_id, sid) = (session.user_id.clone(), session.id.clone());
     state
         .db
-        .write(move |tx| {
-            verify_signed_in(
-                tx,
-                &user_id,
-                &sid,
-                &code,
-                &client,
-                kek.as_ref(),
-                clock.now(),
-            )
+        .write(move |tx, now| {
+            verify_signed_in(tx, &user_id, &sid, &code, &client, kek.as_ref(), now)
         })
         .await?
 }
@@ -450,10 +440,9 @@ pub async fn verify_backup_code_signed_in(
     client: ClientInfo,
 ) -> Result<()> {
     let code = totp::parse_backup_code(&code)?;
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| verify_backup_signed_in(tx, &user_id, &code, &client, clock.now()))
+        .write(move |tx, now| verify_backup_signed_in(tx, &user_id, &code, &client, now))
         .await?
 }
 
@@ -481,10 +470,9 @@ pub async fn totp_uri(
 
 /// A ticket for a user whose password was right (called by `auth::login`).
 pub async fn issue_ticket(state: &Services, user_id: String) -> Result<String> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| issue_ticket_tx(tx, &user_id, clock.now()))
+        .write(move |tx, now| issue_ticket_tx(tx, &user_id, now))
         .await
 }
 
@@ -495,15 +483,14 @@ pub async fn finish_login(
     proof: Proof,
     client: ClientInfo,
 ) -> Result<SignedIn> {
-    let clock = state.clock.clone();
     let c = client.clone();
     let kek = Kek::from_config(&state.config);
     // The epoch is read where the ticket is used: a reset, change or lock
     // committing before the session opens ends this sign-in too.
     let (verdict, epoch) = state
         .db
-        .write(move |tx| {
-            let verdict = finish(tx, &ticket, &proof, &c, kek.as_ref(), clock.now())?;
+        .write(move |tx, now| {
+            let verdict = finish(tx, &ticket, &proof, &c, kek.as_ref(), now)?;
             let epoch = match &verdict {
                 Ok(user) => session::credential_epoch(tx, &user.id)?,
                 Err(_) => None,
@@ -527,15 +514,14 @@ pub async fn regenerate_backup_codes(
     check_password(state, &user_id, password, client).await?;
     let codes = totp::new_backup_codes();
     let hashes = hash_codes(&user_id, &codes);
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             let enabled = users::by_id(tx, &user_id)?.is_some_and(|u| u.two_factor_enabled);
             if !enabled {
                 return Err(not_enabled());
             }
-            store::replace_backup_codes(tx, &user_id, &hashes, &iso(clock.now()))
+            store::replace_backup_codes(tx, &user_id, &hashes, &iso(now))
         })
         .await?;
     Ok(codes)
@@ -549,9 +535,8 @@ pub async fn disable(
     client: ClientInfo,
 ) -> Result<()> {
     check_password(state, &user_id, password, &client).await?;
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| disable_tx(tx, &user_id, &client, clock.now()))
+        .write(move |tx, now| disable_tx(tx, &user_id, &client, now))
         .await
 }

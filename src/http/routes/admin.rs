@@ -215,11 +215,10 @@ async fn get_user_data(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     Ok(Json(
         state
             .db
-            .write(move |tx| admin::view_data(tx, &admin, &id, &client, clock.now()))
+            .write(move |tx, now| admin::view_data(tx, &admin, &id, &client, now))
             .await?,
     ))
 }
@@ -243,7 +242,7 @@ async fn delete_user_data(
     let st = state.clone();
     let erased = state
         .db
-        .write(move |tx| admin::erase_data(tx, &st.config, &admin, &id, &client, st.clock.now()))
+        .write(move |tx, now| admin::erase_data(tx, &st.config, &admin, &id, &client, now))
         .await?;
     state.mail.wake();
     Ok(Json(crate::me::data::deletion_result(&erased)))
@@ -294,10 +293,9 @@ async fn put_tier(
     Path(id): Path<String>,
     AppJson(req): AppJson<TierRequest>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let user = state
         .db
-        .write(move |tx| admin::set_tier(tx, &admin, &id, &req.tier, &client, clock.now()))
+        .write(move |tx, now| admin::set_tier(tx, &admin, &id, &req.tier, &client, now))
         .await?;
     Ok(Json(
         json!({ "success": true, "userId": user.id, "tier": user.access_tier, "user": user }),
@@ -326,10 +324,9 @@ async fn put_role(
     Path(id): Path<String>,
     AppJson(req): AppJson<RoleRequest>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let user = state
         .db
-        .write(move |tx| admin::set_role(tx, &admin, &id, &req.role, &client, clock.now()))
+        .write(move |tx, now| admin::set_role(tx, &admin, &id, &req.role, &client, now))
         .await?;
     Ok(Json(
         json!({ "userId": user.id, "role": user.role, "user": user }),
@@ -358,11 +355,10 @@ async fn post_lock(
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<LockRequest>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let reason = req.and_then(|r| r.reason).filter(|r| !r.trim().is_empty());
     let revoked = state
         .db
-        .write(move |tx| admin::lock(tx, &admin, &id, reason, &client, clock.now()))
+        .write(move |tx, now| admin::lock(tx, &admin, &id, reason, &client, now))
         .await?;
     Ok(Json(json!({ "locked": true, "revokedSessions": revoked })))
 }
@@ -382,10 +378,9 @@ async fn post_unlock(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let was = state
         .db
-        .write(move |tx| admin::unlock(tx, &admin, &id, &client, clock.now()))
+        .write(move |tx, now| admin::unlock(tx, &admin, &id, &client, now))
         .await?;
     Ok(Json(json!({ "locked": false, "wasLocked": was })))
 }
@@ -405,10 +400,9 @@ async fn delete_sessions(
     client: ClientInfo,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let revoked = state
         .db
-        .write(move |tx| admin::revoke_sessions(tx, &admin, &id, &client, clock.now()))
+        .write(move |tx, now| admin::revoke_sessions(tx, &admin, &id, &client, now))
         .await?;
     Ok(Json(json!({ "revokedSessions": revoked })))
 }

@@ -168,9 +168,7 @@ async fn delete_persona(
     let st = state.clone();
     let done = state
         .db
-        .write(move |tx| {
-            admin_personas::delete(tx, &st.config, &admin, &id, &client, st.clock.now())
-        })
+        .write(move |tx, now| admin_personas::delete(tx, &st.config, &admin, &id, &client, now))
         .await?;
     state.mail.wake();
     Ok(Json(done))

@@ -103,10 +103,9 @@ async fn delete_key(
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| api_keys::revoke(tx, &claims.sub, &id, &client, clock.now()))
+        .write(move |tx, now| api_keys::revoke(tx, &claims.sub, &id, &client, now))
         .await?;
     Ok(Json(json!({ "success": true })))
 }
@@ -145,7 +144,7 @@ async fn post_validate(
         // validation finds the stamp still stale and writes it then.
         let stamped = state
             .db
-            .write(move |tx| api_keys::touch(tx, &key_id, now))
+            .write(move |tx, _| api_keys::touch(tx, &key_id, now))
             .await;
         if stamped.is_err() {
             tracing::warn!("could not update last_used_at of an API key");

@@ -405,10 +405,9 @@ async fn post_profile(
     AppJson(req): AppJson<ProfileRequest>,
 ) -> Result<Json<Value>> {
     let patch = req.into_patch()?;
-    let clock = state.clock.clone();
     let user = state
         .db
-        .write(move |tx| me::update_profile(tx, &claims.sub, patch, &client, clock.now()))
+        .write(move |tx, now| me::update_profile(tx, &claims.sub, patch, &client, now))
         .await?;
     Ok(Json(json!({ "status": true, "user": user })))
 }

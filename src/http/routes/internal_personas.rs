@@ -114,10 +114,9 @@ async fn post_actions(
     req: Request,
 ) -> Answer {
     let body = body_of(req).await?;
-    let clock = state.clock.clone();
     let written = state
         .db
-        .write(move |tx| personas::record_actions(tx, &id, body.as_ref(), clock.now()))
+        .write(move |tx, now| personas::record_actions(tx, &id, body.as_ref(), now))
         .await?;
     Ok(Json(json!({ "ok": true, "written": written })))
 }
@@ -140,10 +139,9 @@ async fn post_feedback(
     req: Request,
 ) -> Answer {
     let body = body_of(req).await?;
-    let clock = state.clock.clone();
     let written = state
         .db
-        .write(move |tx| personas::record_feedback(tx, &id, body.as_ref(), clock.now()))
+        .write(move |tx, now| personas::record_feedback(tx, &id, body.as_ref(), now))
         .await?;
     Ok(Json(json!({ "ok": true, "written": written })))
 }

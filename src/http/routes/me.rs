@@ -58,7 +58,7 @@ async fn post_bootstrap_singletons(
         .read(move |c| users::store::by_id(c, &uid))
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    let done = sync::reconcile(&state.db, &state.clock, claims.sub).await?;
+    let done = sync::reconcile(&state.db, claims.sub).await?;
     Ok(Json(json!({ "ok": true, "bootstrapped": done })))
 }
 
@@ -85,14 +85,13 @@ async fn patch_profile(
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<ProfileRequest>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let patch = ProfilePatch {
         name: req.name,
         image: req.image,
     };
     let user = state
         .db
-        .write(move |tx| me::update_profile(tx, &claims.sub, patch, &client, clock.now()))
+        .write(move |tx, now| me::update_profile(tx, &claims.sub, patch, &client, now))
         .await?;
     Ok(Json(
         json!({ "name": user.name, "image": user.image, "user": user }),
@@ -133,11 +132,10 @@ async fn post_onboarding_complete(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
 ) -> Result<Json<Onboarding>> {
-    let clock = state.clock.clone();
     Ok(Json(
         state
             .db
-            .write(move |tx| me::complete_onboarding(tx, &claims.sub, clock.now()))
+            .write(move |tx, now| me::complete_onboarding(tx, &claims.sub, now))
             .await?,
     ))
 }
@@ -155,11 +153,10 @@ async fn patch_onboarding_reset(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
 ) -> Result<Json<Onboarding>> {
-    let clock = state.clock.clone();
     Ok(Json(
         state
             .db
-            .write(move |tx| me::reset_onboarding(tx, &claims.sub, clock.now()))
+            .write(move |tx, now| me::reset_onboarding(tx, &claims.sub, now))
             .await?,
     ))
 }
@@ -242,7 +239,7 @@ async fn delete_data(
     let st = state.clone();
     let erased = state
         .db
-        .write(move |tx| erase::erase(tx, &st.config, &claims.sub, &client, st.clock.now()))
+        .write(move |tx, now| erase::erase(tx, &st.config, &claims.sub, &client, now))
         .await?;
     state.mail.wake();
     Ok(erased_response(&state, erased))

@@ -68,7 +68,6 @@ async fn post_grant(
     let grant = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::MissionGrant,
         client,

@@ -83,12 +83,11 @@ async fn patch_global(
     AuthUser(claims): AuthUser,
     AppJson(patch): AppJson<Value>,
 ) -> Result<Json<SettingsResponse>> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             require_user(tx, &claims.sub)?;
-            settings::patch_global(tx, &claims.sub, patch, clock.now())?;
+            settings::patch_global(tx, &claims.sub, patch, now)?;
             settings_response(tx, &claims.sub)
         })
         .await
@@ -109,12 +108,11 @@ async fn patch_app(
     Path(app_id): Path<String>,
     AppJson(patch): AppJson<Value>,
 ) -> Result<Json<SettingsResponse>> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             require_user(tx, &claims.sub)?;
-            settings::patch_app(tx, &claims.sub, &app_id, patch, clock.now())?;
+            settings::patch_app(tx, &claims.sub, &app_id, patch, now)?;
             settings_response(tx, &claims.sub)
         })
         .await
@@ -135,7 +133,7 @@ async fn delete_app(
 ) -> Result<Json<SettingsResponse>> {
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, _| {
             require_user(tx, &claims.sub)?;
             settings::delete_app(tx, &claims.sub, &app_id)?;
             settings_response(tx, &claims.sub)
@@ -166,7 +164,6 @@ async fn patch_device_app(
     Path((device_id, app_id)): Path<(String, String)>,
     AppJson(req): AppJson<DeviceRequest>,
 ) -> Result<Json<SettingsResponse>> {
-    let clock = state.clock.clone();
     let patch = DevicePatch {
         device_name: req.device_name,
         device_type: req.device_type,
@@ -174,9 +171,9 @@ async fn patch_device_app(
     };
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             require_user(tx, &claims.sub)?;
-            settings::patch_device_app(tx, &claims.sub, &device_id, &app_id, patch, clock.now())?;
+            settings::patch_device_app(tx, &claims.sub, &device_id, &app_id, patch, now)?;
             settings_response(tx, &claims.sub)
         })
         .await
@@ -226,7 +223,7 @@ async fn delete_device(
 ) -> Result<Json<SettingsResponse>> {
     state
         .db
-        .write(move |tx| {
+        .write(move |tx, _| {
             require_user(tx, &claims.sub)?;
             settings::delete_device(tx, &claims.sub, &device_id)?;
             settings_response(tx, &claims.sub)

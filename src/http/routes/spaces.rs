@@ -57,7 +57,6 @@ async fn post_space(
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<CreateRequest>,
 ) -> Result<Json<Space>> {
-    let clock = state.clock.clone();
     let input = NewSpace {
         name: req.name,
         slug: req.slug,
@@ -67,7 +66,7 @@ async fn post_space(
     };
     let space = state
         .db
-        .write(move |tx| spaces::create(tx, &claims.sub, input, &client, clock.now()))
+        .write(move |tx, now| spaces::create(tx, &claims.sub, input, &client, now))
         .await?;
     Ok(Json(space))
 }
@@ -139,7 +138,6 @@ async fn put_space(
     Path(id): Path<String>,
     AppJson(req): AppJson<UpdateRequest>,
 ) -> Result<Json<Space>> {
-    let clock = state.clock.clone();
     let patch = SpacePatch {
         name: req.name,
         slug: req.slug,
@@ -149,7 +147,7 @@ async fn put_space(
     Ok(Json(
         state
             .db
-            .write(move |tx| spaces::update(tx, &id, &claims.sub, patch, clock.now()))
+            .write(move |tx, now| spaces::update(tx, &id, &claims.sub, patch, now))
             .await?,
     ))
 }
@@ -169,10 +167,9 @@ async fn delete_space(
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| spaces::delete(tx, &id, &claims.sub, &client, clock.now()))
+        .write(move |tx, now| spaces::delete(tx, &id, &claims.sub, &client, now))
         .await?;
     Ok(Json(json!({ "success": true })))
 }
@@ -204,7 +201,7 @@ async fn post_invite(
     let st = state.clone();
     let invitation = state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             spaces::mail::invite_and_mail(
                 tx,
                 &st.config,
@@ -214,7 +211,7 @@ async fn post_invite(
                 role,
                 spaces::IfPending::SendAgain,
                 &client,
-                st.clock.now(),
+                now,
             )
         })
         .await?;
@@ -245,12 +242,11 @@ async fn post_accept_invitation(
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<InvitationRequest>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let (invitation, member) = state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             let user = users::by_id(tx, &claims.sub)?.ok_or_else(ApiError::unauthorized)?;
-            let member = spaces::accept(tx, &req.invitation_id, &user, clock.now())?;
+            let member = spaces::accept(tx, &req.invitation_id, &user, now)?;
             let invitation = spaces::store::invitation(tx, &req.invitation_id)?
                 .ok_or_else(|| ApiError::not_found("invitation"))?;
             Ok((invitation, member))
@@ -276,12 +272,11 @@ async fn post_reject_invitation(
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<InvitationRequest>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             let user = users::by_id(tx, &claims.sub)?.ok_or_else(ApiError::unauthorized)?;
-            spaces::reject(tx, &req.invitation_id, &user, clock.now())
+            spaces::reject(tx, &req.invitation_id, &user, now)
         })
         .await?;
     Ok(Json(json!({ "invitation": invitation })))
@@ -302,10 +297,9 @@ async fn delete_invitation(
     AuthUser(claims): AuthUser,
     Path((id, invitation_id)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| spaces::cancel(tx, Some(&id), &invitation_id, &claims.sub, clock.now()))
+        .write(move |tx, now| spaces::cancel(tx, Some(&id), &invitation_id, &claims.sub, now))
         .await?;
     Ok(Json(json!({ "invitation": invitation })))
 }
@@ -327,7 +321,7 @@ async fn delete_member(
 ) -> Result<Json<Value>> {
     let member = state
         .db
-        .write(move |tx| spaces::remove_member(tx, &id, &claims.sub, &member_id))
+        .write(move |tx, _| spaces::remove_member(tx, &id, &claims.sub, &member_id))
         .await?;
     Ok(Json(json!({ "success": true, "member": member })))
 }
@@ -357,7 +351,7 @@ async fn put_member_role(
     Ok(Json(
         state
             .db
-            .write(move |tx| spaces::change_role(tx, &id, &claims.sub, &member_id, role))
+            .write(move |tx, _| spaces::change_role(tx, &id, &claims.sub, &member_id, role))
             .await?,
     ))
 }

@@ -82,7 +82,6 @@ async fn get_status(
     let s = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::Status,
         client,
@@ -110,7 +109,6 @@ async fn post_init(
     let r = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::Init,
         client,
@@ -138,7 +136,6 @@ async fn get_key(
     let r = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::Key,
         client,
@@ -166,7 +163,6 @@ async fn post_rotate(
     let r = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::Rotate,
         client,
@@ -204,7 +200,6 @@ async fn post_recovery_wrap(
     let r = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::RecoverySet,
         client,
@@ -234,7 +229,6 @@ async fn delete_recovery_wrap(
     let r = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         Action::RecoveryClear,
         client,
@@ -278,7 +272,6 @@ async fn post_zero_knowledge(
     let r = vault::run(
         &state.db,
         &state.config,
-        &state.clock,
         claims.sub,
         action,
         client,

@@ -225,7 +225,7 @@ impl TestServer {
         let n = self
             .state()
             .db
-            .write(move |tx| {
+            .write(move |tx, _| {
                 Ok(tx.execute(
                     "UPDATE users SET email_verified = 1 WHERE email = ?1",
                     [owned],

@@ -116,10 +116,9 @@ pub(crate) async fn post_update_user(
         image: body.image,
     };
     let uid = auth.user.id.clone();
-    let clock = state.clock.clone();
     state
         .db
-        .write(move |tx| me::update_profile(tx, &uid, patch, &client, clock.now()))
+        .write(move |tx, now| me::update_profile(tx, &uid, patch, &client, now))
         .await?;
     let cookies = cookie_again(&state, &auth, &headers);
     Ok((cookies, Json(json!({ "status": true }))).into_response())

@@ -333,11 +333,10 @@ pub(crate) async fn post_create(
     let keep = body.keep_current_active_organization == Some(true);
     let user_id = auth.user.id.clone();
     let session_id = auth.session.id.clone();
-    let clock = state.clock.clone();
     let (space, members) = state
         .db
-        .write(move |tx| {
-            let space = spaces::create(tx, &user_id, input, &client, clock.now())?;
+        .write(move |tx, now| {
+            let space = spaces::create(tx, &user_id, input, &client, now)?;
             if !keep {
                 session::set_active_space(
                     tx,
@@ -418,7 +417,7 @@ pub(crate) async fn post_set_active(
     let session_id = auth.session.id.clone();
     let answer = state
         .db
-        .write(move |tx| {
+        .write(move |tx, _| {
             let space_id = match want {
                 Want::Clear | Want::Current => {
                     session::set_active_space(tx, &SessionId::from(&session_id), None)?;
@@ -544,7 +543,6 @@ pub(crate) async fn post_update(
 ) -> BaResult<Json<Value>> {
     let space_id = target(&auth, body.organization_id)?;
     let actor = auth.user.id.clone();
-    let clock = state.clock.clone();
     let patch = SpacePatch {
         name: body.data.name,
         slug: body.data.slug,
@@ -553,7 +551,7 @@ pub(crate) async fn post_update(
     };
     let space = state
         .db
-        .write(move |tx| spaces::update(tx, &space_id, &actor, patch, clock.now()))
+        .write(move |tx, now| spaces::update(tx, &space_id, &actor, patch, now))
         .await
         .map_err(wire(Op::Update))?;
     Ok(Json(org_json(&space, false)))
@@ -582,10 +580,9 @@ pub(crate) async fn post_delete(
     BaJson(body): BaJson<OrgIdBody>,
 ) -> BaResult<Json<Value>> {
     let actor = auth.user.id.clone();
-    let clock = state.clock.clone();
     let space = state
         .db
-        .write(move |tx| spaces::delete(tx, &body.organization_id, &actor, &client, clock.now()))
+        .write(move |tx, now| spaces::delete(tx, &body.organization_id, &actor, &client, now))
         .await
         .map_err(wire(Op::Delete))?;
     Ok(Json(org_json(&space, true)))

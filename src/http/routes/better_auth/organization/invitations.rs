@@ -54,17 +54,9 @@ pub(crate) async fn post_invite_member(
     let st = state.clone();
     let invitation = state
         .db
-        .write(move |tx| {
+        .write(move |tx, now| {
             spaces::mail::invite_and_mail(
-                tx,
-                &st.config,
-                &space_id,
-                &actor,
-                &email,
-                role,
-                if_pending,
-                &client,
-                st.clock.now(),
+                tx, &st.config, &space_id, &actor, &email, role, if_pending, &client, now,
             )
         })
         .await
@@ -192,11 +184,10 @@ pub(crate) async fn post_accept_invitation(
 ) -> BaResult<Json<Value>> {
     let user = auth.user.clone();
     let session_id = auth.session.id.clone();
-    let clock = state.clock.clone();
     let (invitation, member) = state
         .db
-        .write(move |tx| {
-            let member = spaces::accept(tx, &body.invitation_id, &user, clock.now())?;
+        .write(move |tx, now| {
+            let member = spaces::accept(tx, &body.invitation_id, &user, now)?;
             session::set_active_space(
                 tx,
                 &SessionId::from(&session_id),
@@ -229,10 +220,9 @@ pub(crate) async fn post_reject_invitation(
     BaJson(body): BaJson<InvitationBody>,
 ) -> BaResult<Json<Value>> {
     let user = auth.user.clone();
-    let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| spaces::reject(tx, &body.invitation_id, &user, clock.now()))
+        .write(move |tx, now| spaces::reject(tx, &body.invitation_id, &user, now))
         .await
         .map_err(wire(Op::Answer))?;
     Ok(Json(json!({ "invitation": invitation, "member": null })))
@@ -254,10 +244,9 @@ pub(crate) async fn post_cancel_invitation(
     BaJson(body): BaJson<InvitationBody>,
 ) -> BaResult<Json<Invitation>> {
     let user_id = auth.user.id.clone();
-    let clock = state.clock.clone();
     let invitation = state
         .db
-        .write(move |tx| spaces::cancel(tx, None, &body.invitation_id, &user_id, clock.now()))
+        .write(move |tx, now| spaces::cancel(tx, None, &body.invitation_id, &user_id, now))
         .await
         .map_err(wire(Op::Cancel))?;
     Ok(Json(invitation))

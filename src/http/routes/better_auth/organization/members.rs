@@ -127,7 +127,7 @@ pub(crate) async fn post_remove_member(
     let actor = auth.user.id.clone();
     let member = state
         .db
-        .write(move |tx| {
+        .write(move |tx, _| {
             let member_id = spaces::find_member(tx, &space_id, &body.member_id_or_email)?;
             spaces::remove_member(tx, &space_id, &actor, &member_id)
         })
@@ -165,7 +165,7 @@ pub(crate) async fn post_update_member_role(
     let actor = auth.user.id.clone();
     let member = state
         .db
-        .write(move |tx| spaces::change_role(tx, &space_id, &actor, &body.member_id, role))
+        .write(move |tx, _| spaces::change_role(tx, &space_id, &actor, &body.member_id, role))
         .await
         .map_err(wire(Op::UpdateRole))?;
     Ok(Json(bare_member(&member)))
@@ -188,7 +188,7 @@ pub(crate) async fn post_leave(
     let actor = auth.user.id.clone();
     let member = state
         .db
-        .write(move |tx| spaces::leave(tx, &body.organization_id, &actor))
+        .write(move |tx, _| spaces::leave(tx, &body.organization_id, &actor))
         .await
         .map_err(wire(Op::RemoveMember))?;
     Ok(Json(member))
