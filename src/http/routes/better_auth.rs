@@ -12,6 +12,7 @@ pub mod organization;
 pub mod passkey;
 pub mod session;
 pub mod two_factor;
+pub mod wire;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -19,7 +20,6 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -207,27 +207,12 @@ pub struct BaAuth {
 
 impl BaAuth {
     /// `{session, user}` as get-session answers it.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "session": session_json(&self.session, self.token.as_deref()),
-            "user": self.user,
-        })
+    pub fn to_wire(&self) -> wire::BaSessionAndUser {
+        wire::BaSessionAndUser {
+            session: wire::BaSession::new(&self.session, self.token.as_deref()),
+            user: (&self.user).into(),
+        }
     }
-}
-
-/// The framework's session object.
-pub fn session_json(session: &Session, token: Option<&str>) -> Value {
-    json!({
-        "id": session.id,
-        "token": token,
-        "userId": session.user_id,
-        "expiresAt": session.expires_at,
-        "createdAt": session.created_at,
-        "updatedAt": session.updated_at,
-        "ipAddress": session.ip_address,
-        "userAgent": session.user_agent,
-        "activeOrganizationId": session.active_organization_id,
-    })
 }
 
 /// Resolves the caller's session, if any (`client` is recorded when a

@@ -9,12 +9,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::session::{remembered, DONT_REMEMBER_COOKIE};
-use super::{check_callback, session_json, BaAuth, BaError, BaJson, BaResult};
+use super::wire::{BaAccount, BaSession, BaStatus, BaSuccessMessage, BaTokenAndUser};
+use super::{check_callback, BaAuth, BaError, BaJson, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::caller::Caller;
 use crate::auth::{self, lifecycle, sessions};
@@ -94,7 +95,7 @@ pub(crate) struct UpdateUserBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`; the session cookie is re-sent", body = Object),
+        (status = 200, description = "`{status: true}`; the session cookie is re-sent", body = BaStatus),
         (status = 400, description = "EMAIL_CAN_NOT_BE_UPDATED, VALIDATION_ERROR (bad name or image, nothing to update)", body = super::BaErrorBody)
     )
 )]
@@ -121,7 +122,7 @@ pub(crate) async fn post_update_user(
         .write(move |tx, now| me::update_profile(tx, &uid, patch, &client, now))
         .await?;
     let cookies = cookie_again(&state, &auth, &headers);
-    Ok((cookies, Json(json!({ "status": true }))).into_response())
+    Ok((cookies, Json(BaStatus::TRUE)).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -139,7 +140,7 @@ pub(crate) struct ChangePasswordBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{token, user}`; every other session of the user ends", body = Object),
+        (status = 200, description = "`{token, user}`; every other session of the user ends", body = BaTokenAndUser),
         (status = 400, description = "INVALID_PASSWORD, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 429, description = "ACCOUNT_LOCKED, RATE_LIMITED", body = super::BaErrorBody)
     )
@@ -149,7 +150,7 @@ pub(crate) async fn post_change_password(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<ChangePasswordBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaTokenAndUser>> {
     auth::change_password(
         &state,
         auth.user.id.clone(),
@@ -163,7 +164,10 @@ pub(crate) async fn post_change_password(
     let token = auth
         .token
         .filter(|_| body.revoke_other_sessions == Some(true));
-    Ok(Json(json!({ "token": token, "user": auth.user })))
+    Ok(Json(BaTokenAndUser {
+        token,
+        user: auth.user.into(),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -179,7 +183,7 @@ pub(crate) struct ChangeEmailBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`: a confirmation link goes to the new address (none when it is taken)", body = Object),
+        (status = 200, description = "`{status: true}`: a confirmation link goes to the new address (none when it is taken)", body = BaStatus),
         (status = 400, description = "VALIDATION_ERROR (bad or unchanged address)", body = super::BaErrorBody),
         (status = 403, description = "SESSION_NOT_FRESH, INVALID_CALLBACK_URL", body = super::BaErrorBody)
     )
@@ -189,7 +193,7 @@ pub(crate) async fn post_change_email(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<ChangeEmailBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     users::normalize_email(&body.new_email).map_err(|_| {
         BaError::bad_request("VALIDATION_ERROR", "[body.newEmail] Invalid email address")
     })?;
@@ -198,10 +202,8 @@ pub(crate) async fn post_change_email(
     match lifecycle::change_email(&state, &caller, &body.new_email, callback, None, client).await {
         // As the framework: a taken address answers like a free one (no
         // mail goes out), so the answer does not tell who has an account.
-        Ok(()) => Ok(Json(json!({ "status": true }))),
-        Err(e) if e.code == ErrorCode::EmailAlreadyRegistered => {
-            Ok(Json(json!({ "status": true })))
-        }
+        Ok(()) => Ok(Json(BaStatus::TRUE)),
+        Err(e) if e.code == ErrorCode::EmailAlreadyRegistered => Ok(Json(BaStatus::TRUE)),
         Err(e) => Err(e.into()),
     }
 }
@@ -225,7 +227,7 @@ pub(crate) struct DeleteUserBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{success: true, message}`: the user and everything they own are erased; the cookies are cleared", body = Object),
+        (status = 200, description = "`{success: true, message}`: the user and everything they own are erased; the cookies are cleared", body = BaSuccessMessage),
         (status = 400, description = "INVALID_PASSWORD", body = super::BaErrorBody),
         (status = 403, description = "SESSION_NOT_FRESH: send the password", body = super::BaErrorBody),
         (status = 429, description = "ACCOUNT_LOCKED, RATE_LIMITED", body = super::BaErrorBody)
@@ -241,7 +243,10 @@ pub(crate) async fn post_delete_user(
     erase::erase_stepped_up(&state, &caller, body.password, client)
         .await
         .map_err(password_error)?;
-    let body = json!({ "success": true, "message": "User deleted" });
+    let body = BaSuccessMessage {
+        message: "User deleted",
+        success: true,
+    };
     Ok((clearing_cookies(&state), Json(body)).into_response())
 }
 
@@ -250,13 +255,13 @@ pub(crate) async fn post_delete_user(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The user's sign-in accounts: the password (`providerId: credential`) if set", body = Vec<Object>)
+        (status = 200, description = "The user's sign-in accounts: the password (`providerId: credential`) if set", body = Vec<BaAccount>)
     )
 )]
 pub(crate) async fn get_list_accounts(
     State(state): State<AppState>,
     auth: BaAuth,
-) -> BaResult<Json<Vec<Value>>> {
+) -> BaResult<Json<Vec<BaAccount>>> {
     let uid = auth.user.id.clone();
     let set_at = state
         .db
@@ -265,16 +270,14 @@ pub(crate) async fn get_list_accounts(
     let user = &auth.user;
     Ok(Json(
         set_at
-            .map(|updated| {
-                json!({
-                    "id": user.id,
-                    "providerId": "credential",
-                    "accountId": user.id,
-                    "userId": user.id,
-                    "scopes": [],
-                    "createdAt": user.created_at,
-                    "updatedAt": updated,
-                })
+            .map(|updated| BaAccount {
+                account_id: user.id.clone(),
+                created_at: user.created_at.clone(),
+                id: user.id.clone(),
+                provider_id: "credential",
+                scopes: Vec::new(),
+                updated_at: updated,
+                user_id: user.id.clone(),
             })
             .into_iter()
             .collect(),
@@ -286,13 +289,13 @@ pub(crate) async fn get_list_accounts(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The user's live sessions. `token` is the session token for the caller's own session when it was presented, else the session id (only hashes of tokens are stored); `revoke-session` takes either", body = Vec<Object>)
+        (status = 200, description = "The user's live sessions. `token` is the session token for the caller's own session when it was presented, else the session id (only hashes of tokens are stored); `revoke-session` takes either", body = Vec<BaSession>)
     )
 )]
 pub(crate) async fn get_list_sessions(
     State(state): State<AppState>,
     auth: BaAuth,
-) -> BaResult<Json<Vec<Value>>> {
+) -> BaResult<Json<Vec<BaSession>>> {
     let uid = auth.user.id.clone();
     let now = state.now();
     let list = state
@@ -306,7 +309,7 @@ pub(crate) async fn get_list_sessions(
                     Some(token) if s.id == auth.session.id => token.as_str(),
                     _ => s.id.as_str(),
                 };
-                session_json(s, Some(handle))
+                BaSession::new(s, Some(handle))
             })
             .collect(),
     ))
@@ -323,7 +326,7 @@ pub(crate) struct RevokeSessionBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`: the session ends if it is the caller's (else nothing changes)", body = Object)
+        (status = 200, description = "`{status: true}`: the session ends if it is the caller's (else nothing changes)", body = BaStatus)
     )
 )]
 pub(crate) async fn post_revoke_session(
@@ -331,9 +334,9 @@ pub(crate) async fn post_revoke_session(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<RevokeSessionBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     sessions::revoke(&state, auth.user.id.clone(), body.token, client).await?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }
 
 #[utoipa::path(
@@ -341,17 +344,17 @@ pub(crate) async fn post_revoke_session(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`: every session of the user but this one ends", body = Object)
+        (status = 200, description = "`{status: true}`: every session of the user but this one ends", body = BaStatus)
     )
 )]
 pub(crate) async fn post_revoke_other_sessions(
     State(state): State<AppState>,
     client: ClientInfo,
     auth: BaAuth,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     let keep = Some(auth.session.id.clone());
     sessions::revoke_all(&state, auth.user.id.clone(), keep, client).await?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }
 
 #[utoipa::path(
@@ -359,7 +362,7 @@ pub(crate) async fn post_revoke_other_sessions(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`: every session of the user ends, this one too; the cookies are cleared", body = Object)
+        (status = 200, description = "`{status: true}`: every session of the user ends, this one too; the cookies are cleared", body = BaStatus)
     )
 )]
 pub(crate) async fn post_revoke_sessions(
@@ -368,5 +371,5 @@ pub(crate) async fn post_revoke_sessions(
     auth: BaAuth,
 ) -> BaResult<Response> {
     sessions::revoke_all(&state, auth.user.id.clone(), None, client).await?;
-    Ok((clearing_cookies(&state), Json(json!({ "status": true }))).into_response())
+    Ok((clearing_cookies(&state), Json(BaStatus::TRUE)).into_response())
 }

@@ -9,11 +9,11 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::wire::{BaStatus, BaStatusMessage, BaUser};
 use super::{check_callback, BaError, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::lifecycle;
@@ -68,7 +68,7 @@ pub(crate) struct SendVerificationBody {
     post, path = "/send-verification-email", request_body = SendVerificationBody,
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{status: true}` (also for unknown or verified addresses, which get no mail)", body = Object),
+        (status = 200, description = "`{status: true}` (also for unknown or verified addresses, which get no mail)", body = BaStatus),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 403, description = "INVALID_CALLBACK_URL", body = super::BaErrorBody),
         (status = 429, description = "RATE_LIMITED", body = super::BaErrorBody)
@@ -78,11 +78,11 @@ pub(crate) async fn post_send_verification_email(
     State(state): State<AppState>,
     client: ClientInfo,
     BaJson(body): BaJson<SendVerificationBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     users::normalize_email(&body.email).map_err(|_| invalid_email())?;
     let callback = check_callback(&state, body.callback_url.as_deref())?;
     lifecycle::resend_verification(&state, &body.email, callback, client).await?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -102,11 +102,20 @@ fn link_error(e: &ApiError) -> Option<&'static str> {
     }
 }
 
+/// `{status: true, user: null}`: the address is verified; no session is
+/// opened, so there is no user to give.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BaVerifiedEmail {
+    status: bool,
+    #[schema(required = true)]
+    user: Option<BaUser>,
+}
+
 #[utoipa::path(
     get, path = "/verify-email", params(VerifyQuery),
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{status: true, user: null}`: the address is verified (no session is opened)", body = Object),
+        (status = 200, description = "`{status: true, user: null}`: the address is verified (no session is opened)", body = BaVerifiedEmail),
         (status = 302, description = "To callbackURL, with `?error=INVALID_TOKEN|TOKEN_EXPIRED` when the link does not verify"),
         (status = 400, description = "VALIDATION_ERROR (no token)", body = super::BaErrorBody),
         (status = 401, description = "INVALID_TOKEN, TOKEN_EXPIRED", body = super::BaErrorBody),
@@ -123,7 +132,11 @@ pub(crate) async fn get_verify_email(
     match lifecycle::verify_email(&state, q.token, client).await {
         Ok(done) => match callback.or(done.callback) {
             Some(url) => Ok(redirect(&url)),
-            None => Ok(Json(json!({ "status": true, "user": null })).into_response()),
+            None => Ok(Json(BaVerifiedEmail {
+                status: true,
+                user: None,
+            })
+            .into_response()),
         },
         Err(e) => match (link_error(&e), callback) {
             (Some(code), Some(url)) => Ok(redirect(&with_param(&url, "error", code))),
@@ -153,7 +166,7 @@ pub(crate) struct ResetRequestBody {
     post, path = "/request-password-reset", request_body = ResetRequestBody,
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{status: true, message}` (also for unknown addresses); `forget-password` is the same route", body = Object),
+        (status = 200, description = "`{status: true, message}` (also for unknown addresses); `forget-password` is the same route", body = BaStatusMessage),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 403, description = "INVALID_REDIRECT_URL", body = super::BaErrorBody),
         (status = 429, description = "RATE_LIMITED", body = super::BaErrorBody)
@@ -163,15 +176,15 @@ pub(crate) async fn post_request_password_reset(
     State(state): State<AppState>,
     client: ClientInfo,
     BaJson(body): BaJson<ResetRequestBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatusMessage>> {
     users::normalize_email(&body.email).map_err(|_| invalid_email())?;
     let redirect = check_callback(&state, body.redirect_to.as_deref())
         .map_err(|_| BaError::forbidden("INVALID_REDIRECT_URL", "Invalid redirectURL"))?;
     lifecycle::forgot_password(&state, &body.email, redirect, client).await?;
-    Ok(Json(json!({
-        "status": true,
-        "message": "If this email exists in our system, check your email for the reset link",
-    })))
+    Ok(Json(BaStatusMessage {
+        message: "If this email exists in our system, check your email for the reset link",
+        status: true,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -192,7 +205,7 @@ pub(crate) struct ResetQuery {
     post, path = "/reset-password", request_body = ResetBody, params(ResetQuery),
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{status: true}`: the password is set and every session of the user ends", body = Object),
+        (status = 200, description = "`{status: true}`: the password is set and every session of the user ends", body = BaStatus),
         (status = 400, description = "INVALID_TOKEN, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 429, description = "RATE_LIMITED", body = super::BaErrorBody)
     )
@@ -202,7 +215,7 @@ pub(crate) async fn post_reset_password(
     client: ClientInfo,
     BaQuery(q): BaQuery<ResetQuery>,
     BaJson(body): BaJson<ResetBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     let invalid = || BaError::bad_request("INVALID_TOKEN", "Invalid token");
     let token = body.token.or(q.token).ok_or_else(invalid)?;
     lifecycle::reset_password(&state, token, body.new_password, client)
@@ -211,5 +224,5 @@ pub(crate) async fn post_reset_password(
             Some(_) => invalid(),
             None => e.into(),
         })?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }

@@ -11,13 +11,14 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::session::{signed_in_cookies, ticket_of, TWO_FACTOR_COOKIE};
-use super::{check_callback, session_json, BaError, BaJson, BaQuery, BaResult};
+use super::wire::{BaSession, BaSignedIn, BaStatus, BaTwoFactorRedirect};
+use super::{check_callback, BaError, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::{lifecycle, two_factor};
 use crate::email::{self, with_param};
@@ -120,7 +121,7 @@ pub(crate) struct SendBody {
     post, path = "/sign-in/magic-link", request_body = SendBody,
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{status: true}`, whether or not an account has the address; an existing account is mailed a 10-minute link to `/api/auth/magic-link/verify?token=…&callbackURL=…`", body = Object),
+        (status = 200, description = "`{status: true}`, whether or not an account has the address; an existing account is mailed a 10-minute link to `/api/auth/magic-link/verify?token=…&callbackURL=…`", body = BaStatus),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 403, description = "INVALID_CALLBACK_URL, INVALID_NEW_USER_CALLBACK_URL, INVALID_ERROR_CALLBACK_URL, INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, CROSS_SITE_NAVIGATION_LOGIN_BLOCKED", body = super::BaErrorBody),
         (status = 429, description = "RATE_LIMITED", body = super::BaErrorBody)
@@ -130,7 +131,7 @@ pub(crate) async fn post_sign_in_magic_link(
     State(state): State<AppState>,
     client: ClientInfo,
     BaJson(body): BaJson<SendBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     users::normalize_email(&body.email).map_err(|_| {
         BaError::bad_request("VALIDATION_ERROR", "[body.email] Invalid email address")
     })?;
@@ -157,7 +158,7 @@ pub(crate) async fn post_sign_in_magic_link(
     }
     lifecycle::send_magic_link_via(&state, &body.email, stored, VERIFY_PATH, params, client)
         .await?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -191,11 +192,20 @@ fn redirect(location: HeaderValue, headers: HeaderMap) -> Response {
     response
 }
 
+/// The JSON answer of `magic-link/verify` (without callbackURL): signed
+/// in, or a second factor is due.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(crate) enum BaMagicLinkAnswer {
+    SignedIn(Box<BaSignedIn>),
+    TwoFactor(BaTwoFactorRedirect),
+}
+
 #[utoipa::path(
     get, path = "/magic-link/verify", params(VerifyQuery),
     tag = "better-auth",
     responses(
-        (status = 200, description = "Without callbackURL: `{token, user, session}` and the session cookie; for an account with 2FA on, `{twoFactorRedirect: true, twoFactorMethods}` and the two-factor cookie instead", body = Object),
+        (status = 200, description = "Without callbackURL: `{token, user, session}` and the session cookie; for an account with 2FA on, `{twoFactorRedirect: true, twoFactorMethods}` and the two-factor cookie instead", body = BaMagicLinkAnswer),
         (status = 302, description = "With callbackURL: to it (absolute) with the session cookie. A bad, used or expired link goes to errorCallbackURL (else callbackURL, else the app's `/`) with `?error=INVALID_TOKEN`; an account with 2FA on goes there with `?error=TWO_FACTOR_REQUIRED` and the two-factor cookie"),
         (status = 400, description = "VALIDATION_ERROR (no token)", body = super::BaErrorBody),
         (status = 403, description = "INVALID_CALLBACK_URL, INVALID_NEW_USER_CALLBACK_URL, INVALID_ERROR_CALLBACK_URL", body = super::BaErrorBody)
@@ -242,11 +252,11 @@ pub(crate) async fn get_magic_link_verify(
             match success {
                 Some(to) => Ok(redirect(to, cookies)),
                 None => {
-                    let body = json!({
-                        "token": signed.session_token,
-                        "user": signed.user,
-                        "session": session_json(&signed.session, Some(&signed.session_token)),
-                    });
+                    let body = BaMagicLinkAnswer::SignedIn(Box::new(BaSignedIn {
+                        session: BaSession::new(&signed.session, Some(&signed.session_token)),
+                        token: signed.session_token,
+                        user: signed.user.into(),
+                    }));
                     Ok((cookies, Json(body)).into_response())
                 }
             }
@@ -256,7 +266,9 @@ pub(crate) async fn get_magic_link_verify(
                 // A mailbox is one factor: the pending sign-in rides in the
                 // two-factor cookie, as after sign-in/email.
                 if success.is_none() {
-                    return Ok(super::session::two_factor_redirect(&state, &ticket, true));
+                    let (headers, body) =
+                        super::session::two_factor_redirect(&state, &ticket, true);
+                    return Ok((headers, Json(BaMagicLinkAnswer::TwoFactor(body))).into_response());
                 }
                 let mut cookies = cookie::clear_session(&state.config);
                 cookie::append(

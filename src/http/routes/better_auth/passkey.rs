@@ -13,14 +13,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::session::signed_in_cookies;
-use super::{optional_auth, session_json, BaAuth, BaError, BaJson, BaQuery, BaResult};
+use super::wire::{
+    BaPasskey, BaPasskeyBody, BaRegisteredPasskey, BaSession, BaSessionAndUser, BaStatus,
+};
+use super::{optional_auth, BaAuth, BaError, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth;
 use crate::error::{ApiError, ErrorCode, Refusal};
@@ -124,7 +127,7 @@ fn challenge_id(headers: &HeaderMap) -> BaResult<String> {
 }
 
 /// Options with the cookie that names their ceremony.
-fn with_challenge(state: &AppState, challenge_id: &str, options: Value) -> Response {
+fn with_challenge(state: &AppState, challenge_id: &str, options: impl Serialize) -> Response {
     let mut headers = HeaderMap::new();
     cookie::append(
         &mut headers,
@@ -136,29 +139,117 @@ fn with_challenge(state: &AppState, challenge_id: &str, options: Value) -> Respo
     (headers, Json(options)).into_response()
 }
 
-/// The framework's passkey object (without `publicKey`, see the module
-/// documentation).
+/// WebAuthn creation options (`PublicKeyCredentialCreationOptionsJSON`)
+/// as the browser's `navigator.credentials.create` takes them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaCreationOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    attestation: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    attestation_formats: Option<Value>,
+    /// `{authenticatorAttachment?, residentKey, requireResidentKey,
+    /// userVerification}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    authenticator_selection: Option<Value>,
+    /// base64url.
+    #[schema(value_type = String)]
+    challenge: Value,
+    /// `[{type, id, transports?}]`: the caller's passkeys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    exclude_credentials: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    extensions: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    hints: Option<Value>,
+    /// `[{type, alg}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub_key_cred_params: Value,
+    /// `{id, name}`.
+    #[schema(value_type = Object)]
+    rp: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<u32>,
+    /// `{id, name, displayName}`.
+    #[schema(value_type = Object)]
+    user: Value,
+}
+
+/// Each part as `serde_json` writes it.
+fn json_of<T: Serialize>(part: &T) -> serde_json::Result<Value> {
+    serde_json::to_value(part)
+}
+
+fn json_opt<T: Serialize>(part: &Option<T>) -> serde_json::Result<Option<Value>> {
+    part.as_ref().map(json_of).transpose()
+}
+
+impl BaCreationOptions {
+    fn new(o: webauthn_rs_proto::PublicKeyCredentialCreationOptions) -> serde_json::Result<Self> {
+        Ok(Self {
+            attestation: json_opt(&o.attestation)?,
+            attestation_formats: json_opt(&o.attestation_formats)?,
+            authenticator_selection: json_opt(&o.authenticator_selection)?,
+            challenge: json_of(&o.challenge)?,
+            exclude_credentials: json_opt(&o.exclude_credentials)?,
+            extensions: json_opt(&o.extensions)?,
+            hints: json_opt(&o.hints)?,
+            pub_key_cred_params: json_of(&o.pub_key_cred_params)?,
+            rp: json_of(&o.rp)?,
+            timeout: o.timeout,
+            user: json_of(&o.user)?,
+        })
+    }
+}
+
+/// WebAuthn request options (`PublicKeyCredentialRequestOptionsJSON`) as
+/// the browser's `navigator.credentials.get` takes them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaRequestOptions {
+    /// `[{type, id, transports?}]`: empty for a discoverable sign-in.
+    #[schema(value_type = Vec<Object>)]
+    allow_credentials: Value,
+    /// base64url.
+    #[schema(value_type = String)]
+    challenge: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    extensions: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    hints: Option<Value>,
+    rp_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout: Option<u32>,
+    #[schema(value_type = String)]
+    user_verification: Value,
+}
+
+impl BaRequestOptions {
+    fn new(o: webauthn_rs_proto::PublicKeyCredentialRequestOptions) -> serde_json::Result<Self> {
+        Ok(Self {
+            allow_credentials: json_of(&o.allow_credentials)?,
+            challenge: json_of(&o.challenge)?,
+            extensions: json_opt(&o.extensions)?,
+            hints: json_opt(&o.hints)?,
+            rp_id: o.rp_id,
+            timeout: o.timeout,
+            user_verification: json_of(&o.user_verification)?,
+        })
+    }
+}
+
+/// The framework's passkey object as JSON (the `/api/v1` passkey list
+/// extends it).
 pub(crate) fn passkey_json(p: &PasskeyInfo, user_id: &str) -> Value {
-    let transports = match &p.transports {
-        Value::Array(list) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        _ => String::new(),
-    };
-    json!({
-        "name": p.name,
-        "userId": user_id,
-        "credentialID": p.credential_id,
-        "counter": p.counter,
-        "deviceType": if p.backup_eligible { "multiDevice" } else { "singleDevice" },
-        "backedUp": p.backup_state,
-        "transports": transports,
-        "createdAt": p.created_at,
-        "aaguid": p.aaguid,
-        "id": p.id,
-    })
+    serde_json::to_value(BaPasskey::new(p, user_id)).unwrap_or(Value::Null)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -180,7 +271,7 @@ pub(crate) struct RegisterOptionsQuery {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "WebAuthn creation options (`challenge`, `rp`, `user`, `pubKeyCredParams`, `excludeCredentials`, `authenticatorSelection`, …); sets the `mana.better-auth-passkey` cookie", body = Object),
+        (status = 200, description = "WebAuthn creation options (`challenge`, `rp`, `user`, `pubKeyCredParams`, `excludeCredentials`, `authenticatorSelection`, …); sets the `mana.better-auth-passkey` cookie", body = BaCreationOptions),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "SESSION_NOT_FRESH", body = super::BaErrorBody),
@@ -211,12 +302,13 @@ pub(crate) async fn get_generate_register_options(
     let (id, ccr) = flow::register_options(&state, &state.passkeys, &caller, None, &client)
         .await
         .map_err(|e| refused(e, Route::Register))?;
-    let mut options = serde_json::to_value(ccr.public_key).map_err(ApiError::from)?;
+    let mut options = BaCreationOptions::new(ccr.public_key).map_err(ApiError::from)?;
     if let Some(a) = attachment {
-        options["authenticatorSelection"]["authenticatorAttachment"] = json!(a);
+        let selection = options.authenticator_selection.get_or_insert(Value::Null);
+        selection["authenticatorAttachment"] = json!(a);
     }
     if let Some(name) = q.name.filter(|n| !n.trim().is_empty()) {
-        options["user"]["name"] = json!(name);
+        options.user["name"] = json!(name);
     }
     Ok(with_challenge(&state, &id, options))
 }
@@ -240,7 +332,7 @@ pub(crate) struct RegistrationBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The passkey object (`id, name, userId, credentialID, counter, deviceType, backedUp, transports, createdAt, aaguid`); with `createSession`, also `session` and `user` and the session cookie", body = Object),
+        (status = 200, description = "The passkey object (`id, name, userId, credentialID, counter, deviceType, backedUp, transports, createdAt, aaguid`); with `createSession`, also `session` and `user` and the session cookie", body = BaRegisteredPasskey),
         (status = 400, description = "CHALLENGE_NOT_FOUND, FAILED_TO_VERIFY_REGISTRATION, PREVIOUSLY_REGISTERED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED, YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, or the account is locked by an administrator", body = super::BaErrorBody),
@@ -270,9 +362,9 @@ pub(crate) async fn post_verify_registration(
     )
     .await
     .map_err(|e| refused(e, Route::Register))?;
-    let mut out = passkey_json(&passkey, &user_id);
+    let out = BaPasskey::new(&passkey, &user_id);
     if body.create_session != Some(true) {
-        return Ok(Json(out).into_response());
+        return Ok(Json(BaRegisteredPasskey::new(out, None, None)).into_response());
     }
     let uid = user_id.clone();
     let user = state
@@ -281,8 +373,11 @@ pub(crate) async fn post_verify_registration(
         .await?
         .ok_or_else(BaError::unauthorized)?;
     let signed = auth::start_session(&state, user, client, None).await?;
-    out["session"] = session_json(&signed.session, Some(&signed.session_token));
-    out["user"] = json!(signed.user);
+    let out = BaRegisteredPasskey::new(
+        out,
+        Some(BaSession::new(&signed.session, Some(&signed.session_token))),
+        Some(signed.user.clone().into()),
+    );
     let cookies = signed_in_cookies(&state, &signed, true);
     Ok((cookies, Json(out)).into_response())
 }
@@ -292,7 +387,7 @@ pub(crate) async fn post_verify_registration(
     tag = "better-auth",
     security((), ("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "WebAuthn request options (`challenge`, `rpId`, `timeout`, `userVerification`, and `allowCredentials` when signed in with passkeys); sets the `mana.better-auth-passkey` cookie", body = Object),
+        (status = 200, description = "WebAuthn request options (`challenge`, `rpId`, `timeout`, `userVerification`, and `allowCredentials` when signed in with passkeys); sets the `mana.better-auth-passkey` cookie", body = BaRequestOptions),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = super::BaErrorBody),
         (status = 429, description = "RATE_LIMITED", body = super::BaErrorBody)
     )
@@ -311,7 +406,7 @@ pub(crate) async fn get_generate_authenticate_options(
     let (id, rcr) = flow::auth_options(&state, &state.passkeys, scope)
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
-    let options = serde_json::to_value(rcr.public_key).map_err(ApiError::from)?;
+    let options = BaRequestOptions::new(rcr.public_key).map_err(ApiError::from)?;
     Ok(with_challenge(&state, &id, options))
 }
 
@@ -327,7 +422,7 @@ pub(crate) struct AuthenticationBody {
     post, path = "/verify-authentication", request_body = AuthenticationBody,
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{session, user}`; sets the session cookie", body = Object),
+        (status = 200, description = "`{session, user}`; sets the session cookie", body = BaSessionAndUser),
         (status = 400, description = "CHALLENGE_NOT_FOUND, AUTHENTICATION_FAILED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "PASSKEY_NOT_FOUND", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, or the account is locked by an administrator", body = super::BaErrorBody),
@@ -351,10 +446,10 @@ pub(crate) async fn post_verify_authentication(
         .await
         .map_err(|e| refused(e, Route::Authenticate))?;
     let cookies = signed_in_cookies(&state, &signed, true);
-    let out = json!({
-        "session": session_json(&signed.session, Some(&signed.session_token)),
-        "user": signed.user,
-    });
+    let out = BaSessionAndUser {
+        session: BaSession::new(&signed.session, Some(&signed.session_token)),
+        user: signed.user.clone().into(),
+    };
     Ok((cookies, Json(out)).into_response())
 }
 
@@ -389,20 +484,20 @@ async fn unreadable_assertion(state: &AppState, challenge: &str, response: &Valu
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The caller's passkey objects (`[]` if none)", body = serde_json::Value),
+        (status = 200, description = "The caller's passkey objects (`[]` if none)", body = Vec<BaPasskey>),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody)
     )
 )]
 pub(crate) async fn get_list_user_passkeys(
     State(state): State<AppState>,
     auth: BaAuth,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<Vec<BaPasskey>>> {
     let user_id = auth.user.id;
     let uid = user_id.clone();
     let list = state.db.read(move |c| store::list(c, &uid)).await?;
-    Ok(Json(Value::Array(
-        list.iter().map(|p| passkey_json(p, &user_id)).collect(),
-    )))
+    Ok(Json(
+        list.iter().map(|p| BaPasskey::new(p, &user_id)).collect(),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -416,7 +511,7 @@ pub(crate) struct UpdateBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{passkey}`", body = Object),
+        (status = 200, description = "`{passkey}`", body = BaPasskeyBody),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
@@ -427,12 +522,14 @@ pub(crate) async fn post_update_passkey(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<UpdateBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaPasskeyBody>> {
     let user_id = auth.user.id;
     let passkey = flow::rename(&state, user_id.clone(), body.id, Some(body.name))
         .await
         .map_err(|e| refused(e, Route::Manage))?;
-    Ok(Json(json!({ "passkey": passkey_json(&passkey, &user_id) })))
+    Ok(Json(BaPasskeyBody {
+        passkey: BaPasskey::new(&passkey, &user_id),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -445,7 +542,7 @@ pub(crate) struct DeleteBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`", body = Object),
+        (status = 200, description = "`{status: true}`", body = BaStatus),
         (status = 400, description = "VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
@@ -457,9 +554,9 @@ pub(crate) async fn post_delete_passkey(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<DeleteBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     flow::delete(&state, auth.user.id, body.id, client)
         .await
         .map_err(|e| refused(e, Route::Manage))?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }

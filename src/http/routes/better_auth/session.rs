@@ -5,11 +5,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::wire::{
+    BaAccessToken, BaSessionAndUser, BaSuccess, BaTokenAndUser, BaTwoFactorRedirect, BaUser,
+};
 use super::{check_callback, BaAuth, BaError, BaJson, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::{self, two_factor, Registration, SignedIn};
@@ -81,7 +83,7 @@ pub(crate) fn remembered(headers: &HeaderMap) -> bool {
     post, path = "/sign-up/email", request_body = SignUpBody,
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{token, user}`; `token` is null (and no cookie is set) while the email address must still be verified", body = Object),
+        (status = 200, description = "`{token, user}`; `token` is null (and no cookie is set) while the email address must still be verified", body = BaTokenAndUser),
         (status = 400, description = "INVALID_EMAIL, PASSWORD_TOO_SHORT, PASSWORD_TOO_LONG, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 403, description = "INVALID_CALLBACK_URL, INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
         (status = 422, description = "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL", body = super::BaErrorBody),
@@ -106,15 +108,19 @@ pub(crate) async fn post_sign_up_email(
     };
     let user = auth::register(&state, reg, client.clone()).await?;
     if state.config.require_email_verification {
-        return Ok(Json(json!({ "token": null, "user": user })).into_response());
+        let body = BaTokenAndUser {
+            token: None,
+            user: user.into(),
+        };
+        return Ok(Json(body).into_response());
     }
     let signed = auth::start_session(&state, user, client, None).await?;
     let headers = signed_in_cookies(&state, &signed, body.remember_me != Some(false));
-    Ok((
-        headers,
-        Json(json!({ "token": signed.session_token, "user": signed.user })),
-    )
-        .into_response())
+    let body = BaTokenAndUser {
+        token: Some(signed.session_token),
+        user: signed.user.into(),
+    };
+    Ok((headers, Json(body)).into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -130,7 +136,11 @@ pub(crate) struct SignInBody {
 /// The answer of a first factor that needs a second: the pending sign-in
 /// rides in the two-factor cookie, the session cookie is cleared, and
 /// `remember: false` is kept for the second step in `mana.dont_remember`.
-pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str, remember: bool) -> Response {
+pub(crate) fn two_factor_redirect(
+    state: &AppState,
+    ticket: &str,
+    remember: bool,
+) -> (HeaderMap, BaTwoFactorRedirect) {
     let mut headers = cookie::clear_session(&state.config);
     cookie::append(
         &mut headers,
@@ -148,11 +158,7 @@ pub(crate) fn two_factor_redirect(state: &AppState, ticket: &str, remember: bool
             None,
         );
     }
-    (
-        headers,
-        Json(json!({ "twoFactorRedirect": true, "twoFactorMethods": ["totp"] })),
-    )
-        .into_response()
+    (headers, BaTwoFactorRedirect::totp())
 }
 
 /// The ticket inside a TWO_FACTOR_REQUIRED error, if it is one.
@@ -167,11 +173,30 @@ pub(crate) fn ticket_of(e: &crate::error::ApiError) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `sign-in/email` with the first factor done and no second due: `url` is
+/// the callback, sent only when one was given.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BaEmailSignIn {
+    redirect: bool,
+    token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    user: BaUser,
+}
+
+/// The answer of `sign-in/email`: signed in, or a second factor is due.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(crate) enum BaSignInAnswer {
+    SignedIn(Box<BaEmailSignIn>),
+    TwoFactor(BaTwoFactorRedirect),
+}
+
 #[utoipa::path(
     post, path = "/sign-in/email", request_body = SignInBody,
     tag = "better-auth",
     responses(
-        (status = 200, description = "`{redirect, token, url?, user}` with the session cookie; or `{twoFactorRedirect: true, twoFactorMethods}` with the two-factor cookie", body = Object),
+        (status = 200, description = "`{redirect, token, url?, user}` with the session cookie; or `{twoFactorRedirect: true, twoFactorMethods}` with the two-factor cookie", body = BaSignInAnswer),
         (status = 400, description = "INVALID_EMAIL, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "INVALID_EMAIL_OR_PASSWORD", body = super::BaErrorBody),
         (status = 403, description = "EMAIL_NOT_VERIFIED, INVALID_CALLBACK_URL, INVALID_ORIGIN", body = super::BaErrorBody),
@@ -190,23 +215,24 @@ pub(crate) async fn post_sign_in_email(
         Err(e) => match ticket_of(&e) {
             Some(ticket) => {
                 let remember = body.remember_me != Some(false);
-                return Ok(two_factor_redirect(&state, &ticket, remember));
+                let (headers, body) = two_factor_redirect(&state, &ticket, remember);
+                return Ok((headers, Json(BaSignInAnswer::TwoFactor(body))).into_response());
             }
             None => return Err(e.into()),
         },
     };
     let mut headers = signed_in_cookies(&state, &signed, body.remember_me != Some(false));
-    let mut out = json!({
-        "redirect": callback.is_some(),
-        "token": signed.session_token,
-        "user": signed.user,
-    });
-    if let Some(url) = callback {
-        if let Ok(v) = HeaderValue::from_str(&url) {
+    if let Some(url) = &callback {
+        if let Ok(v) = HeaderValue::from_str(url) {
             headers.insert(header::LOCATION, v);
         }
-        out["url"] = json!(url);
     }
+    let out = BaSignInAnswer::SignedIn(Box::new(BaEmailSignIn {
+        redirect: callback.is_some(),
+        token: signed.session_token,
+        url: callback,
+        user: signed.user.into(),
+    }));
     Ok((headers, Json(out)).into_response())
 }
 
@@ -215,7 +241,7 @@ pub(crate) async fn post_sign_in_email(
     tag = "better-auth",
     security((), ("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{session, user}`, or `null` without a live session", body = serde_json::Value)
+        (status = 200, description = "`{session, user}`, or `null` without a live session", body = Option<BaSessionAndUser>)
     )
 )]
 pub(crate) async fn get_session(
@@ -224,7 +250,7 @@ pub(crate) async fn get_session(
     headers: HeaderMap,
 ) -> BaResult<Response> {
     let Some(mut found) = super::optional_auth(&state, &headers, &client).await? else {
-        return Ok(no_store(Json(Value::Null).into_response()));
+        return Ok(no_store(Json(None::<BaSessionAndUser>).into_response()));
     };
     // Extend at most once a day, like every other use of the session; a
     // cookie session gets its cookie re-sent with the new lifetime.
@@ -239,7 +265,7 @@ pub(crate) async fn get_session(
     let jwt = state
         .tokens
         .issue(&found.user, &found.session.id, state.now())?;
-    let mut response = Json(found.to_json()).into_response();
+    let mut response = Json(Some(found.to_wire())).into_response();
     if let Some(cookies) = cookies {
         response.headers_mut().extend(cookies);
     }
@@ -262,15 +288,16 @@ fn no_store(mut response: Response) -> Response {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{token}`: an EdDSA access token (JWT) for the session", body = Object)
+        (status = 200, description = "`{token}`: an EdDSA access token (JWT) for the session", body = BaAccessToken)
     )
 )]
 pub(crate) async fn get_token(State(state): State<AppState>, auth: BaAuth) -> BaResult<Response> {
     let token = state
         .tokens
         .issue(&auth.user, &auth.session.id, state.now())?;
-    let mut response = Json(json!({ "token": token })).into_response();
-    if let Ok(v) = HeaderValue::from_str(&token) {
+    let jwt = HeaderValue::from_str(&token);
+    let mut response = Json(BaAccessToken { token }).into_response();
+    if let Ok(v) = jwt {
         response.headers_mut().insert("set-auth-jwt", v);
     }
     Ok(response)
@@ -281,7 +308,7 @@ pub(crate) async fn get_token(State(state): State<AppState>, auth: BaAuth) -> Ba
     tag = "better-auth",
     security((), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{success: true}`; the session is revoked and its cookie cleared", body = Object)
+        (status = 200, description = "`{success: true}`; the session is revoked and its cookie cleared", body = BaSuccess)
     )
 )]
 pub(crate) async fn post_sign_out(
@@ -303,5 +330,5 @@ pub(crate) async fn post_sign_out(
         "",
         Some(0),
     );
-    Ok((cookies, Json(json!({ "success": true }))).into_response())
+    Ok((cookies, Json(BaSuccess { success: true })).into_response())
 }

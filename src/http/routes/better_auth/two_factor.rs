@@ -12,12 +12,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::session::{signed_in_cookies, TWO_FACTOR_COOKIE};
+use super::wire::{BaStatus, BaTokenAndUser};
 use super::{optional_auth, BaAuth, BaError, BaJson, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::two_factor::{self, totp, Proof};
@@ -105,6 +105,31 @@ fn refusal(e: ApiError, route: Route) -> BaError {
     }
 }
 
+/// `{backupCodes, method: "totp", totpURI}`: a pending enrolment.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaTotpEnrollment {
+    backup_codes: Vec<String>,
+    method: &'static str,
+    #[serde(rename = "totpURI")]
+    totp_uri: String,
+}
+
+/// `{totpURI}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BaTotpUri {
+    #[serde(rename = "totpURI")]
+    totp_uri: String,
+}
+
+/// `{backupCodes, status: true}`: the new backup codes.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BaBackupCodes {
+    backup_codes: Vec<String>,
+    status: bool,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct EnableBody {
     password: String,
@@ -119,7 +144,7 @@ pub(crate) struct EnableBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{method: \"totp\", totpURI, backupCodes}`; 2FA turns on with the first verify-totp", body = Object),
+        (status = 200, description = "`{method: \"totp\", totpURI, backupCodes}`; 2FA turns on with the first verify-totp", body = BaTotpEnrollment),
         (status = 400, description = "INVALID_PASSWORD, TOTP_ALREADY_ENABLED, OTP_NOT_CONFIGURED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
@@ -131,7 +156,7 @@ pub(crate) async fn post_enable(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<EnableBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaTotpEnrollment>> {
     match body.method.as_deref() {
         None | Some("totp") => {}
         Some("otp") => {
@@ -156,11 +181,11 @@ pub(crate) async fn post_enable(
     )
     .await
     .map_err(|e| refusal(e, Route::Enable))?;
-    Ok(Json(json!({
-        "method": "totp",
-        "totpURI": enrollment.totp_uri,
-        "backupCodes": enrollment.backup_codes,
-    })))
+    Ok(Json(BaTotpEnrollment {
+        backup_codes: enrollment.backup_codes,
+        method: "totp",
+        totp_uri: enrollment.totp_uri,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -173,7 +198,7 @@ pub(crate) struct PasswordBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`; secret, backup codes and pending sign-ins are deleted", body = Object),
+        (status = 200, description = "`{status: true}`; secret, backup codes and pending sign-ins are deleted", body = BaStatus),
         (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
@@ -185,11 +210,11 @@ pub(crate) async fn post_disable(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<PasswordBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     two_factor::disable(&state, auth.user.id, body.password, client)
         .await
         .map_err(|e| refusal(e, Route::Disable))?;
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }
 
 #[utoipa::path(
@@ -197,7 +222,7 @@ pub(crate) async fn post_disable(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{totpURI}` of the stored secret (pending or confirmed)", body = Object),
+        (status = 200, description = "`{totpURI}` of the stored secret (pending or confirmed)", body = BaTotpUri),
         (status = 400, description = "INVALID_PASSWORD, TOTP_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
@@ -209,11 +234,11 @@ pub(crate) async fn post_get_totp_uri(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<PasswordBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaTotpUri>> {
     let uri = two_factor::totp_uri(&state, auth.user.id, body.password, &client)
         .await
         .map_err(|e| refusal(e, Route::TotpUri))?;
-    Ok(Json(json!({ "totpURI": uri })))
+    Ok(Json(BaTotpUri { totp_uri: uri }))
 }
 
 #[utoipa::path(
@@ -221,7 +246,7 @@ pub(crate) async fn post_get_totp_uri(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true, backupCodes}`; the old codes are void", body = Object),
+        (status = 200, description = "`{status: true, backupCodes}`; the old codes are void", body = BaBackupCodes),
         (status = 400, description = "INVALID_PASSWORD, TWO_FACTOR_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "UNAUTHORIZED", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = super::BaErrorBody),
@@ -233,11 +258,14 @@ pub(crate) async fn post_generate_backup_codes(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<PasswordBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaBackupCodes>> {
     let codes = two_factor::regenerate_backup_codes(&state, auth.user.id, body.password, &client)
         .await
         .map_err(|e| refusal(e, Route::BackupCodes))?;
-    Ok(Json(json!({ "status": true, "backupCodes": codes })))
+    Ok(Json(BaBackupCodes {
+        backup_codes: codes,
+        status: true,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -258,7 +286,7 @@ pub(crate) struct CodeBody {
     tag = "better-auth",
     security((), ("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{token, user}`. With the `mana.two_factor` cookie: the pending sign-in is finished, the session cookie set and the two-factor cookie cleared. Signed in without it: the code is checked (the first one turns 2FA on), `token` is the caller's session token", body = Object),
+        (status = 200, description = "`{token, user}`. With the `mana.two_factor` cookie: the pending sign-in is finished, the session cookie set and the two-factor cookie cleared. Signed in without it: the code is checked (the first one turns 2FA on), `token` is the caller's session token", body = BaTokenAndUser),
         (status = 400, description = "TOTP_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "INVALID_CODE, INVALID_TWO_FACTOR_COOKIE", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, or the account is locked by an administrator", body = super::BaErrorBody),
@@ -279,7 +307,7 @@ pub(crate) async fn post_verify_totp(
     tag = "better-auth",
     security((), ("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{token, user}`, as verify-totp; the code is used up", body = Object),
+        (status = 200, description = "`{token, user}`, as verify-totp; the code is used up", body = BaTokenAndUser),
         (status = 400, description = "BACKUP_CODES_NOT_ENABLED, VALIDATION_ERROR", body = super::BaErrorBody),
         (status = 401, description = "INVALID_BACKUP_CODE, INVALID_TWO_FACTOR_COOKIE", body = super::BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN, or the account is locked by an administrator", body = super::BaErrorBody),
@@ -323,7 +351,10 @@ async fn verify(
             Err(e) => return Err(refusal(e, route)),
         };
         let cookies = signed_in_cookies(state, &signed, super::session::remembered(headers));
-        let body = json!({ "token": signed.session_token, "user": signed.user });
+        let body = BaTokenAndUser {
+            token: Some(signed.session_token),
+            user: signed.user.into(),
+        };
         return Ok((cookies, Json(body)).into_response());
     }
     let Some(auth) = optional_auth(state, headers, &client).await? else {
@@ -345,5 +376,9 @@ async fn verify(
         .read(move |c| users::by_id(c, &user_id))
         .await?
         .ok_or_else(BaError::unauthorized)?;
-    Ok(Json(json!({ "token": auth.token, "user": user })).into_response())
+    let body = BaTokenAndUser {
+        token: auth.token,
+        user: user.into(),
+    };
+    Ok(Json(body).into_response())
 }
