@@ -21,12 +21,16 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::wire::{
+    BaCreatedOrganization, BaFullOrganization, BaInvitation, BaMember, BaOrganization, BaStatus,
+    Metadata,
+};
 use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{SessionId, SpaceId};
-use crate::spaces::{self, store, Member, NewSpace, Role, Space, SpacePatch, SpaceRefusal};
+use crate::spaces::{self, store, NewSpace, Role, SpacePatch, SpaceRefusal};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -222,35 +226,6 @@ fn wire(op: Op) -> impl Fn(ApiError) -> BaError {
     }
 }
 
-/// The organization object; `metadata` as an object or, as the framework
-/// reads it back from storage, as a JSON string.
-fn org_json(space: &Space, metadata_as_text: bool) -> Value {
-    let metadata = match (&space.metadata, metadata_as_text) {
-        (Value::Null, _) => Value::Null,
-        (m, true) => Value::String(m.to_string()),
-        (m, false) => m.clone(),
-    };
-    json!({
-        "id": space.id,
-        "name": space.name,
-        "slug": space.slug,
-        "logo": space.logo,
-        "createdAt": space.created_at,
-        "metadata": metadata,
-    })
-}
-
-/// A member without its `user`.
-fn bare_member(m: &Member) -> Value {
-    json!({
-        "id": m.id,
-        "organizationId": m.organization_id,
-        "userId": m.user_id,
-        "role": m.role,
-        "createdAt": m.created_at,
-    })
-}
-
 /// A role as the framework takes it: a string, or a list of one.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -296,7 +271,7 @@ pub(crate) struct CreateBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The organization with `members: [owner]`; it becomes the session's active organization unless `keepCurrentActiveOrganization`", body = Object),
+        (status = 200, description = "The organization with `members: [owner]`; it becomes the session's active organization unless `keepCurrentActiveOrganization`", body = BaCreatedOrganization),
         (status = 400, description = "ORGANIZATION_ALREADY_EXISTS, VALIDATION_ERROR, SPACE_METADATA_INVALID", body = BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = BaErrorBody)
     )
@@ -306,7 +281,7 @@ pub(crate) async fn post_create(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<CreateBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaCreatedOrganization>> {
     if body.name.trim().is_empty() {
         return Err(bad(
             "VALIDATION_ERROR",
@@ -348,25 +323,32 @@ pub(crate) async fn post_create(
         })
         .await
         .map_err(wire(Op::Create))?;
-    let mut out = org_json(&space, false);
-    out["members"] = members.iter().map(bare_member).collect();
-    Ok(Json(out))
+    Ok(Json(BaCreatedOrganization::new(
+        BaOrganization::new(&space, Metadata::Object),
+        members.iter().map(BaMember::bare).collect(),
+    )))
 }
 
 #[utoipa::path(
     get, path = "/list",
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
-    responses((status = 200, description = "The caller's organizations (metadata as text)", body = Vec<Object>))
+    responses((status = 200, description = "The caller's organizations (metadata as text)", body = Vec<BaOrganization>))
 )]
-pub(crate) async fn get_list(State(state): State<AppState>, auth: BaAuth) -> BaResult<Json<Value>> {
+pub(crate) async fn get_list(
+    State(state): State<AppState>,
+    auth: BaAuth,
+) -> BaResult<Json<Vec<BaOrganization>>> {
     let user_id = auth.user.id.clone();
     let spaces = state
         .db
         .read(move |c| store::spaces_of(c, &user_id))
         .await?;
     Ok(Json(
-        spaces.iter().map(|s| org_json(&s.space, true)).collect(),
+        spaces
+            .iter()
+            .map(|s| BaOrganization::new(&s.space, Metadata::Text))
+            .collect(),
     ))
 }
 
@@ -384,7 +366,7 @@ pub(crate) struct SetActiveBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The now active organization, or `null` (`organizationId: null` clears it)", body = serde_json::Value),
+        (status = 200, description = "The now active organization, or `null` (`organizationId: null` clears it)", body = Option<BaOrganization>),
         (status = 400, description = "ORGANIZATION_NOT_FOUND (by slug)", body = BaErrorBody),
         (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody)
     )
@@ -393,7 +375,7 @@ pub(crate) async fn post_set_active(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<SetActiveBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<Option<BaOrganization>>> {
     enum Want {
         Clear,
         Id(String),
@@ -409,7 +391,7 @@ pub(crate) async fn post_set_active(
     let want = match want {
         Want::Current => match auth.session.active_organization_id.clone() {
             Some(id) => Want::Id(id),
-            None => return Ok(Json(Value::Null)),
+            None => return Ok(Json(None)),
         },
         w => w,
     };
@@ -440,7 +422,7 @@ pub(crate) async fn post_set_active(
         .await
         .map_err(wire(Op::SetActive))??;
     Ok(Json(
-        answer.map_or(Value::Null, |space| org_json(&space, true)),
+        answer.map(|space| BaOrganization::new(&space, Metadata::Text)),
     ))
 }
 
@@ -474,7 +456,7 @@ pub(crate) struct FullQuery {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The organization (metadata as text) with `members` (with `user`) and `invitations`; `null` without a named or active organization", body = serde_json::Value),
+        (status = 200, description = "The organization (metadata as text) with `members` (with `user`) and `invitations`; `null` without a named or active organization", body = Option<BaFullOrganization>),
         (status = 400, description = "ORGANIZATION_NOT_FOUND", body = BaErrorBody),
         (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody)
     )
@@ -483,7 +465,7 @@ pub(crate) async fn get_full_organization(
     State(state): State<AppState>,
     auth: BaAuth,
     BaQuery(q): BaQuery<FullQuery>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<Option<BaFullOrganization>>> {
     let active = auth.session.active_organization_id.clone();
     let user_id = auth.user.id.clone();
     let out = state
@@ -491,17 +473,20 @@ pub(crate) async fn get_full_organization(
         .read(move |c| {
             let space_id = match named(c, active, q.organization_id, q.organization_slug)? {
                 Ok(id) => id,
-                Err(e) if e.code == "NO_ACTIVE_ORGANIZATION" => return Ok(Ok(Value::Null)),
+                Err(e) if e.code == "NO_ACTIVE_ORGANIZATION" => return Ok(Ok(None)),
                 Err(e) => return Ok(Err(e)),
             };
             let full = spaces::full(c, &space_id, &user_id)?;
             let limit = q.members_limit.map_or(usize::MAX, |l| l as usize);
-            let members: Vec<Member> = full.members.into_iter().take(limit).collect();
-            let mut out = org_json(&full.space, true);
-            out["members"] = serde_json::to_value(members).map_err(ApiError::internal)?;
-            out["invitations"] =
-                serde_json::to_value(full.invitations).map_err(ApiError::internal)?;
-            Ok(Ok(out))
+            let members = full.members.into_iter().take(limit);
+            Ok(Ok(Some(BaFullOrganization::new(
+                BaOrganization::new(&full.space, Metadata::Text),
+                members.map(BaMember::with_user).collect(),
+                full.invitations
+                    .into_iter()
+                    .map(BaInvitation::from)
+                    .collect(),
+            ))))
         })
         .await
         .map_err(wire(Op::Full))??;
@@ -531,7 +516,7 @@ pub(crate) struct UpdateBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The updated organization (metadata as an object)", body = Object),
+        (status = 200, description = "The updated organization (metadata as an object)", body = BaOrganization),
         (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN, USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION, NO_ACTIVE_ORGANIZATION, SPACE_METADATA_INVALID", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_ORGANIZATION", body = BaErrorBody)
     )
@@ -540,7 +525,7 @@ pub(crate) async fn post_update(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<UpdateBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaOrganization>> {
     let space_id = target(&auth, body.organization_id)?;
     let actor = auth.user.id.clone();
     let patch = SpacePatch {
@@ -554,7 +539,7 @@ pub(crate) async fn post_update(
         .write(move |tx, now| spaces::update(tx, &space_id, &actor, patch, now))
         .await
         .map_err(wire(Op::Update))?;
-    Ok(Json(org_json(&space, false)))
+    Ok(Json(BaOrganization::new(&space, Metadata::Object)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -568,7 +553,7 @@ pub(crate) struct OrgIdBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The deleted organization (metadata as text); sessions that had it active have none", body = Object),
+        (status = 200, description = "The deleted organization (metadata as text); sessions that had it active have none", body = BaOrganization),
         (status = 400, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_ORGANIZATION, SPACE_PERSONAL_UNDELETABLE", body = BaErrorBody)
     )
@@ -578,14 +563,14 @@ pub(crate) async fn post_delete(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<OrgIdBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaOrganization>> {
     let actor = auth.user.id.clone();
     let space = state
         .db
         .write(move |tx, now| spaces::delete(tx, &body.organization_id, &actor, &client, now))
         .await
         .map_err(wire(Op::Delete))?;
-    Ok(Json(org_json(&space, true)))
+    Ok(Json(BaOrganization::new(&space, Metadata::Text)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -598,7 +583,7 @@ pub(crate) struct SlugBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true}`: the slug is free", body = Object),
+        (status = 200, description = "`{status: true}`: the slug is free", body = BaStatus),
         (status = 400, description = "ORGANIZATION_SLUG_ALREADY_TAKEN", body = BaErrorBody)
     )
 )]
@@ -606,7 +591,7 @@ pub(crate) async fn post_check_slug(
     State(state): State<AppState>,
     _auth: BaAuth,
     BaJson(body): BaJson<SlugBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaStatus>> {
     let taken = state
         .db
         .read(move |c| store::id_by_slug(c, &body.slug))
@@ -614,5 +599,5 @@ pub(crate) async fn post_check_slug(
     if taken.is_some() {
         return Err(slug_taken());
     }
-    Ok(Json(json!({ "status": true })))
+    Ok(Json(BaStatus::TRUE))
 }

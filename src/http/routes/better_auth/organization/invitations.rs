@@ -4,12 +4,14 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{bare_member, target, wire, Op, RoleInput};
+use super::{target, wire, Op, RoleInput};
 use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::ApiError;
+use crate::http::routes::better_auth::wire::{
+    BaInvitationAnswer, BaInvitationDetail, BaMember, BaUserInvitation,
+};
 use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::ids::{SessionId, SpaceId};
 use crate::spaces::{self, store, IfPending, Invitation};
@@ -102,14 +104,14 @@ pub(crate) async fn get_list_invitations(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The pending invitations addressed to the caller, each with `organizationName`", body = Vec<Object>),
+        (status = 200, description = "The pending invitations addressed to the caller, each with `organizationName`", body = Vec<BaUserInvitation>),
         (status = 403, description = "EMAIL_VERIFICATION_REQUIRED_FOR_INVITATION", body = BaErrorBody)
     )
 )]
 pub(crate) async fn get_list_user_invitations(
     State(state): State<AppState>,
     auth: BaAuth,
-) -> BaResult<Json<Vec<Value>>> {
+) -> BaResult<Json<Vec<BaUserInvitation>>> {
     let user = auth.user.clone();
     let now = state.now();
     let open = state
@@ -117,13 +119,11 @@ pub(crate) async fn get_list_user_invitations(
         .read(move |c| spaces::invitations_for(c, &user, now))
         .await
         .map_err(wire(Op::ListUserInvitations))?;
-    let mut out = Vec::with_capacity(open.len());
-    for (inv, name) in open {
-        let mut v = serde_json::to_value(&inv).map_err(ApiError::internal)?;
-        v["organizationName"] = json!(name);
-        out.push(v);
-    }
-    Ok(Json(out))
+    Ok(Json(
+        open.into_iter()
+            .map(|(inv, name)| BaUserInvitation::new(inv, name))
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -137,7 +137,7 @@ pub(crate) struct InvitationQuery {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "A pending invitation addressed to the caller, with `organizationName`, `organizationSlug`, `inviterEmail`", body = Object),
+        (status = 200, description = "A pending invitation addressed to the caller, with `organizationName`, `organizationSlug`, `inviterEmail`", body = BaInvitationDetail),
         (status = 400, description = "INVITATION_NOT_FOUND", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = BaErrorBody)
     )
@@ -146,7 +146,7 @@ pub(crate) async fn get_invitation(
     State(state): State<AppState>,
     auth: BaAuth,
     BaQuery(q): BaQuery<InvitationQuery>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaInvitationDetail>> {
     let user = auth.user.clone();
     let now = state.now();
     let (inv, space, inviter_email) = state
@@ -154,11 +154,7 @@ pub(crate) async fn get_invitation(
         .read(move |c| spaces::invitation_for(c, &q.id, &user, now))
         .await
         .map_err(wire(Op::GetInvitation))?;
-    let mut out = serde_json::to_value(&inv).map_err(ApiError::internal)?;
-    out["organizationName"] = json!(space.name);
-    out["organizationSlug"] = json!(space.slug);
-    out["inviterEmail"] = json!(inviter_email);
-    Ok(Json(out))
+    Ok(Json(BaInvitationDetail::new(inv, space, inviter_email)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -172,7 +168,7 @@ pub(crate) struct InvitationBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{invitation, member}`; the organization becomes the session's active one", body = Object),
+        (status = 200, description = "`{invitation, member}`; the organization becomes the session's active one", body = BaInvitationAnswer),
         (status = 400, description = "INVITATION_NOT_FOUND", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = BaErrorBody)
     )
@@ -181,7 +177,7 @@ pub(crate) async fn post_accept_invitation(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<InvitationBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaInvitationAnswer>> {
     let user = auth.user.clone();
     let session_id = auth.session.id.clone();
     let (invitation, member) = state
@@ -199,9 +195,10 @@ pub(crate) async fn post_accept_invitation(
         })
         .await
         .map_err(wire(Op::Answer))?;
-    Ok(Json(
-        json!({ "invitation": invitation, "member": bare_member(&member) }),
-    ))
+    Ok(Json(BaInvitationAnswer {
+        invitation: invitation.into(),
+        member: Some(BaMember::bare(&member)),
+    }))
 }
 
 #[utoipa::path(
@@ -209,7 +206,7 @@ pub(crate) async fn post_accept_invitation(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{invitation, member: null}`", body = Object),
+        (status = 200, description = "`{invitation, member: null}`", body = BaInvitationAnswer),
         (status = 400, description = "INVITATION_NOT_FOUND", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_THE_RECIPIENT_OF_THE_INVITATION", body = BaErrorBody)
     )
@@ -218,14 +215,17 @@ pub(crate) async fn post_reject_invitation(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<InvitationBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaInvitationAnswer>> {
     let user = auth.user.clone();
     let invitation = state
         .db
         .write(move |tx, now| spaces::reject(tx, &body.invitation_id, &user, now))
         .await
         .map_err(wire(Op::Answer))?;
-    Ok(Json(json!({ "invitation": invitation, "member": null })))
+    Ok(Json(BaInvitationAnswer {
+        invitation: invitation.into(),
+        member: None,
+    }))
 }
 
 #[utoipa::path(

@@ -4,9 +4,9 @@
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-use super::{bare_member, named, target, wire, Op, OrgIdBody, RoleInput};
+use super::{named, target, wire, Op, OrgIdBody, RoleInput};
+use crate::http::routes::better_auth::wire::{BaMember, BaMemberBody, BaMemberList, BaMemberRole};
 use crate::http::routes::better_auth::{BaAuth, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::spaces::{self, Member};
 use crate::state::AppState;
@@ -27,7 +27,7 @@ async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The caller's member object (with `user`) in the active organization", body = Object),
+        (status = 200, description = "The caller's member object (with `user`) in the active organization", body = crate::spaces::Member),
         (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = BaErrorBody)
     )
 )]
@@ -43,16 +43,16 @@ pub(crate) async fn get_active_member(
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{role}` in the active organization", body = Object),
+        (status = 200, description = "`{role}` in the active organization", body = BaMemberRole),
         (status = 400, description = "NO_ACTIVE_ORGANIZATION, MEMBER_NOT_FOUND", body = BaErrorBody)
     )
 )]
 pub(crate) async fn get_active_member_role(
     State(state): State<AppState>,
     auth: BaAuth,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaMemberRole>> {
     let member = active_member(&state, &auth).await?;
-    Ok(Json(json!({ "role": member.role })))
+    Ok(Json(BaMemberRole { role: member.role }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -70,7 +70,7 @@ pub(crate) struct ListMembersQuery {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{members, total}` (members with `user`)", body = Object),
+        (status = 200, description = "`{members, total}` (members with `user`)", body = BaMemberList),
         (status = 400, description = "NO_ACTIVE_ORGANIZATION, ORGANIZATION_NOT_FOUND", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION", body = BaErrorBody)
     )
@@ -79,7 +79,7 @@ pub(crate) async fn get_list_members(
     State(state): State<AppState>,
     auth: BaAuth,
     BaQuery(q): BaQuery<ListMembersQuery>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaMemberList>> {
     let active = auth.session.active_organization_id.clone();
     let user_id = auth.user.id.clone();
     let (members, total) = state
@@ -98,7 +98,10 @@ pub(crate) async fn get_list_members(
         })
         .await
         .map_err(wire(Op::ListMembers))??;
-    Ok(Json(json!({ "members": members, "total": total })))
+    Ok(Json(BaMemberList {
+        members: members.into_iter().map(BaMember::with_user).collect(),
+        total,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -113,7 +116,7 @@ pub(crate) struct RemoveMemberBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "`{member}`: the removed membership", body = Object),
+        (status = 200, description = "`{member}`: the removed membership", body = BaMemberBody),
         (status = 400, description = "MEMBER_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_AS_THE_ONLY_OWNER, NO_ACTIVE_ORGANIZATION", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_DELETE_THIS_MEMBER", body = BaErrorBody)
     )
@@ -122,7 +125,7 @@ pub(crate) async fn post_remove_member(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<RemoveMemberBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaMemberBody>> {
     let space_id = target(&auth, body.organization_id)?;
     let actor = auth.user.id.clone();
     let member = state
@@ -133,7 +136,9 @@ pub(crate) async fn post_remove_member(
         })
         .await
         .map_err(wire(Op::RemoveMember))?;
-    Ok(Json(json!({ "member": bare_member(&member) })))
+    Ok(Json(BaMemberBody {
+        member: BaMember::bare(&member),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -150,7 +155,7 @@ pub(crate) struct UpdateRoleBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The member with its new role (without `user`)", body = Object),
+        (status = 200, description = "The member with its new role (without `user`)", body = BaMember),
         (status = 400, description = "MEMBER_NOT_FOUND, ROLE_NOT_FOUND, YOU_CANNOT_LEAVE_THE_ORGANIZATION_WITHOUT_AN_OWNER", body = BaErrorBody),
         (status = 403, description = "YOU_ARE_NOT_ALLOWED_TO_UPDATE_THIS_MEMBER", body = BaErrorBody)
     )
@@ -159,7 +164,7 @@ pub(crate) async fn post_update_member_role(
     State(state): State<AppState>,
     auth: BaAuth,
     BaJson(body): BaJson<UpdateRoleBody>,
-) -> BaResult<Json<Value>> {
+) -> BaResult<Json<BaMember>> {
     let role = body.role.parse()?;
     let space_id = target(&auth, body.organization_id)?;
     let actor = auth.user.id.clone();
@@ -168,7 +173,7 @@ pub(crate) async fn post_update_member_role(
         .write(move |tx, _| spaces::change_role(tx, &space_id, &actor, &body.member_id, role))
         .await
         .map_err(wire(Op::UpdateRole))?;
-    Ok(Json(bare_member(&member)))
+    Ok(Json(BaMember::bare(&member)))
 }
 
 #[utoipa::path(
