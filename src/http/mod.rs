@@ -24,6 +24,7 @@ use axum::http::header::{
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
+use openapi::routes;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
@@ -31,7 +32,6 @@ use tower_http::request_id::{
 };
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
-use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -55,15 +55,10 @@ pub fn app(state: AppState) -> Router {
         timeout: std::time::Duration::from_secs(timeout_secs),
         hsts,
     };
-    let document = openapi::Document::default();
-    let (router, api) = api_router(&state)
-        .routes(routes!(openapi::get_openapi).layer(Extension(document.clone())))
+    // The document is built on its first request (see `openapi`).
+    let (router, _) = api_router(&state)
+        .routes(routes!(openapi::get_openapi).layer(Extension(openapi::Document::default())))
         .split_for_parts();
-    let _ = document.set(
-        openapi::finish(api)
-            .to_json()
-            .unwrap_or_else(|_| "{}".to_owned()),
-    );
     router
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
@@ -90,25 +85,30 @@ pub fn app(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
 }
 
-/// Every route of the API, each registered once with its OpenAPI operation.
+/// Every route of the API, each registered once with its OpenAPI operation
+/// (built only while `openapi::document` runs this).
 pub fn api_router(state: &AppState) -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
-        .routes(routes!(routes::health::get_health))
-        .routes(routes!(routes::health::get_ready))
-        .routes(routes!(metrics::get_metrics))
-        .routes(routes!(routes::wellknown::get_jwks))
-        .routes(routes!(routes::wellknown::get_openid_configuration))
-        .nest("/api/auth", routes::better_auth::router(state))
-        .nest("/api/v1/auth/passkeys", routes::passkeys::router(state))
-        .nest("/api/v1/auth", routes::auth::router(state))
-        .nest("/api/v1/gilden", routes::spaces::router())
-        .nest("/api/v1/me", routes::me::router())
-        .nest("/api/v1/settings", routes::settings::router())
-        .nest("/api/v1/api-keys", routes::api_keys::router(state))
-        .nest("/api/v1/internal", routes::internal::router())
-        .nest("/api/v1/admin", routes::admin::router())
-        .merge(page::router())
-        .nest("/sync", routes::sync::router())
+    OpenApiRouter::with_openapi(if openapi::collecting() {
+        openapi::base()
+    } else {
+        utoipa::openapi::OpenApi::default()
+    })
+    .routes(routes!(routes::health::get_health))
+    .routes(routes!(routes::health::get_ready))
+    .routes(routes!(metrics::get_metrics))
+    .routes(routes!(routes::wellknown::get_jwks))
+    .routes(routes!(routes::wellknown::get_openid_configuration))
+    .nest("/api/auth", routes::better_auth::router(state))
+    .nest("/api/v1/auth/passkeys", routes::passkeys::router(state))
+    .nest("/api/v1/auth", routes::auth::router(state))
+    .nest("/api/v1/gilden", routes::spaces::router())
+    .nest("/api/v1/me", routes::me::router())
+    .nest("/api/v1/settings", routes::settings::router())
+    .nest("/api/v1/api-keys", routes::api_keys::router(state))
+    .nest("/api/v1/internal", routes::internal::router())
+    .nest("/api/v1/admin", routes::admin::router())
+    .merge(page::router())
+    .nest("/sync", routes::sync::router())
 }
 
 /// A random (version 4) UUID for each request without an id of its own,

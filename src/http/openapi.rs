@@ -1,16 +1,25 @@
 //! The OpenAPI 3.1 document of the whole HTTP API, generated from the code:
 //! each handler carries a `#[utoipa::path]` annotation and is registered once,
-//! with `utoipa_axum::routes!`, on an `OpenApiRouter` — the router and the
-//! document are built by the same calls (`http::app`). Served at
-//! `GET /api/openapi.json`.
+//! with [`routes!`], on a `utoipa_axum` `OpenApiRouter` (`http::api_router`).
+//! Served at `GET /api/openapi.json`.
+//!
+//! The document is built on its first request, not at start-up: building it
+//! takes ≈6 MiB of heap at its peak and runs much code that nothing else
+//! needs, and the heap and the code pages stay resident after it. The
+//! serving router is built by the same registrations with the operations
+//! left out ([`routes!`] asks a handler for its path and methods only),
+//! the document by running them again with the operations in
+//! ([`document`]).
 //!
 //! The error answers every operation can give are added by [`finish`] from
 //! what the operation takes (a JSON body: 400/413/415; parameters: 400; a
 //! path parameter: 404; a credential: 401; the database: 503); the ones only
 //! some handlers give (403, 409, 410, 429, …) sit on the handler itself.
 
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::Extension;
@@ -21,6 +30,46 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorEnvelope;
 use super::routes::better_auth::BaErrorBody;
+use crate::state::AppState;
+
+thread_local! {
+    /// True while [`document`] runs the registrations on this thread.
+    static COLLECTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether [`routes!`] is to build the operations (only while the document
+/// is being built).
+pub fn collecting() -> bool {
+    COLLECTING.with(Cell::get)
+}
+
+/// `utoipa_axum::routes!` while the document is being built; else the same
+/// method router on the same path(s) without the operations and their
+/// schemas (an empty path item per path: `OpenApiRouter::routes` routes by
+/// the paths' keys).
+macro_rules! routes {
+    ( $( $($seg:ident)::+ ),+ $(,)? ) => {
+        if $crate::http::openapi::collecting() {
+            utoipa_axum::routes!( $( $($seg)::+ ),+ )
+        } else {
+            #[allow(unused_imports)]
+            use utoipa_axum::PathItemExt as _;
+            let mut paths = utoipa::openapi::path::Paths::new();
+            let mut router = axum::routing::MethodRouter::new();
+            $(
+                let path: String = utoipa_axum::routes!(@path [path()] of $($seg)::+);
+                for method in utoipa_axum::routes!(@path [methods()] of $($seg)::+) {
+                    router = router.on(method.to_method_filter(), $($seg)::+);
+                }
+                paths
+                    .paths
+                    .insert(path, utoipa::openapi::path::PathItem::default());
+            )+
+            (Vec::new(), paths, router)
+        }
+    };
+}
+pub(crate) use routes;
 
 /// What the document says about itself; the router adds the operations.
 #[derive(OpenApi)]
@@ -60,8 +109,27 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     api
 }
 
-/// The finished document as JSON, filled in once the router is built.
+/// The finished document as JSON, built on its first request.
 pub type Document = Arc<OnceLock<String>>;
+
+/// The finished document: every registration of `http::api_router` run
+/// again with its operation, plus this route's own.
+pub fn document(state: &AppState) -> String {
+    /// Ends the collecting, even should a registration unwind.
+    struct Collecting;
+    impl Drop for Collecting {
+        fn drop(&mut self) {
+            COLLECTING.with(|c| c.set(false));
+        }
+    }
+    COLLECTING.with(|c| c.set(true));
+    let guard = Collecting;
+    let (_, api) = super::api_router(state)
+        .routes(routes!(get_openapi))
+        .split_for_parts();
+    drop(guard);
+    finish(api).to_json().unwrap_or_else(|_| "{}".to_owned())
+}
 
 /// `GET /api/openapi.json`: this document.
 #[utoipa::path(
@@ -70,10 +138,13 @@ pub type Document = Arc<OnceLock<String>>;
     tag = "meta",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object))
 )]
-pub async fn get_openapi(Extension(doc): Extension<Document>) -> impl IntoResponse {
+pub async fn get_openapi(
+    State(state): State<AppState>,
+    Extension(doc): Extension<Document>,
+) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "application/json")],
-        doc.get().cloned().unwrap_or_else(|| "{}".to_owned()),
+        doc.get_or_init(|| document(&state)).clone(),
     )
 }
 

@@ -5,8 +5,8 @@
 //! strict page headers: a CSP without inline script or style, no framing,
 //! no referrer, no sniffing.
 
+use crate::http::openapi::routes;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::http::routes::{alias, catch_all};
 use axum::extract::{Path, State};

@@ -1,6 +1,7 @@
 //! `/api/v1/auth` account lifecycle by mail: verification, password reset,
 //! email change, magic links.
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::header::{ACCEPT, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -9,7 +10,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::auth::lifecycle;

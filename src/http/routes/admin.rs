@@ -3,13 +3,13 @@
 //! carry an admin's credentials; the session behind the token must still be
 //! live and the stored role (not only the token's claim) must be `admin`.
 
+use crate::http::openapi::routes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::admin::{self, browse, stats, system, users, Admin, Paging};
 use crate::audit::ClientInfo;

@@ -2,12 +2,12 @@
 //! personas (see `personas`), for admins only. Refusals answer in the
 //! original service's bare `{error, details?, hint?}` shape.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::admin::AdminUser;
 use crate::admin::personas::{self as admin_personas, Saved};

@@ -2,11 +2,11 @@
 //! and the last run of the retention job (`retention`); an admin can run
 //! it at once.
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::admin::AdminUser;
 use crate::error::Result;

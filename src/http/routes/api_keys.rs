@@ -1,13 +1,13 @@
 //! `/api/v1/api-keys`: list, create (the key shown once), revoke, and the
 //! public `POST /validate`.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::api_keys::{self, ApiKey, CreatedKey, Validation};
 use crate::audit::ClientInfo;

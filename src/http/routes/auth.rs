@@ -1,12 +1,12 @@
 //! `/api/v1/auth`: registration, sign-in, sessions, tokens, profile.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::{self, ClientInfo};
 use crate::auth::{self, session, Registration};

@@ -14,6 +14,7 @@ pub mod session;
 pub mod two_factor;
 pub mod wire;
 
+use crate::http::openapi::routes;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -21,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::auth::{self, Session};

@@ -1,11 +1,11 @@
 //! `/api/v1/internal/*`: membership look-ups for other Mana services,
 //! authenticated by `X-Service-Key` (compared in constant time).
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::error::Result;
 use crate::http::extract::ServiceKey;

@@ -2,12 +2,12 @@
 //! `X-Service-Key`: which personas are due, and their actions and feedback
 //! (see `personas`). Refusals answer in the original `{error}` shape.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::extract::{read_body, ServiceKey};

@@ -1,6 +1,7 @@
 //! `/api/v1/me/*`: the caller's own things — profile, onboarding, data
 //! summary, export and erasure, the sync bootstrap, and the vault (nested).
 
+use crate::http::openapi::routes;
 use crate::http::routes::alias;
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -9,7 +10,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};

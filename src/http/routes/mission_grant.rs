@@ -2,11 +2,11 @@
 //! from the caller's own vault (see `vault::grant`). Errors answer in the
 //! original service's `{error, code}` shape, which its clients branch on.
 
+use crate::http::openapi::routes;
 use axum::extract::{Request, State};
 use axum::Json;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::http::extract::{read_body, AuthUser};

@@ -7,13 +7,13 @@
 //! bare array of passkeys with the framework's fields and the client's
 //! (`friendlyName`, `credentialId`, `lastUsedAt`).
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use crate::audit::ClientInfo;

@@ -3,13 +3,13 @@
 //! Every answer but `/devices` is the whole `{success, globalSettings,
 //! appOverrides, deviceSettings}` the web app's settings store reads.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::Json;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::error::Result;
 use crate::http::error::ErrorEnvelope;

@@ -1,11 +1,11 @@
 //! `/api/v1/gilden`: spaces, members and invitations.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};

@@ -1,10 +1,10 @@
 //! `GET /sync/{appId}/pull`: the read side of the change log.
 
+use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::clock::{iso, parse_iso};
 use crate::error::{ApiError, Result};

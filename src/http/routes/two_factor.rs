@@ -5,6 +5,7 @@
 //! like `/login`; without one it needs a bearer token and confirms a pending
 //! secret (turning 2FA on) or checks a code for step-up.
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -12,7 +13,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::auth::two_factor::{self, totp, Enrollment, Proof};

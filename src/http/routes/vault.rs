@@ -6,12 +6,12 @@
 //! client branches on (`VAULT_NOT_INITIALISED`, `ZK_ROTATE_FORBIDDEN`,
 //! `ZK_ACTIVE`, `RECOVERY_WRAP_MISSING`, `BAD_REQUEST`).
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode};

@@ -4,6 +4,7 @@
 //! `revoke-sessions`. Each parses, calls the domain function the `/api/v1`
 //! door calls, and answers in the framework's shape (`docs/COMPAT.md`).
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::session::{remembered, DONT_REMEMBER_COOKIE};
 use super::wire::{BaAccount, BaSession, BaStatus, BaSuccessMessage, BaTokenAndUser};

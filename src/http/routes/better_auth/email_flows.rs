@@ -3,6 +3,7 @@
 //! `reset-password`. Thin adapters over `auth::lifecycle`, the functions
 //! of the `/api/v1` door, with the same limits.
 
+use crate::http::openapi::routes;
 use crate::http::routes::alias;
 use axum::extract::State;
 use axum::http::header::LOCATION;
@@ -11,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::wire::{BaStatus, BaStatusMessage, BaUser};
 use super::{check_callback, BaError, BaJson, BaQuery, BaResult};

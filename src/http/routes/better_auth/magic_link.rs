@@ -5,6 +5,7 @@
 //! existing accounts (no sign-up by magic link), and an account with 2FA on
 //! still needs its second factor.
 
+use crate::http::openapi::routes;
 use crate::http::routes::alias;
 use axum::extract::State;
 use axum::http::header::LOCATION;
@@ -14,7 +15,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::session::{signed_in_cookies, ticket_of, TWO_FACTOR_COOKIE};
 use super::wire::{BaSession, BaSignedIn, BaStatus, BaTwoFactorRedirect};

@@ -12,6 +12,7 @@
 mod invitations;
 mod members;
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -19,7 +20,6 @@ use rusqlite::Connection;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::wire::{
     BaCreatedOrganization, BaFullOrganization, BaInvitation, BaMember, BaOrganization, BaStatus,

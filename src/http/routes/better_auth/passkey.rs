@@ -9,6 +9,7 @@
 //! Passkey objects have the framework's fields except `publicKey`: we store
 //! the parsed credential, not the COSE key bytes, so it is left out.
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,6 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::session::signed_in_cookies;

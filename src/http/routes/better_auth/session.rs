@@ -1,13 +1,13 @@
 //! Cookie sessions: `sign-up/email`, `sign-in/email`, `get-session`,
 //! `token`, `sign-out`.
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::wire::{
     BaAccessToken, BaSessionAndUser, BaSuccess, BaTokenAndUser, BaTwoFactorRedirect, BaUser,

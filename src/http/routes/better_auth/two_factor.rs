@@ -8,13 +8,13 @@
 //! wrong codes, a TOTP code is accepted once (replay refusal), and there are
 //! no trusted devices (`trustDevice` is accepted and ignored).
 
+use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::session::{signed_in_cookies, TWO_FACTOR_COOKIE};
 use super::wire::{BaStatus, BaTokenAndUser};
