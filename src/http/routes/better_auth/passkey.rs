@@ -501,13 +501,13 @@ pub(crate) async fn get_list_user_passkeys(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct UpdateBody {
+pub(crate) struct UpdatePasskeyBody {
     id: String,
     name: String,
 }
 
 #[utoipa::path(
-    post, path = "/update-passkey", request_body = UpdateBody,
+    post, path = "/update-passkey", request_body = UpdatePasskeyBody,
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
@@ -521,7 +521,7 @@ pub(crate) struct UpdateBody {
 pub(crate) async fn post_update_passkey(
     State(state): State<AppState>,
     auth: BaAuth,
-    BaJson(body): BaJson<UpdateBody>,
+    BaJson(body): BaJson<UpdatePasskeyBody>,
 ) -> BaResult<Json<BaPasskeyBody>> {
     let user_id = auth.user.id;
     let passkey = flow::rename(&state, user_id.clone(), body.id, Some(body.name))
