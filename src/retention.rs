@@ -89,19 +89,35 @@ impl Retention {
     }
 }
 
+/// The per-user and per-space row caps (fields in alphabetical order).
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub active_api_keys: u32,
+    pub apps_per_device: u32,
+    pub devices_per_user: u32,
+    /// Passkey ceremonies in flight at once.
+    pub passkey_ceremonies: usize,
+    pub pending_invitations_per_space: u32,
+    pub revoked_api_keys_kept: u32,
+    pub sessions_per_user: u32,
+    pub settings_bytes_per_user: usize,
+    pub spaces_owned: u32,
+}
+
 /// The per-user and per-space row caps, as the admin page shows them.
-pub fn limits(config: &Config) -> serde_json::Value {
-    serde_json::json!({
-        "spacesOwned": crate::spaces::MAX_OWNED_SPACES,
-        "sessionsPerUser": crate::auth::session::MAX_SESSIONS,
-        "pendingInvitationsPerSpace": crate::spaces::MAX_PENDING_INVITATIONS,
-        "activeApiKeys": crate::api_keys::MAX_KEYS,
-        "revokedApiKeysKept": crate::api_keys::MAX_REVOKED_KEPT,
-        "settingsBytesPerUser": crate::settings::MAX_USER_BYTES,
-        "appsPerDevice": crate::settings::MAX_APPS,
-        "devicesPerUser": crate::settings::MAX_DEVICES,
-        "passkeyCeremonies": config.passkey_max_ceremonies,
-    })
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        active_api_keys: crate::api_keys::MAX_KEYS,
+        apps_per_device: crate::settings::MAX_APPS,
+        devices_per_user: crate::settings::MAX_DEVICES,
+        passkey_ceremonies: config.passkey_max_ceremonies,
+        pending_invitations_per_space: crate::spaces::MAX_PENDING_INVITATIONS,
+        revoked_api_keys_kept: crate::api_keys::MAX_REVOKED_KEPT,
+        sessions_per_user: crate::auth::session::MAX_SESSIONS,
+        settings_bytes_per_user: crate::settings::MAX_USER_BYTES,
+        spaces_owned: crate::spaces::MAX_OWNED_SPACES,
+    }
 }
 
 /// Which counter of the report a kind adds to.

@@ -28,7 +28,7 @@ pub const EXTEND_EVERY: Duration = Duration::days(1);
 pub const MAX_SESSIONS: u32 = 50;
 
 /// A stored session as sent to its owner.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub id: String,

@@ -33,7 +33,7 @@ use crate::vault::{at_rest, Kek};
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
 
 /// The claims of an access token; nothing else goes in.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Claims {
     pub sub: String,
     pub email: String,
@@ -44,6 +44,26 @@ pub struct Claims {
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
+}
+
+/// The published public keys (a JWK set).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// One public key: an Ed25519 `OKP` key for `EdDSA` signatures. Fields in
+/// alphabetical order (the order the set was always sent in).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    pub alg: &'static str,
+    pub crv: &'static str,
+    pub kid: String,
+    pub kty: &'static str,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+    /// The public key, base64url without padding.
+    pub x: String,
 }
 
 /// One signing key, parsed.
@@ -424,23 +444,21 @@ impl Tokens {
 
     /// The JWKS document: the active key and retired keys whose tokens may
     /// still be valid.
-    pub fn jwks(&self, now: DateTime<Utc>) -> serde_json::Value {
-        let keys: Vec<serde_json::Value> = self
+    pub fn jwks(&self, now: DateTime<Utc>) -> Jwks {
+        let keys = self
             .snapshot()
             .iter()
             .filter(|k| k.retired_at.is_none_or(|r| r + ACCESS_TTL > now))
-            .map(|k| {
-                serde_json::json!({
-                    "kty": "OKP",
-                    "crv": "Ed25519",
-                    "x": URL_SAFE_NO_PAD.encode(k.public),
-                    "kid": k.kid,
-                    "use": "sig",
-                    "alg": "EdDSA",
-                })
+            .map(|k| Jwk {
+                alg: "EdDSA",
+                crv: "Ed25519",
+                kid: k.kid.clone(),
+                kty: "OKP",
+                use_: "sig",
+                x: URL_SAFE_NO_PAD.encode(k.public),
             })
             .collect();
-        serde_json::json!({ "keys": keys })
+        Jwks { keys }
     }
 }
 

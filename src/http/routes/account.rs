@@ -7,10 +7,11 @@ use axum::http::header::{ACCEPT, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
+use super::wire::{success, Success};
 use crate::audit::ClientInfo;
 use crate::auth::lifecycle;
 use crate::email::{templates::escape, with_param};
@@ -39,8 +40,19 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(get_magic_link_verify))
 }
 
-fn success() -> Json<serde_json::Value> {
-    Json(json!({ "success": true }))
+/// The address is verified.
+#[derive(Serialize, ToSchema)]
+struct EmailVerified {
+    success: bool,
+    user: crate::users::User,
+}
+
+/// A verification mail went to the new address.
+#[derive(Serialize, ToSchema)]
+struct EmailChangeSent {
+    /// `Verification email sent to new address`.
+    message: &'static str,
+    success: bool,
 }
 
 fn redirect(url: &str, extra: HeaderMap) -> Response {
@@ -72,7 +84,7 @@ struct ResendRequest {
     post, path = "/resend-verification", request_body = ResendRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{success}` (also for unknown addresses)", body = Object),
+        (status = 200, description = "`{success: true}` (also for unknown addresses)", body = Success),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
@@ -80,7 +92,7 @@ async fn post_resend_verification(
     State(state): State<AppState>,
     client: ClientInfo,
     AppJson(req): AppJson<ResendRequest>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Success>> {
     lifecycle::resend_verification(&state, &req.email, req.source_app_url, client).await?;
     Ok(success())
 }
@@ -97,7 +109,7 @@ struct TokenQuery {
     get, path = "/verify-email", params(TokenQuery),
     tag = "auth",
     responses(
-        (status = 200, description = "`{success, user}`, or a page when HTML is accepted", content((Object = "application/json"), (String = "text/html"))),
+        (status = 200, description = "`{success: true, user}`, or a page when HTML is accepted", content((EmailVerified = "application/json"), (String = "text/html"))),
         (status = 302, description = "Redirect to the callback URL"),
         (status = 401, description = "TOKEN_EXPIRED", body = ErrorEnvelope),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
@@ -134,7 +146,11 @@ async fn get_verify_email(
                 ))
                 .into_response());
             }
-            Ok(Json(json!({ "success": true, "user": done.user })).into_response())
+            Ok(Json(EmailVerified {
+                success: true,
+                user: done.user,
+            })
+            .into_response())
         }
         Err(e) => match callback {
             Some(cb) => Ok(redirect(
@@ -157,7 +173,7 @@ struct ForgotRequest {
     post, path = "/forgot-password", request_body = ForgotRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{success}` (also for unknown addresses)", body = Object),
+        (status = 200, description = "`{success: true}` (also for unknown addresses)", body = Success),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
@@ -165,7 +181,7 @@ async fn post_forgot_password(
     State(state): State<AppState>,
     client: ClientInfo,
     AppJson(req): AppJson<ForgotRequest>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Success>> {
     lifecycle::forgot_password(&state, &req.email, req.redirect_to, client).await?;
     Ok(success())
 }
@@ -181,7 +197,7 @@ struct ResetRequest {
     post, path = "/reset-password", request_body = ResetRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{success}`", body = Object),
+        (status = 200, description = "`{success: true}`", body = Success),
         (status = 401, description = "TOKEN_EXPIRED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
@@ -190,7 +206,7 @@ async fn post_reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
     AppJson(req): AppJson<ResetRequest>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Success>> {
     lifecycle::reset_password(&state, req.token, req.new_password, client).await?;
     Ok(success())
 }
@@ -210,7 +226,7 @@ struct ChangeEmailRequest {
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, message}`", body = Object),
+        (status = 200, description = "The verification mail is on its way", body = EmailChangeSent),
         (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
         (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
@@ -223,12 +239,13 @@ async fn post_change_email(
     client: ClientInfo,
     auth: BearerSession,
     AppJson(req): AppJson<ChangeEmailRequest>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<EmailChangeSent>> {
     let (email, callback, password) = (req.new_email, req.callback_url, req.password);
     lifecycle::change_email(&state, &auth.caller, &email, callback, password, client).await?;
-    Ok(Json(
-        json!({ "success": true, "message": "Verification email sent to new address" }),
-    ))
+    Ok(Json(EmailChangeSent {
+        message: "Verification email sent to new address",
+        success: true,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -242,7 +259,7 @@ struct MagicLinkRequest {
     post, path = "/magic-link/send", request_body = MagicLinkRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{success}` (also for unknown addresses)", body = Object),
+        (status = 200, description = "`{success: true}` (also for unknown addresses)", body = Success),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
@@ -250,7 +267,7 @@ async fn post_magic_link_send(
     State(state): State<AppState>,
     client: ClientInfo,
     AppJson(req): AppJson<MagicLinkRequest>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<Success>> {
     lifecycle::send_magic_link(&state, &req.email, req.callback_url, client).await?;
     Ok(success())
 }

@@ -5,14 +5,25 @@
 use crate::http::openapi::routes;
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::admin::AdminUser;
 use crate::error::Result;
 use crate::http::error::ErrorEnvelope;
-use crate::retention::{self, Report};
+use crate::retention::{self, Limits, Policy, Report};
 use crate::state::AppState;
+
+/// The retention policy, the row caps and the last run.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RetentionStatus {
+    /// `null` until the job has run since the start.
+    last_run: Option<Report>,
+    limits: Limits,
+    policy: Policy,
+}
 
 /// Routes under `/api/v1/admin/retention`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,16 +37,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{policy: {securityEventsDays, mailDays}, limits, lastRun: Report | null}`", body = Object),
+        (status = 200, description = "The policy, the row caps and the last run (`null` before the first)", body = RetentionStatus),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
-async fn get_retention(AdminUser(_): AdminUser, State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "policy": state.retention.policy,
-        "limits": retention::limits(&state.config),
-        "lastRun": state.retention.last(),
-    }))
+async fn get_retention(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+) -> Json<RetentionStatus> {
+    Json(RetentionStatus {
+        last_run: state.retention.last(),
+        limits: retention::limits(&state.config),
+        policy: state.retention.policy,
+    })
 }
 
 #[utoipa::path(

@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 
+use super::wire::{success, Success};
 use crate::api_keys::{self, ApiKey, CreatedKey, Validation};
 use crate::audit::ClientInfo;
 use crate::error::Result;
@@ -94,7 +94,7 @@ async fn post_key(
     tag = "api-keys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object)
+        (status = 200, description = "Revoked", body = Success)
     )
 )]
 async fn delete_key(
@@ -102,12 +102,12 @@ async fn delete_key(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success>> {
     state
         .db
         .write(move |tx, now| api_keys::revoke(tx, &claims.sub, &id, &client, now))
         .await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(success())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -4,9 +4,15 @@ use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
+
+use super::wire::{success, SignedInBody, Success, Tokens, TokensAndUser};
+use crate::auth::session::Session;
+use crate::auth::token::Claims;
+use crate::users::User;
 
 use crate::audit::{self, ClientInfo};
 use crate::auth::{self, session, Registration};
@@ -87,7 +93,7 @@ struct RegisterRequest {
     post, path = "/register", request_body = RegisterRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{token: null, user}`: the new account", body = Object),
+        (status = 200, description = "The new account; `token` is `null` (registering opens no session)", body = Registered),
         (status = 409, description = "EMAIL_ALREADY_REGISTERED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED or SIGNUP_LIMIT_REACHED", body = ErrorEnvelope)
     )
@@ -105,8 +111,15 @@ async fn post_register(
         source_app_url: req.source_app_url,
     };
     let user = auth::register(&state, reg, client).await?;
-    // `token: null`: registering opens no session (as upstream).
-    Ok(Json(json!({ "token": null, "user": user })).into_response())
+    Ok(Json(Registered { token: None, user }).into_response())
+}
+
+/// The body of `/register`.
+#[derive(Serialize, ToSchema)]
+struct Registered {
+    /// Always `null`: registering opens no session (as upstream).
+    token: Option<String>,
+    user: User,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -115,31 +128,17 @@ struct LoginRequest {
     password: String,
 }
 
-/// `{redirect: false, token, user, accessToken, refreshToken}` (the
-/// upstream's sign-in body) with the session cookie. `refreshToken` rotates
-/// on each refresh; `token` (which the persona runner sends as a Better
-/// Auth bearer token) is the cookie's token, which does not.
+/// The upstream's sign-in body ([`SignedInBody`]) with the session cookie.
 pub(super) fn signed_in_response(state: &AppState, signed: auth::SignedIn) -> Response {
     let headers = cookie::set_session(&state.config, &signed.session_token);
-    (headers, Json(signed_in_json(&signed))).into_response()
-}
-
-/// The sign-in body of `/login` and the passkey sign-in.
-pub(super) fn signed_in_json(signed: &auth::SignedIn) -> Value {
-    json!({
-        "redirect": false,
-        "token": signed.session_token,
-        "user": signed.user,
-        "accessToken": signed.access_token,
-        "refreshToken": signed.refresh_token,
-    })
+    (headers, Json(SignedInBody::from(&signed))).into_response()
 }
 
 #[utoipa::path(
     post, path = "/login", request_body = LoginRequest,
     tag = "auth",
     responses(
-        (status = 200, description = "`{redirect, token, user, accessToken, refreshToken}`; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 200, description = "Signed in; sets the session cookie", body = SignedInBody),
         (status = 401, description = "INVALID_CREDENTIALS, or TWO_FACTOR_REQUIRED with `twoFactorTicket`", body = ErrorEnvelope),
         (status = 403, description = "EMAIL_NOT_VERIFIED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED or ACCOUNT_LOCKED", body = ErrorEnvelope)
@@ -159,7 +158,7 @@ async fn post_login(
     tag = "auth",
     security(("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{accessToken, refreshToken, user}`: a new refresh token of the cookie's session (the cookie stays as it is)", body = Object),
+        (status = 200, description = "A new refresh token of the cookie's session (the cookie stays as it is)", body = TokensAndUser),
         (status = 401, description = "no live session", body = ErrorEnvelope)
     )
 )]
@@ -172,11 +171,11 @@ async fn post_session_to_token(
     let signed = auth::refresh::exchange(&state, token, client).await?;
     // `user` too: the two-factor steps of the shared auth client read
     // `user.email` from here.
-    Ok(Json(json!({
-        "accessToken": signed.access_token,
-        "refreshToken": signed.refresh_token,
-        "user": signed.user,
-    }))
+    Ok(Json(TokensAndUser {
+        access_token: signed.access_token,
+        refresh_token: signed.refresh_token,
+        user: signed.user,
+    })
     .into_response())
 }
 
@@ -191,7 +190,7 @@ struct RefreshRequest {
     tag = "auth",
     security((), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{accessToken, refreshToken}`: the refresh token rotates (the one sent works for 30 s more; after that, sending it again ends the session); a session cookie sent instead is renewed as it is", body = Object),
+        (status = 200, description = "`{accessToken, refreshToken}`: the refresh token rotates (the one sent works for 30 s more; after that, sending it again ends the session); a session cookie sent instead is renewed as it is", body = Tokens),
         (status = 401, description = "no or an invalid refresh token", body = ErrorEnvelope)
     )
 )]
@@ -207,7 +206,10 @@ async fn post_refresh(
         .or_else(|| by_cookie.clone())
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "refreshToken is required"))?;
     let signed = auth::refresh::refresh(&state, token, client).await?;
-    let body = json!({ "accessToken": signed.access_token, "refreshToken": signed.refresh_token });
+    let body = Tokens {
+        access_token: signed.access_token,
+        refresh_token: signed.refresh_token,
+    };
     Ok(match by_cookie {
         // The cookie does not rotate; it gets its full lifetime again.
         Some(cookie) => (cookie::set_session(&state.config, &cookie), Json(body)).into_response(),
@@ -224,24 +226,40 @@ struct ValidateRequest {
     post, path = "/validate", request_body = Option<ValidateRequest>,
     tag = "auth",
     responses(
-        (status = 200, description = "`{valid, payload?}`", body = Object),
+        (status = 200, description = "Whether the token is valid, and its claims when it is", body = Validity),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
 async fn post_validate(
     State(state): State<AppState>,
     OptionalJson(req): OptionalJson<ValidateRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Validity>> {
+    let invalid = Validity {
+        payload: None,
+        valid: false,
+    };
     let Some(token) = req.and_then(|r| r.token) else {
-        return Ok(Json(json!({ "valid": false })));
+        return Ok(Json(invalid));
     };
     // Valid means: signed, unexpired and its session still live. An
     // infrastructure error stays an error (never a false "invalid").
     Ok(match auth::caller::by_access_token(&state, &token).await {
-        Ok((claims, _)) => Json(json!({ "valid": true, "payload": claims })),
-        Err(e) if e.code.status().is_client_error() => Json(json!({ "valid": false })),
+        Ok((claims, _)) => Json(Validity {
+            payload: Some(claims),
+            valid: true,
+        }),
+        Err(e) if e.code.status().is_client_error() => Json(invalid),
         Err(e) => return Err(e),
     })
+}
+
+/// Whether an access token is valid.
+#[derive(Serialize, ToSchema)]
+struct Validity {
+    /// The token's claims; absent when it is not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<Claims>,
+    valid: bool,
 }
 
 #[utoipa::path(
@@ -249,7 +267,7 @@ async fn post_validate(
     tag = "auth",
     security((), ("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{success}`; clears the session cookie", body = Object)
+        (status = 200, description = "`{success: true}`; clears the session cookie", body = Success)
     )
 )]
 async fn post_logout(
@@ -273,11 +291,7 @@ async fn post_logout(
     if let Some((session, _)) = found {
         auth::logout(&state, session, client).await?;
     }
-    Ok((
-        cookie::clear_session(&state.config),
-        Json(json!({ "success": true })),
-    )
-        .into_response())
+    Ok((cookie::clear_session(&state.config), success()).into_response())
 }
 
 #[utoipa::path(
@@ -285,11 +299,21 @@ async fn post_logout(
     tag = "auth",
     security(("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{session, user}`", body = Object)
+        (status = 200, description = "The caller's session and user", body = SessionAndUser)
     )
 )]
-async fn get_session(auth: SessionAuth) -> Json<Value> {
-    Json(json!({ "session": auth.session, "user": auth.user }))
+async fn get_session(auth: SessionAuth) -> Json<SessionAndUser> {
+    Json(SessionAndUser {
+        session: auth.session,
+        user: auth.user,
+    })
+}
+
+/// A session and its user.
+#[derive(Serialize, ToSchema)]
+struct SessionAndUser {
+    session: Session,
+    user: User,
 }
 
 #[utoipa::path(
@@ -297,32 +321,45 @@ async fn get_session(auth: SessionAuth) -> Json<Value> {
     tag = "auth",
     security(("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "The caller's live sessions, newest first, as the shared auth client's session list reads them (`id, ipAddress, userAgent, deviceId, deviceName, lastActivityAt, createdAt, expiresAt`) plus `current`", body = Vec<Object>)
+        (status = 200, description = "The caller's live sessions, newest first, as the shared auth client's session list reads them (`id, ipAddress, userAgent, deviceId, deviceName, lastActivityAt, createdAt, expiresAt`) plus `current`", body = Vec<ListedSession>)
     )
 )]
 async fn get_sessions(
     State(state): State<AppState>,
     auth: SessionAuth,
-) -> Result<Json<Vec<Value>>> {
+) -> Result<Json<Vec<ListedSession>>> {
     let uid = auth.user.id.clone();
     let now = state.now();
     let sessions = state.db.read(move |c| session::list(c, &uid, now)).await?;
     let current = auth.session.id;
-    let list: Vec<Value> = sessions
+    let list = sessions
         .into_iter()
-        .map(|s| {
-            let is_current = s.id == current;
-            let last_activity = s.updated_at.clone();
-            let mut v = json!(s);
-            v["current"] = json!(is_current);
-            // No device registry: the user agent names the device.
-            v["deviceId"] = Value::Null;
-            v["deviceName"] = Value::Null;
-            v["lastActivityAt"] = json!(last_activity);
-            v
+        .map(|s| ListedSession {
+            current: s.id == current,
+            device_id: None,
+            device_name: None,
+            last_activity_at: s.updated_at.clone(),
+            session: s,
         })
         .collect();
     Ok(Json(list))
+}
+
+/// One live session in the caller's list.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListedSession {
+    /// The session of this request.
+    current: bool,
+    /// Always `null`: there is no device registry (the user agent names the
+    /// device).
+    device_id: Option<String>,
+    /// Always `null`.
+    device_name: Option<String>,
+    /// `updatedAt`.
+    last_activity_at: String,
+    #[serde(flatten)]
+    session: Session,
 }
 
 #[utoipa::path(
@@ -330,7 +367,7 @@ async fn get_sessions(
     tag = "auth",
     security(("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object)
+        (status = 200, description = "`{success: true}`", body = Success)
     )
 )]
 async fn delete_session(
@@ -338,11 +375,11 @@ async fn delete_session(
     client: ClientInfo,
     auth: SessionAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success>> {
     if !auth::sessions::revoke(&state, auth.user.id, id, client).await? {
         return Err(ApiError::not_found("session"));
     }
-    Ok(Json(json!({ "success": true })))
+    Ok(success())
 }
 
 /// The user's fields at the top level (what the web app's profile page
@@ -353,14 +390,24 @@ async fn delete_session(
     tag = "auth",
     security(("bearer" = []), ("sessionCookie" = [])),
     responses(
-        (status = 200, description = "`{id, name, email, image, …, session, user}`", body = Object)
+        (status = 200, description = "The user's fields, and `session` and `user`", body = Profile)
     )
 )]
-async fn get_profile(auth: SessionAuth) -> Result<Json<Value>> {
-    let mut body = json!(auth.user);
-    body["session"] = json!(auth.session);
-    body["user"] = json!(auth.user);
-    Ok(Json(body))
+async fn get_profile(auth: SessionAuth) -> Result<Json<Profile>> {
+    Ok(Json(Profile {
+        fields: auth.user.clone(),
+        session: auth.session,
+        user: auth.user,
+    }))
+}
+
+/// The user's fields at the top level, with the session and the user.
+#[derive(Serialize, ToSchema)]
+struct Profile {
+    #[serde(flatten)]
+    fields: User,
+    session: Session,
+    user: User,
 }
 
 /// The web app's profile form. `email` cannot be changed here (400, as
@@ -394,7 +441,7 @@ impl ProfileRequest {
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true, user}`", body = Object),
+        (status = 200, description = "The updated user; `status` is `true`", body = ProfileUpdated),
         (status = 400, description = "bad name or image, no field to update, or an email", body = ErrorEnvelope)
     )
 )]
@@ -403,13 +450,20 @@ async fn post_profile(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<ProfileRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ProfileUpdated>> {
     let patch = req.into_patch()?;
     let user = state
         .db
         .write(move |tx, now| me::update_profile(tx, &claims.sub, patch, &client, now))
         .await?;
-    Ok(Json(json!({ "status": true, "user": user })))
+    Ok(Json(ProfileUpdated { status: true, user }))
+}
+
+/// The body of `POST /profile` (the upstream's).
+#[derive(Serialize, ToSchema)]
+struct ProfileUpdated {
+    status: bool,
+    user: User,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -424,7 +478,7 @@ struct ChangePasswordRequest {
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, revokedSessions}`", body = Object),
+        (status = 200, description = "Changed; every other session of the user is ended", body = PasswordChanged),
         (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
 )]
@@ -433,7 +487,7 @@ async fn post_change_password(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<ChangePasswordRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PasswordChanged>> {
     let revoked = auth::change_password(
         &state,
         claims.sub,
@@ -443,7 +497,19 @@ async fn post_change_password(
         client,
     )
     .await?;
-    Ok(Json(json!({ "success": true, "revokedSessions": revoked })))
+    Ok(Json(PasswordChanged {
+        revoked_sessions: revoked,
+        success: true,
+    }))
+}
+
+/// The body of `POST /change-password`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PasswordChanged {
+    /// How many other sessions were ended.
+    revoked_sessions: usize,
+    success: bool,
 }
 
 #[utoipa::path(
@@ -451,13 +517,13 @@ async fn post_change_password(
     tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The caller's newest 50 events, newest first: the web app's `{id, eventType, ipAddress, userAgent, metadata, createdAt}` and the upstream's row names (`event_type`, …)", body = Vec<Object>)
+        (status = 200, description = "The caller's newest 50 events, newest first: the web app's `{id, eventType, ipAddress, userAgent, metadata, createdAt}` and the upstream's row names (`event_type`, …)", body = Vec<EventBody>)
     )
 )]
 async fn get_security_events(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Vec<Value>>> {
+) -> Result<Json<Vec<EventBody>>> {
     let uid = claims.sub.clone();
     let events = state.db.read(move |c| audit::recent(c, &uid, 50)).await?;
     Ok(Json(
@@ -468,18 +534,39 @@ async fn get_security_events(
 /// One event for its user. The web app's security log keys its labels on
 /// lower-case types (`login_success`), so `eventType` is lower-case;
 /// `event_type` keeps the stored name of the upstream's raw rows.
-fn event_json(e: &audit::EventRow, user_id: &str) -> Value {
-    json!({
-        "id": e.id,
-        "eventType": e.event_type.to_ascii_lowercase(),
-        "ipAddress": e.ip_address,
-        "userAgent": e.user_agent,
-        "metadata": e.metadata,
-        "createdAt": e.created_at,
-        "user_id": user_id,
-        "event_type": e.event_type,
-        "ip_address": e.ip_address,
-        "user_agent": e.user_agent,
-        "created_at": e.created_at,
-    })
+#[derive(Serialize, ToSchema)]
+struct EventBody {
+    #[serde(rename = "createdAt")]
+    created_at_camel: String,
+    created_at: String,
+    #[serde(rename = "eventType")]
+    event_type_lower: String,
+    event_type: String,
+    id: String,
+    #[serde(rename = "ipAddress")]
+    ip_address_camel: Option<String>,
+    ip_address: Option<String>,
+    /// What the event records beyond its type (`null` when nothing).
+    #[schema(value_type = Option<Object>)]
+    metadata: Value,
+    #[serde(rename = "userAgent")]
+    user_agent_camel: Option<String>,
+    user_agent: Option<String>,
+    user_id: String,
+}
+
+fn event_json(e: &audit::EventRow, user_id: &str) -> EventBody {
+    EventBody {
+        created_at_camel: e.created_at.clone(),
+        created_at: e.created_at.clone(),
+        event_type_lower: e.event_type.to_ascii_lowercase(),
+        event_type: e.event_type.clone(),
+        id: e.id.clone(),
+        ip_address_camel: e.ip_address.clone(),
+        ip_address: e.ip_address.clone(),
+        metadata: e.metadata.clone(),
+        user_agent_camel: e.user_agent.clone(),
+        user_agent: e.user_agent.clone(),
+        user_id: user_id.to_owned(),
+    }
 }

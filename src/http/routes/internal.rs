@@ -4,13 +4,39 @@
 use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Result;
 use crate::http::extract::ServiceKey;
 use crate::spaces::store;
 use crate::state::AppState;
+
+/// Whether a user is a member of a space.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct MemberCheck {
+    is_member: bool,
+    /// `owner`, `admin` or `member`; empty when not a member.
+    role: &'static str,
+}
+
+/// Every space a user belongs to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Memberships {
+    memberships: Vec<Membership>,
+    user_id: String,
+}
+
+/// One space of a user and the user's role there.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Membership {
+    organization_id: String,
+    role: String,
+}
 
 /// Routes under `/api/v1/internal`.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -25,21 +51,22 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "internal",
     security(("serviceKey" = [])),
     responses(
-        (status = 200, description = "`{isMember, role}`", body = Object)
+        (status = 200, description = "Whether the user is a member, and the role", body = MemberCheck)
     )
 )]
 async fn get_member(
     State(state): State<AppState>,
     _: ServiceKey,
     Path((org_id, user_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
+) -> Result<Json<MemberCheck>> {
     let role = state
         .db
         .read(move |c| store::role_of(c, &org_id, &user_id))
         .await?;
-    Ok(Json(
-        json!({ "isMember": role.is_some(), "role": role.map_or("", |r| r.as_str()) }),
-    ))
+    Ok(Json(MemberCheck {
+        is_member: role.is_some(),
+        role: role.map_or("", |r| r.as_str()),
+    }))
 }
 
 #[utoipa::path(
@@ -47,21 +74,25 @@ async fn get_member(
     tag = "internal",
     security(("serviceKey" = [])),
     responses(
-        (status = 200, description = "`{userId, memberships}`", body = Object)
+        (status = 200, description = "The user's spaces and roles", body = Memberships)
     )
 )]
 async fn get_memberships(
     State(state): State<AppState>,
     _: ServiceKey,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Memberships>> {
     let uid = user_id.clone();
     let rows = state.db.read(move |c| store::memberships(c, &uid)).await?;
-    let memberships: Vec<Value> = rows
+    let memberships = rows
         .into_iter()
-        .map(|(space, role)| json!({ "organizationId": space, "role": role }))
+        .map(|(organization_id, role)| Membership {
+            organization_id,
+            role,
+        })
         .collect();
-    Ok(Json(
-        json!({ "userId": user_id, "memberships": memberships }),
-    ))
+    Ok(Json(Memberships {
+        memberships,
+        user_id,
+    }))
 }

@@ -19,6 +19,7 @@ pub mod sync;
 pub mod two_factor;
 pub mod vault;
 pub mod wellknown;
+pub mod wire;
 
 use serde::{Deserialize, Deserializer};
 use utoipa::openapi::path::Paths;
