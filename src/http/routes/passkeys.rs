@@ -11,11 +11,14 @@ use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use super::better_auth::wire::BaPasskey;
+use super::wire::SignedInBody;
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, ErrorCode, Result};
 use crate::http::error::ErrorEnvelope;
@@ -74,15 +77,26 @@ fn parse_credential<T: serde::de::DeserializeOwned>(value: Value) -> Result<T> {
     get, path = "/capability",
     tag = "passkeys",
     responses(
-        (status = 200, description = "`{enabled, conditionalUIAvailable, rpId}`", body = Object)
+        (status = 200, description = "Whether passkeys work on this server", body = Capability)
     )
 )]
-async fn get_capability(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "enabled": state.passkeys.enabled(),
-        "conditionalUIAvailable": state.passkeys.enabled(),
-        "rpId": state.passkeys.rp_id(),
-    }))
+async fn get_capability(State(state): State<AppState>) -> Json<Capability> {
+    Json(Capability {
+        conditional_ui_available: state.passkeys.enabled(),
+        enabled: state.passkeys.enabled(),
+        rp_id: state.passkeys.rp_id().to_owned(),
+    })
+}
+
+/// Whether passkeys are configured, for the sign-in page.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Capability {
+    #[serde(rename = "conditionalUIAvailable")]
+    conditional_ui_available: bool,
+    enabled: bool,
+    /// The WebAuthn relying party id (the host name).
+    rp_id: String,
 }
 
 #[utoipa::path(
@@ -90,38 +104,78 @@ async fn get_capability(State(state): State<AppState>) -> Json<Value> {
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The caller's passkeys", body = Vec<Object>)
+        (status = 200, description = "The caller's passkeys", body = Vec<ListedPasskey>)
     )
 )]
 async fn get_passkeys(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Vec<Value>>> {
+) -> Result<Json<Vec<ListedPasskey>>> {
     let uid = claims.sub.clone();
     let list = state.db.read(move |c| store::list(c, &uid)).await?;
     Ok(Json(
-        list.iter().map(|p| passkey_json(p, &claims.sub)).collect(),
+        list.iter()
+            .map(|p| ListedPasskey::new(p, &claims.sub))
+            .collect(),
     ))
 }
 
 /// One passkey: the framework's object (what the upstream proxied) plus
 /// the names the shared auth client's passkey list reads.
-fn passkey_json(p: &store::PasskeyInfo, user_id: &str) -> Value {
-    let mut v = super::better_auth::passkey::passkey_json(p, user_id);
-    v["friendlyName"] = json!(p.name);
-    v["credentialId"] = json!(p.credential_id);
-    v["lastUsedAt"] = json!(p.last_used_at);
-    v
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ListedPasskey {
+    #[serde(flatten)]
+    framework: BaPasskey,
+    credential_id: String,
+    friendly_name: String,
+    #[schema(required = true)]
+    last_used_at: Option<String>,
+}
+
+impl ListedPasskey {
+    fn new(p: &store::PasskeyInfo, user_id: &str) -> Self {
+        Self {
+            framework: BaPasskey::new(p, user_id),
+            credential_id: p.credential_id.clone(),
+            friendly_name: p.name.clone(),
+            last_used_at: p.last_used_at.clone(),
+        }
+    }
+}
+
+/// A new passkey, at the top level and under `passkey`.
+#[derive(Serialize, ToSchema)]
+struct RegisteredPasskey {
+    #[serde(flatten)]
+    fields: ListedPasskey,
+    passkey: ListedPasskey,
 }
 
 /// `{options, challengeId}` as the shared auth client destructures it, with
 /// the WebAuthn `publicKey` (the options again) beside them.
-fn options_json(options: Value, challenge_id: String) -> Value {
-    let inner = options.get("publicKey").cloned().unwrap_or(Value::Null);
-    let mut body = options;
-    body["options"] = inner;
-    body["challengeId"] = json!(challenge_id);
-    body
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PasskeyOptions {
+    challenge_id: String,
+    /// The WebAuthn options (`PublicKeyCredentialCreationOptions` or
+    /// `…RequestOptions`), as the browser API takes them.
+    #[schema(value_type = Object)]
+    options: Value,
+    /// The same options again.
+    #[schema(value_type = Object)]
+    public_key: Value,
+}
+
+impl PasskeyOptions {
+    fn new<T: Serialize>(public_key: &T, challenge_id: String) -> Result<Self> {
+        let public_key = serde_json::to_value(public_key)?;
+        Ok(Self {
+            challenge_id,
+            options: public_key.clone(),
+            public_key,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -129,7 +183,7 @@ fn options_json(options: Value, challenge_id: String) -> Value {
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{options, challengeId, publicKey}`: the WebAuthn creation options", body = Object),
+        (status = 200, description = "The WebAuthn creation options", body = PasskeyOptions),
         (status = 401, description = "INVALID_CREDENTIALS (wrong password)", body = ErrorEnvelope),
         (status = 403, description = "SESSION_NOT_FRESH: sign in again or send the password", body = ErrorEnvelope),
         (status = 404, description = "PASSKEY_NOT_ENABLED or the user is gone", body = ErrorEnvelope),
@@ -141,15 +195,15 @@ async fn post_register_options(
     client: ClientInfo,
     auth: BearerSession,
     OptionalJson(req): OptionalJson<StepUpRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PasskeyOptions>> {
     require_enabled(&state)?;
     let password = req.and_then(|r| r.password);
     let (challenge_id, options) =
         flow::register_options(&state, &state.passkeys, &auth.caller, password, &client).await?;
-    Ok(Json(options_json(
-        serde_json::to_value(options)?,
+    Ok(Json(PasskeyOptions::new(
+        &options.public_key,
         challenge_id,
-    )))
+    )?))
 }
 
 /// An optional body with the current password (step-up).
@@ -178,7 +232,7 @@ struct RegisterVerifyRequest {
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The new passkey, also under `passkey`", body = Object),
+        (status = 200, description = "The new passkey, also under `passkey`", body = RegisteredPasskey),
         (status = 404, description = "PASSKEY_NOT_ENABLED or no such challenge", body = ErrorEnvelope),
         (status = 409, description = "the credential is registered already", body = ErrorEnvelope)
     )
@@ -188,7 +242,7 @@ async fn post_register_verify(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<RegisterVerifyRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<RegisteredPasskey>> {
     require_enabled(&state)?;
     let credential: RegisterPublicKeyCredential =
         parse_credential(either(req.credential, req.response))?;
@@ -203,9 +257,10 @@ async fn post_register_verify(
         client,
     )
     .await?;
-    let mut body = passkey_json(&passkey, &uid);
-    body["passkey"] = body.clone();
-    Ok(Json(body))
+    Ok(Json(RegisteredPasskey {
+        fields: ListedPasskey::new(&passkey, &uid),
+        passkey: ListedPasskey::new(&passkey, &uid),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -217,7 +272,7 @@ struct AuthOptionsRequest {
     post, path = "/authenticate/options", request_body = Option<AuthOptionsRequest>,
     tag = "passkeys",
     responses(
-        (status = 200, description = "`{options, challengeId, publicKey}`: the WebAuthn request options", body = Object),
+        (status = 200, description = "The WebAuthn request options", body = PasskeyOptions),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
         (status = 429, description = "RATE_LIMITED", body = ErrorEnvelope)
     )
@@ -225,17 +280,17 @@ struct AuthOptionsRequest {
 async fn post_authenticate_options(
     State(state): State<AppState>,
     OptionalJson(req): OptionalJson<AuthOptionsRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PasskeyOptions>> {
     require_enabled(&state)?;
     let scope = match req.and_then(|r| r.email) {
         Some(email) => flow::Scope::Email(email),
         None => flow::Scope::Anyone,
     };
     let (challenge_id, options) = flow::auth_options(&state, &state.passkeys, scope).await?;
-    Ok(Json(options_json(
-        serde_json::to_value(options)?,
+    Ok(Json(PasskeyOptions::new(
+        &options.public_key,
         challenge_id,
-    )))
+    )?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -262,7 +317,7 @@ fn either(first: Value, second: Value) -> Value {
     post, path = "/authenticate/verify", request_body = AuthVerifyRequest,
     tag = "passkeys",
     responses(
-        (status = 200, description = "`{redirect, token, user, accessToken, refreshToken}`; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 200, description = "Signed in; sets the session cookie", body = SignedInBody),
         (status = 401, description = "PASSKEY_VERIFICATION_FAILED or TWO_FACTOR_REQUIRED", body = ErrorEnvelope),
         (status = 403, description = "EMAIL_NOT_VERIFIED or locked", body = ErrorEnvelope),
         (status = 404, description = "PASSKEY_NOT_ENABLED", body = ErrorEnvelope),
@@ -300,7 +355,7 @@ struct RenameRequest {
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{passkey}`", body = Object)
+        (status = 200, description = "The renamed passkey", body = RenamedPasskey)
     )
 )]
 async fn patch_passkey(
@@ -308,10 +363,18 @@ async fn patch_passkey(
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
     AppJson(req): AppJson<RenameRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<RenamedPasskey>> {
     let uid = claims.sub.clone();
     let passkey = flow::rename(&state, claims.sub, id, req.friendly_name.or(req.name)).await?;
-    Ok(Json(json!({ "passkey": passkey_json(&passkey, &uid) })))
+    Ok(Json(RenamedPasskey {
+        passkey: ListedPasskey::new(&passkey, &uid),
+    }))
+}
+
+/// A renamed passkey.
+#[derive(Serialize, ToSchema)]
+struct RenamedPasskey {
+    passkey: ListedPasskey,
 }
 
 #[utoipa::path(
@@ -319,7 +382,7 @@ async fn patch_passkey(
     tag = "passkeys",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{status: true, success: true}`", body = Object)
+        (status = 200, description = "Deleted", body = PasskeyDeleted)
     )
 )]
 async fn delete_passkey(
@@ -327,7 +390,17 @@ async fn delete_passkey(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<PasskeyDeleted>> {
     flow::delete(&state, claims.sub, id, client).await?;
-    Ok(Json(json!({ "status": true, "success": true })))
+    Ok(Json(PasskeyDeleted {
+        status: true,
+        success: true,
+    }))
+}
+
+/// `{status: true, success: true}` (the framework's and the client's).
+#[derive(Serialize, ToSchema)]
+struct PasskeyDeleted {
+    status: bool,
+    success: bool,
 }

@@ -3,9 +3,12 @@
 use crate::http::openapi::routes;
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
+
+use super::wire::{success, Success};
 
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
@@ -157,7 +160,7 @@ async fn put_space(
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success}`", body = Object),
+        (status = 200, description = "Deleted", body = Success),
         (status = 403, description = "FORBIDDEN or SPACE_PERSONAL_UNDELETABLE", body = ErrorEnvelope)
     )
 )]
@@ -166,12 +169,12 @@ async fn delete_space(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success>> {
     state
         .db
         .write(move |tx, now| spaces::delete(tx, &id, &claims.sub, &client, now))
         .await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(success())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -230,7 +233,7 @@ struct InvitationRequest {
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{invitation, member}` (the accepted invitation and the new membership)", body = Object),
+        (status = 200, description = "The accepted invitation and the new membership", body = InvitationAccepted),
         (status = 403, description = "the invitation is for someone else", body = ErrorEnvelope),
         (status = 404, description = "no such invitation", body = ErrorEnvelope),
         (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope),
@@ -241,7 +244,7 @@ async fn post_accept_invitation(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<InvitationRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<InvitationAccepted>> {
     let (invitation, member) = state
         .db
         .write(move |tx, now| {
@@ -252,7 +255,27 @@ async fn post_accept_invitation(
             Ok((invitation, member))
         })
         .await?;
-    Ok(Json(json!({ "invitation": invitation, "member": member })))
+    Ok(Json(InvitationAccepted { invitation, member }))
+}
+
+/// An accepted invitation and the membership it made.
+#[derive(Serialize, ToSchema)]
+struct InvitationAccepted {
+    invitation: Invitation,
+    member: Member,
+}
+
+/// An invitation after a change (rejected, cancelled).
+#[derive(Serialize, ToSchema)]
+struct InvitationChanged {
+    invitation: Invitation,
+}
+
+/// A removed member.
+#[derive(Serialize, ToSchema)]
+struct MemberRemoved {
+    member: Member,
+    success: bool,
 }
 
 #[utoipa::path(
@@ -260,7 +283,7 @@ async fn post_accept_invitation(
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{invitation}`", body = Object),
+        (status = 200, description = "The invitation", body = InvitationChanged),
         (status = 403, description = "the invitation is for someone else", body = ErrorEnvelope),
         (status = 404, description = "no such invitation", body = ErrorEnvelope),
         (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope),
@@ -271,7 +294,7 @@ async fn post_reject_invitation(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<InvitationRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<InvitationChanged>> {
     let invitation = state
         .db
         .write(move |tx, now| {
@@ -279,7 +302,7 @@ async fn post_reject_invitation(
             spaces::reject(tx, &req.invitation_id, &user, now)
         })
         .await?;
-    Ok(Json(json!({ "invitation": invitation })))
+    Ok(Json(InvitationChanged { invitation }))
 }
 
 #[utoipa::path(
@@ -287,7 +310,7 @@ async fn post_reject_invitation(
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{invitation}`", body = Object),
+        (status = 200, description = "The invitation", body = InvitationChanged),
         (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
         (status = 409, description = "INVITATION_NOT_PENDING", body = ErrorEnvelope)
     )
@@ -296,12 +319,12 @@ async fn delete_invitation(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     Path((id, invitation_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
+) -> Result<Json<InvitationChanged>> {
     let invitation = state
         .db
         .write(move |tx, now| spaces::cancel(tx, Some(&id), &invitation_id, &claims.sub, now))
         .await?;
-    Ok(Json(json!({ "invitation": invitation })))
+    Ok(Json(InvitationChanged { invitation }))
 }
 
 #[utoipa::path(
@@ -309,7 +332,7 @@ async fn delete_invitation(
     tag = "spaces",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success: true, member}`", body = Object),
+        (status = 200, description = "The removed member", body = MemberRemoved),
         (status = 403, description = "FORBIDDEN", body = ErrorEnvelope),
         (status = 409, description = "SPACE_LAST_OWNER", body = ErrorEnvelope)
     )
@@ -318,12 +341,15 @@ async fn delete_member(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     Path((id, member_id)): Path<(String, String)>,
-) -> Result<Json<Value>> {
+) -> Result<Json<MemberRemoved>> {
     let member = state
         .db
         .write(move |tx, _| spaces::remove_member(tx, &id, &claims.sub, &member_id))
         .await?;
-    Ok(Json(json!({ "success": true, "member": member })))
+    Ok(Json(MemberRemoved {
+        member,
+        success: true,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

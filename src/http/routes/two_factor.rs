@@ -10,9 +10,12 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
+
+use super::wire::{success, SignedInBody, Success};
+use crate::http::cookie;
 
 use crate::audit::ClientInfo;
 use crate::auth::two_factor::{self, totp, Enrollment, Proof};
@@ -71,7 +74,7 @@ async fn post_enable(
     security((), ("bearer" = [])),
     responses(
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
-        (status = 200, description = "With a ticket: signed in as `/login`; else `{success, enabled, confirmed}`", body = Object),
+        (status = 200, description = "With a ticket: signed in as `/login` (sets the session cookie); else whether the code turned two-factor on", body = TotpVerified),
         (status = 401, description = "TWO_FACTOR_FAILED, or no credential", body = ErrorEnvelope),
         (status = 409, description = "nothing to confirm", body = ErrorEnvelope),
         (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
@@ -86,20 +89,47 @@ async fn post_verify_totp(
     let code = totp::parse_code(&req.code)?;
     if let Some(ticket) = req.ticket {
         let signed = two_factor::finish_login(&state, ticket, Proof::Totp(code), client).await?;
-        return Ok(super::auth::signed_in_response(&state, signed));
+        let headers = cookie::set_session(&state.config, &signed.session_token);
+        let body = TotpVerified::SignedIn(Box::new(SignedInBody::from(&signed)));
+        return Ok((headers, Json(body)).into_response());
     }
     let jwt = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     let (_, caller) = crate::auth::caller::by_access_token(&state, jwt).await?;
     let enabled_now =
         two_factor::verify_totp_signed_in(&state, &caller.session, code, client).await?;
-    Ok(Json(json!({ "success": true, "enabled": true, "confirmed": enabled_now })).into_response())
+    let body = TotpVerified::Checked(TotpChecked {
+        confirmed: enabled_now,
+        enabled: true,
+        success: true,
+    });
+    Ok(Json(body).into_response())
+}
+
+/// The two answers of `verify-totp`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum TotpVerified {
+    /// With a ticket: signed in, as `/login` answers.
+    SignedIn(Box<SignedInBody>),
+    /// Signed in already: the code was right.
+    Checked(TotpChecked),
+}
+
+/// A right code from a signed-in user.
+#[derive(Serialize, ToSchema)]
+struct TotpChecked {
+    /// Whether this code turned two-factor on (confirmed a pending secret).
+    confirmed: bool,
+    /// Always `true`.
+    enabled: bool,
+    success: bool,
 }
 
 #[utoipa::path(
     post, path = "/verify-backup-code", request_body = CodeRequest,
     tag = "two-factor",
     responses(
-        (status = 200, description = "Signed in; sets the session cookie", body = crate::auth::SignedIn),
+        (status = 200, description = "Signed in; sets the session cookie", body = SignedInBody),
         (status = 401, description = "TWO_FACTOR_FAILED", body = ErrorEnvelope),
         (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
@@ -123,7 +153,7 @@ async fn post_verify_backup_code(
     security(("bearer" = [])),
     responses(
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
-        (status = 200, description = "`{backupCodes}`", body = Object),
+        (status = 200, description = "The new backup codes (the old ones stop working)", body = BackupCodes),
         (status = 409, description = "two-factor is off", body = ErrorEnvelope),
         (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
@@ -133,10 +163,17 @@ async fn post_generate_backup_codes(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<PasswordRequest>,
-) -> Result<Json<Value>> {
-    let codes =
+) -> Result<Json<BackupCodes>> {
+    let backup_codes =
         two_factor::regenerate_backup_codes(&state, claims.sub, req.password, &client).await?;
-    Ok(Json(json!({ "backupCodes": codes })))
+    Ok(Json(BackupCodes { backup_codes }))
+}
+
+/// Fresh backup codes, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct BackupCodes {
+    backup_codes: Vec<String>,
 }
 
 #[utoipa::path(
@@ -145,7 +182,7 @@ async fn post_generate_backup_codes(
     security(("bearer" = [])),
     responses(
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
-        (status = 200, description = "`{success}`", body = Object),
+        (status = 200, description = "Two-factor is off", body = Success),
         (status = 409, description = "two-factor is off", body = ErrorEnvelope),
         (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
@@ -155,7 +192,7 @@ async fn post_disable(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<PasswordRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Success>> {
     two_factor::disable(&state, claims.sub, req.password, client).await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(success())
 }

@@ -30,7 +30,7 @@ use crate::error::{ApiError, ErrorCode, Refusal};
 use crate::http::cookie;
 use crate::http::extract;
 use crate::http::ratelimit::{guarded, Bucket};
-use crate::passkeys::store::{self, PasskeyInfo};
+use crate::passkeys::store;
 use crate::passkeys::{flow, CEREMONY_TTL};
 use crate::state::AppState;
 use crate::users::store as users;
@@ -244,12 +244,6 @@ impl BaRequestOptions {
             user_verification: json_of(&o.user_verification)?,
         })
     }
-}
-
-/// The framework's passkey object as JSON (the `/api/v1` passkey list
-/// extends it).
-pub(crate) fn passkey_json(p: &PasskeyInfo, user_id: &str) -> Value {
-    serde_json::to_value(BaPasskey::new(p, user_id)).unwrap_or(Value::Null)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
