@@ -316,14 +316,15 @@ impl Db {
         let commit = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             for job in jobs {
-                tx.execute_batch("SAVEPOINT w")?;
+                // Prepared once per connection (not parsed for every
+                // write: ≈3 % of the writer's time in a refresh run).
+                tx.prepare_cached("SAVEPOINT w")?.execute([])?;
                 let (ok, deliver) = job(&Tx::new(&tx));
                 delivers.push(deliver);
-                tx.execute_batch(if ok {
-                    "RELEASE w"
-                } else {
-                    "ROLLBACK TO w; RELEASE w"
-                })?;
+                if !ok {
+                    tx.prepare_cached("ROLLBACK TO w")?.execute([])?;
+                }
+                tx.prepare_cached("RELEASE w")?.execute([])?;
             }
             tx.commit()
         })();
