@@ -3,6 +3,49 @@
 //! longer compiles. On the wire and in SQLite each is its plain text
 //! (serde transparent, `ToSql`/`FromSql` as text), so nothing a client or
 //! the database sees changes.
+//!
+//! In order, the spaces calls compile (`cargo test --doc` checks these):
+//!
+//! ```no_run
+//! use mana_auth::ids::{InvitationId, MemberId, SpaceId, UserId};
+//! use mana_auth::{db::Tx, error::Result, spaces};
+//!
+//! fn calls(tx: &Tx, space: &SpaceId, user: &UserId, member: &MemberId) -> Result<()> {
+//!     let now = mana_auth::clock::Clock::system().now();
+//!     spaces::require_member(tx, space, user)?;
+//!     spaces::remove_member(tx, space, user, member)?;
+//!     spaces::cancel(tx, Some(space), &InvitationId::from("i"), user, now)?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! a space id where a user id goes does not:
+//!
+//! ```compile_fail
+//! # use mana_auth::ids::{SpaceId, UserId};
+//! fn swapped(tx: &mana_auth::db::Tx, space: &SpaceId, user: &UserId) {
+//!     let _ = mana_auth::spaces::require_member(tx, user, space);
+//! }
+//! ```
+//!
+//! nor a user id where a member id goes:
+//!
+//! ```compile_fail
+//! # use mana_auth::ids::{MemberId, SpaceId, UserId};
+//! fn swapped(tx: &mana_auth::db::Tx, space: &SpaceId, user: &UserId, member: &MemberId) {
+//!     let _ = mana_auth::spaces::remove_member(tx, space, member, user);
+//! }
+//! ```
+//!
+//! nor a bare string where an invitation id goes:
+//!
+//! ```compile_fail
+//! # use mana_auth::ids::UserId;
+//! fn untyped(tx: &mana_auth::db::Tx, user: &UserId, invitation: &str) {
+//!     let now = mana_auth::clock::Clock::system().now();
+//!     let _ = mana_auth::spaces::cancel(tx, None, invitation, user, now);
+//! }
+//! ```
 
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
@@ -76,6 +119,14 @@ id_type!(
 id_type!(
     /// A session's id.
     SessionId
+);
+id_type!(
+    /// A space membership's id (a row of `space_members`, not a user).
+    MemberId
+);
+id_type!(
+    /// A space invitation's id.
+    InvitationId
 );
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::{at, Ctx};
 use crate::auth::scrypt_hash::ScryptHash;
 use crate::clock::{iso, parse_iso};
 use crate::error::Result;
+use crate::ids::{MemberId, SpaceId, UserId};
 use crate::spaces::{self, slug, store as spaces_store, Invitation, Role, Space};
 use crate::sync;
 use crate::users::{self, store as users_store, User};
@@ -300,9 +301,9 @@ pub fn members(ctx: &mut Ctx<'_>, src: &Source) -> Result<()> {
         }
         spaces_store::insert_member(
             ctx.tx,
-            &m.id,
-            &m.organization_id,
-            &m.user_id,
+            &MemberId::from(&m.id),
+            &SpaceId::from(&m.organization_id),
+            &UserId::from(&m.user_id),
             role,
             &m.created_at,
         )

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::db::Tx;
 use crate::email::{self, templates};
 use crate::error::Result;
+use crate::ids::{SpaceId, UserId};
 use crate::users::store;
 
 /// Queues the mail that tells the invitee about `invitation` (nothing when
@@ -49,8 +50,8 @@ pub fn queue_invitation(
 pub fn invite_and_mail(
     tx: &Tx,
     config: &Config,
-    space_id: &str,
-    actor: &str,
+    space_id: &SpaceId,
+    actor: &UserId,
     email: &str,
     role: super::Role,
     if_pending: super::IfPending,

@@ -24,6 +24,7 @@ use crate::audit::{self, ClientInfo, Event};
 use crate::clock::{iso, parse_iso};
 use crate::db::Tx;
 use crate::error::{ApiError, ErrorCode, Result};
+use crate::ids::{InvitationId, MemberId, SpaceId, UserId};
 use crate::sync;
 use crate::users::{self, User};
 
@@ -58,7 +59,7 @@ fn refuse<T>(refusal: SpaceRefusal) -> Result<T> {
 
 /// The caller's role; `SpaceNotFound` or `NotMember` otherwise (both 404
 /// on the envelope: non-members see nothing).
-pub fn require_member(conn: &Connection, space_id: &str, user_id: &str) -> Result<Role> {
+pub fn require_member(conn: &Connection, space_id: &SpaceId, user_id: &UserId) -> Result<Role> {
     match store::role_of(conn, space_id, user_id)? {
         Some(role) => Ok(role),
         None if store::space(conn, space_id)?.is_none() => refuse(SpaceRefusal::SpaceNotFound),
@@ -66,7 +67,12 @@ pub fn require_member(conn: &Connection, space_id: &str, user_id: &str) -> Resul
     }
 }
 
-fn require_role(conn: &Connection, space_id: &str, user_id: &str, at_least: Role) -> Result<Role> {
+fn require_role(
+    conn: &Connection,
+    space_id: &SpaceId,
+    user_id: &UserId,
+    at_least: Role,
+) -> Result<Role> {
     let role = require_member(conn, space_id, user_id)?;
     if role < at_least {
         return refuse(SpaceRefusal::RoleTooLow(at_least));
@@ -75,25 +81,33 @@ fn require_role(conn: &Connection, space_id: &str, user_id: &str, at_least: Role
 }
 
 /// A space and the caller's role in it, for a member.
-pub fn member_space(conn: &Connection, space_id: &str, user_id: &str) -> Result<(Space, Role)> {
+pub fn member_space(
+    conn: &Connection,
+    space_id: &SpaceId,
+    user_id: &UserId,
+) -> Result<(Space, Role)> {
     let role = require_member(conn, space_id, user_id)?;
     let space = store::space(conn, space_id)?.ok_or(SpaceRefusal::SpaceNotFound)?;
     Ok((space, role))
 }
 
 /// The caller's own membership of a space.
-pub fn membership(conn: &Connection, space_id: &str, user_id: &str) -> Result<Member> {
+pub fn membership(conn: &Connection, space_id: &SpaceId, user_id: &UserId) -> Result<Member> {
     Ok(store::member_of_user(conn, space_id, user_id)?.ok_or(SpaceRefusal::NotMember)?)
 }
 
 /// The members of a space (with their users), for a member.
-pub fn members(conn: &Connection, space_id: &str, user_id: &str) -> Result<Vec<Member>> {
+pub fn members(conn: &Connection, space_id: &SpaceId, user_id: &UserId) -> Result<Vec<Member>> {
     require_member(conn, space_id, user_id)?;
     store::members(conn, space_id)
 }
 
 /// Every invitation of a space, for a member.
-pub fn invitations(conn: &Connection, space_id: &str, user_id: &str) -> Result<Vec<Invitation>> {
+pub fn invitations(
+    conn: &Connection,
+    space_id: &SpaceId,
+    user_id: &UserId,
+) -> Result<Vec<Invitation>> {
     require_member(conn, space_id, user_id)?;
     store::invitations(conn, space_id)
 }
@@ -120,9 +134,9 @@ pub fn create_personal(tx: &Tx, user: &User, now: DateTime<Utc>) -> Result<Space
     store::insert_space(tx, &space, Some(&user.id))?;
     store::insert_member(
         tx,
-        &uuid::Uuid::new_v4().to_string(),
-        &space.id,
-        &user.id,
+        &MemberId::from(uuid::Uuid::new_v4().to_string()),
+        &SpaceId::from(&space.id),
+        &UserId::from(&user.id),
         Role::Owner,
         &iso(now),
     )?;
@@ -195,7 +209,7 @@ fn chosen_slug(tx: &Tx, slug: Option<String>, name: &str) -> Result<String> {
 /// Creates a space owned by `creator`, with its `kontextDoc`.
 pub fn create(
     tx: &Tx,
-    creator: &str,
+    creator: &UserId,
     input: NewSpace,
     client: &ClientInfo,
     now: DateTime<Utc>,
@@ -226,8 +240,8 @@ pub fn create(
     store::insert_space(tx, &space, None)?;
     store::insert_member(
         tx,
-        &uuid::Uuid::new_v4().to_string(),
-        &space.id,
+        &MemberId::from(uuid::Uuid::new_v4().to_string()),
+        &SpaceId::from(&space.id),
         creator,
         Role::Owner,
         &iso(now),
@@ -246,7 +260,7 @@ pub fn create(
 }
 
 /// A space with members and invitations, for a member.
-pub fn full(conn: &Connection, space_id: &str, user_id: &str) -> Result<FullSpace> {
+pub fn full(conn: &Connection, space_id: &SpaceId, user_id: &UserId) -> Result<FullSpace> {
     let (space, _) = member_space(conn, space_id, user_id)?;
     Ok(FullSpace {
         space,
@@ -267,8 +281,8 @@ pub struct SpacePatch {
 /// tier stay as they are.
 pub fn update(
     tx: &Tx,
-    space_id: &str,
-    actor: &str,
+    space_id: &SpaceId,
+    actor: &UserId,
     patch: SpacePatch,
     now: DateTime<Utc>,
 ) -> Result<Space> {
@@ -312,8 +326,8 @@ pub fn update(
 /// space as it was.
 pub fn delete(
     tx: &Tx,
-    space_id: &str,
-    actor: &str,
+    space_id: &SpaceId,
+    actor: &UserId,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<Space> {
@@ -345,8 +359,8 @@ pub enum IfPending {
 #[allow(clippy::too_many_arguments)]
 pub fn invite(
     tx: &Tx,
-    space_id: &str,
-    actor: &str,
+    space_id: &SpaceId,
+    actor: &UserId,
     email: &str,
     role: Role,
     if_pending: IfPending,
@@ -393,11 +407,11 @@ pub fn invite(
     )?;
     let draft = Invitation {
         id: uuid::Uuid::new_v4().to_string(),
-        organization_id: space_id.to_owned(),
+        organization_id: space_id.to_string(),
         email,
         role,
         status: "pending".into(),
-        inviter_id: Some(actor.to_owned()),
+        inviter_id: Some(actor.to_string()),
         expires_at: iso(now + INVITATION_TTL),
         created_at: iso(now),
     };
@@ -422,7 +436,7 @@ fn require_verified(user: &User, refusal: SpaceRefusal) -> Result<()> {
 /// before the address is compared, then the address must be proven.
 pub fn invitation_for(
     conn: &Connection,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<(Invitation, Space, Option<String>)> {
@@ -460,8 +474,13 @@ pub fn invitations_for(
 /// The per-inviter and per-space limits (`INVITES_PER_HOUR`,
 /// `INVITES_PER_DAY`): 429 RATE_LIMITED with the seconds until the oldest
 /// invitation in the full window leaves it.
-fn enforce_invite_limits(tx: &Tx, space_id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
-    for (by_space, key) in [(false, actor), (true, space_id)] {
+fn enforce_invite_limits(
+    tx: &Tx,
+    space_id: &SpaceId,
+    actor: &UserId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for (by_space, key) in [(false, actor.as_str()), (true, space_id.as_str())] {
         for (window, max) in [
             (Duration::hours(1), INVITES_PER_HOUR),
             (Duration::days(1), INVITES_PER_DAY),
@@ -490,7 +509,7 @@ fn enforce_invite_limits(tx: &Tx, space_id: &str, actor: &str, now: DateTime<Utc
 /// and their address proven.
 fn open_invitation_for(
     tx: &Tx,
-    invitation_id: &str,
+    invitation_id: &InvitationId,
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<Invitation> {
@@ -509,24 +528,34 @@ fn open_invitation_for(
 }
 
 /// Accepts an invitation: only its addressee, only pending and unexpired.
-pub fn accept(tx: &Tx, invitation_id: &str, user: &User, now: DateTime<Utc>) -> Result<Member> {
+pub fn accept(
+    tx: &Tx,
+    invitation_id: &InvitationId,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Member> {
     let inv = open_invitation_for(tx, invitation_id, user, now)?;
-    let member_id = uuid::Uuid::new_v4().to_string();
+    let member_id = MemberId::from(uuid::Uuid::new_v4().to_string());
+    let space_id = SpaceId::from(&inv.organization_id);
     store::insert_member(
         tx,
         &member_id,
-        &inv.organization_id,
-        &user.id,
+        &space_id,
+        &UserId::from(&user.id),
         inv.role,
         &iso(now),
     )?;
     store::set_invitation_status(tx, &inv.id, "accepted", &iso(now))?;
-    store::member(tx, &inv.organization_id, &member_id)?
-        .ok_or_else(|| ApiError::internal("member vanished"))
+    store::member(tx, &space_id, &member_id)?.ok_or_else(|| ApiError::internal("member vanished"))
 }
 
 /// Declines an invitation (its addressee).
-pub fn reject(tx: &Tx, invitation_id: &str, user: &User, now: DateTime<Utc>) -> Result<Invitation> {
+pub fn reject(
+    tx: &Tx,
+    invitation_id: &InvitationId,
+    user: &User,
+    now: DateTime<Utc>,
+) -> Result<Invitation> {
     let inv = open_invitation_for(tx, invitation_id, user, now)?;
     store::set_invitation_status(tx, &inv.id, "rejected", &iso(now))?;
     store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
@@ -537,39 +566,45 @@ pub fn reject(tx: &Tx, invitation_id: &str, user: &User, now: DateTime<Utc>) -> 
 /// invitation must be one of its own.
 pub fn cancel(
     tx: &Tx,
-    in_space: Option<&str>,
-    invitation_id: &str,
-    actor: &str,
+    in_space: Option<&SpaceId>,
+    invitation_id: &InvitationId,
+    actor: &UserId,
     now: DateTime<Utc>,
 ) -> Result<Invitation> {
     if let Some(space_id) = in_space {
         require_member(tx, space_id, actor)?;
     }
     let inv = store::invitation(tx, invitation_id)?.ok_or(SpaceRefusal::InvitationNotFound)?;
-    if store::role_of(tx, &inv.organization_id, actor)?.is_none() {
+    let space_id = SpaceId::from(&inv.organization_id);
+    if store::role_of(tx, &space_id, actor)?.is_none() {
         return refuse(SpaceRefusal::NotMemberOfInvitationSpace);
     }
-    require_role(tx, &inv.organization_id, actor, Role::Admin)?;
+    require_role(tx, &space_id, actor, Role::Admin)?;
     if inv.status != "pending" {
         return refuse(SpaceRefusal::NotPending(inv.status));
     }
-    if in_space.is_some_and(|id| id != inv.organization_id) {
+    if in_space.is_some_and(|id| *id != space_id) {
         return refuse(SpaceRefusal::InvitationNotFound);
     }
     store::set_invitation_status(tx, &inv.id, "canceled", &iso(now))?;
     store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))
 }
 
-fn last_owner(tx: &Tx, space_id: &str, target: &Member) -> Result<bool> {
+fn last_owner(tx: &Tx, space_id: &SpaceId, target: &Member) -> Result<bool> {
     Ok(target.role == Role::Owner && store::owner_count(tx, space_id)? <= 1)
 }
 
 /// Removes a member: owners remove anyone, admins remove non-owners, anyone
 /// may leave; never the last owner.
-pub fn remove_member(tx: &Tx, space_id: &str, actor: &str, member_id: &str) -> Result<Member> {
+pub fn remove_member(
+    tx: &Tx,
+    space_id: &SpaceId,
+    actor: &UserId,
+    member_id: &MemberId,
+) -> Result<Member> {
     let actor_role = require_member(tx, space_id, actor)?;
     let target = store::member(tx, space_id, member_id)?.ok_or(SpaceRefusal::MemberNotFound)?;
-    let leaving = target.user_id == actor;
+    let leaving = target.user_id == actor.as_str();
     let allowed = leaving
         || actor_role == Role::Owner
         || (actor_role == Role::Admin && target.role != Role::Owner);
@@ -587,9 +622,9 @@ pub fn remove_member(tx: &Tx, space_id: &str, actor: &str, member_id: &str) -> R
 /// An unknown member is refused before the caller's role is looked at.
 pub fn change_role(
     tx: &Tx,
-    space_id: &str,
-    actor: &str,
-    member_id: &str,
+    space_id: &SpaceId,
+    actor: &UserId,
+    member_id: &MemberId,
     role: Role,
 ) -> Result<Member> {
     let actor_role = require_member(tx, space_id, actor)?;
@@ -607,7 +642,7 @@ pub fn change_role(
 /// A member named the way the framework's clients name one: an address
 /// (the member with that account address), a member id, or (as the web
 /// app's member list sends) the member's user id.
-pub fn find_member(conn: &Connection, space_id: &str, key: &str) -> Result<String> {
+pub fn find_member(conn: &Connection, space_id: &SpaceId, key: &str) -> Result<MemberId> {
     let found = if key.contains('@') {
         let email = key.trim().to_lowercase();
         store::members(conn, space_id)?
@@ -615,16 +650,16 @@ pub fn find_member(conn: &Connection, space_id: &str, key: &str) -> Result<Strin
             .find(|m| m.user.email == email)
             .map(|m| m.id)
     } else {
-        match store::member(conn, space_id, key)? {
+        match store::member(conn, space_id, &MemberId::from(key))? {
             Some(m) => Some(m.id),
-            None => store::member_of_user(conn, space_id, key)?.map(|m| m.id),
+            None => store::member_of_user(conn, space_id, &UserId::from(key))?.map(|m| m.id),
         }
     };
-    Ok(found.ok_or(SpaceRefusal::MemberNotFound)?)
+    Ok(MemberId::from(found.ok_or(SpaceRefusal::MemberNotFound)?))
 }
 
 /// The caller leaves a space (see `remove_member`: never the last owner).
-pub fn leave(tx: &Tx, space_id: &str, actor: &str) -> Result<Member> {
+pub fn leave(tx: &Tx, space_id: &SpaceId, actor: &UserId) -> Result<Member> {
     let mine = store::member_of_user(tx, space_id, actor)?.ok_or(SpaceRefusal::MemberNotFound)?;
-    remove_member(tx, space_id, actor, &mine.id)
+    remove_member(tx, space_id, actor, &MemberId::from(mine.id))
 }

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::model::*;
 use crate::db::Tx;
 use crate::error::{on_constraint, ApiError, ErrorCode, Result};
+use crate::ids::{MemberId, SpaceId, UserId};
 
 fn slug_taken(e: rusqlite::Error) -> ApiError {
     on_constraint(e, |msg| {
@@ -79,10 +80,10 @@ pub fn spaces_of(conn: &Connection, user_id: &str) -> Result<Vec<MySpace>> {
 }
 
 /// The role of a user in a space, if a member.
-pub fn role_of(conn: &Connection, space_id: &str, user_id: &str) -> Result<Option<Role>> {
+pub fn role_of(conn: &Connection, space_id: &SpaceId, user_id: &UserId) -> Result<Option<Role>> {
     let role: Option<String> = conn
         .prepare_cached("SELECT role FROM space_members WHERE space_id = ?1 AND user_id = ?2")?
-        .query_row([space_id, user_id], |r| r.get(0))
+        .query_row(params![space_id, user_id], |r| r.get(0))
         .optional()?;
     role.as_deref().map(Role::parse).transpose()
 }
@@ -90,9 +91,9 @@ pub fn role_of(conn: &Connection, space_id: &str, user_id: &str) -> Result<Optio
 /// Adds a member; an existing membership is a conflict.
 pub fn insert_member(
     tx: &Tx,
-    id: &str,
-    space_id: &str,
-    user_id: &str,
+    id: &MemberId,
+    space_id: &SpaceId,
+    user_id: &UserId,
     role: Role,
     now: &str,
 ) -> Result<()> {
@@ -123,26 +124,34 @@ pub fn members(conn: &Connection, space_id: &str) -> Result<Vec<Member>> {
 }
 
 /// One member of a space by membership id.
-pub fn member(conn: &Connection, space_id: &str, member_id: &str) -> Result<Option<Member>> {
+pub fn member(
+    conn: &Connection,
+    space_id: &SpaceId,
+    member_id: &MemberId,
+) -> Result<Option<Member>> {
     let sql = format!(
         "SELECT {MEMBER_COLUMNS} FROM space_members m JOIN users u ON u.id = m.user_id \
          WHERE m.space_id = ?1 AND m.id = ?2"
     );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row([space_id, member_id], Member::from_row)
+        .query_row(params![space_id, member_id], Member::from_row)
         .optional()?)
 }
 
 /// A user's membership in a space.
-pub fn member_of_user(conn: &Connection, space_id: &str, user_id: &str) -> Result<Option<Member>> {
+pub fn member_of_user(
+    conn: &Connection,
+    space_id: &SpaceId,
+    user_id: &UserId,
+) -> Result<Option<Member>> {
     let sql = format!(
         "SELECT {MEMBER_COLUMNS} FROM space_members m JOIN users u ON u.id = m.user_id \
          WHERE m.space_id = ?1 AND m.user_id = ?2"
     );
     Ok(conn
         .prepare_cached(&sql)?
-        .query_row([space_id, user_id], Member::from_row)
+        .query_row(params![space_id, user_id], Member::from_row)
         .optional()?)
 }
 
@@ -213,8 +222,8 @@ pub fn invitation(conn: &Connection, id: &str) -> Result<Option<Invitation>> {
 /// rows of both from before `prune_before`.
 pub fn log_invite(
     tx: &Tx,
-    space_id: &str,
-    user_id: &str,
+    space_id: &SpaceId,
+    user_id: &UserId,
     now: &str,
     prune_before: &str,
 ) -> Result<()> {

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::Result;
 use crate::http::extract::ServiceKey;
+use crate::ids::{SpaceId, UserId};
 use crate::spaces::store;
 use crate::state::AppState;
 
@@ -61,7 +62,7 @@ async fn get_member(
 ) -> Result<Json<MemberCheck>> {
     let role = state
         .db
-        .read(move |c| store::role_of(c, &org_id, &user_id))
+        .read(move |c| store::role_of(c, &SpaceId::from(org_id), &UserId::from(user_id)))
         .await?;
     Ok(Json(MemberCheck {
         is_member: role.is_some(),

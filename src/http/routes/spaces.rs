@@ -14,6 +14,7 @@ use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser};
+use crate::ids::{InvitationId, MemberId, SpaceId, UserId};
 use crate::spaces::{
     self, FullSpace, Invitation, Member, MySpace, NewSpace, Role, Space, SpacePatch,
 };
@@ -69,7 +70,7 @@ async fn post_space(
     };
     let space = state
         .db
-        .write(move |tx, now| spaces::create(tx, &claims.sub, input, &client, now))
+        .write(move |tx, now| spaces::create(tx, &UserId::from(&claims.sub), input, &client, now))
         .await?;
     Ok(Json(space))
 }
@@ -111,7 +112,7 @@ async fn get_space(
     Ok(Json(
         state
             .db
-            .read(move |c| spaces::full(c, &id, &claims.sub))
+            .read(move |c| spaces::full(c, &SpaceId::from(id), &UserId::from(&claims.sub)))
             .await?,
     ))
 }
@@ -150,7 +151,15 @@ async fn put_space(
     Ok(Json(
         state
             .db
-            .write(move |tx, now| spaces::update(tx, &id, &claims.sub, patch, now))
+            .write(move |tx, now| {
+                spaces::update(
+                    tx,
+                    &SpaceId::from(id),
+                    &UserId::from(&claims.sub),
+                    patch,
+                    now,
+                )
+            })
             .await?,
     ))
 }
@@ -172,7 +181,15 @@ async fn delete_space(
 ) -> Result<Json<Success>> {
     state
         .db
-        .write(move |tx, now| spaces::delete(tx, &id, &claims.sub, &client, now))
+        .write(move |tx, now| {
+            spaces::delete(
+                tx,
+                &SpaceId::from(id),
+                &UserId::from(&claims.sub),
+                &client,
+                now,
+            )
+        })
         .await?;
     Ok(success())
 }
@@ -208,8 +225,8 @@ async fn post_invite(
             spaces::mail::invite_and_mail(
                 tx,
                 &st.config,
-                &id,
-                &claims.sub,
+                &SpaceId::from(id),
+                &UserId::from(claims.sub),
                 &req.email,
                 role,
                 spaces::IfPending::SendAgain,
@@ -249,7 +266,7 @@ async fn post_accept_invitation(
         .db
         .write(move |tx, now| {
             let user = users::by_id(tx, &claims.sub)?.ok_or_else(ApiError::unauthorized)?;
-            let member = spaces::accept(tx, &req.invitation_id, &user, now)?;
+            let member = spaces::accept(tx, &InvitationId::from(&req.invitation_id), &user, now)?;
             let invitation = spaces::store::invitation(tx, &req.invitation_id)?
                 .ok_or_else(|| ApiError::not_found("invitation"))?;
             Ok((invitation, member))
@@ -299,7 +316,7 @@ async fn post_reject_invitation(
         .db
         .write(move |tx, now| {
             let user = users::by_id(tx, &claims.sub)?.ok_or_else(ApiError::unauthorized)?;
-            spaces::reject(tx, &req.invitation_id, &user, now)
+            spaces::reject(tx, &InvitationId::from(&req.invitation_id), &user, now)
         })
         .await?;
     Ok(Json(InvitationChanged { invitation }))
@@ -322,7 +339,15 @@ async fn delete_invitation(
 ) -> Result<Json<InvitationChanged>> {
     let invitation = state
         .db
-        .write(move |tx, now| spaces::cancel(tx, Some(&id), &invitation_id, &claims.sub, now))
+        .write(move |tx, now| {
+            spaces::cancel(
+                tx,
+                Some(&SpaceId::from(id)),
+                &InvitationId::from(invitation_id),
+                &UserId::from(claims.sub),
+                now,
+            )
+        })
         .await?;
     Ok(Json(InvitationChanged { invitation }))
 }
@@ -344,7 +369,14 @@ async fn delete_member(
 ) -> Result<Json<MemberRemoved>> {
     let member = state
         .db
-        .write(move |tx, _| spaces::remove_member(tx, &id, &claims.sub, &member_id))
+        .write(move |tx, _| {
+            spaces::remove_member(
+                tx,
+                &SpaceId::from(id),
+                &UserId::from(claims.sub),
+                &MemberId::from(member_id),
+            )
+        })
         .await?;
     Ok(Json(MemberRemoved {
         member,
@@ -377,7 +409,15 @@ async fn put_member_role(
     Ok(Json(
         state
             .db
-            .write(move |tx, _| spaces::change_role(tx, &id, &claims.sub, &member_id, role))
+            .write(move |tx, _| {
+                spaces::change_role(
+                    tx,
+                    &SpaceId::from(id),
+                    &UserId::from(claims.sub),
+                    &MemberId::from(member_id),
+                    role,
+                )
+            })
             .await?,
     ))
 }

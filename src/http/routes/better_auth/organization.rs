@@ -29,7 +29,7 @@ use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::{ApiError, ErrorCode};
-use crate::ids::{SessionId, SpaceId};
+use crate::ids::{SessionId, SpaceId, UserId};
 use crate::spaces::{self, store, NewSpace, Role, SpacePatch, SpaceRefusal};
 use crate::state::AppState;
 
@@ -250,9 +250,10 @@ fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D
 }
 
 /// The organization a request names, else the session's active one.
-fn target(auth: &BaAuth, given: Option<String>) -> BaResult<String> {
+fn target(auth: &BaAuth, given: Option<String>) -> BaResult<SpaceId> {
     given
         .or_else(|| auth.session.active_organization_id.clone())
+        .map(SpaceId::from)
         .ok_or_else(no_active)
 }
 
@@ -306,7 +307,7 @@ pub(crate) async fn post_create(
         metadata: Some(metadata),
     };
     let keep = body.keep_current_active_organization == Some(true);
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     let session_id = auth.session.id.clone();
     let (space, members) = state
         .db
@@ -395,7 +396,7 @@ pub(crate) async fn post_set_active(
         },
         w => w,
     };
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     let session_id = auth.session.id.clone();
     let answer = state
         .db
@@ -411,7 +412,7 @@ pub(crate) async fn post_set_active(
                     None => return Ok(Err(org_not_found())),
                 },
             };
-            let (space, _) = spaces::member_space(tx, &space_id, &user_id)?;
+            let (space, _) = spaces::member_space(tx, &SpaceId::from(space_id), &user_id)?;
             session::set_active_space(
                 tx,
                 &SessionId::from(&session_id),
@@ -432,14 +433,16 @@ fn named(
     auth_active: Option<String>,
     id: Option<String>,
     slug: Option<String>,
-) -> Result<Result<String, BaError>, ApiError> {
+) -> Result<Result<SpaceId, BaError>, ApiError> {
     if let Some(id) = id {
-        return Ok(Ok(id));
+        return Ok(Ok(SpaceId::from(id)));
     }
     if let Some(slug) = slug {
-        return Ok(store::id_by_slug(conn, &slug)?.ok_or_else(org_not_found));
+        return Ok(store::id_by_slug(conn, &slug)?
+            .map(SpaceId::from)
+            .ok_or_else(org_not_found));
     }
-    Ok(auth_active.ok_or_else(no_active))
+    Ok(auth_active.map(SpaceId::from).ok_or_else(no_active))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -467,7 +470,7 @@ pub(crate) async fn get_full_organization(
     BaQuery(q): BaQuery<FullQuery>,
 ) -> BaResult<Json<Option<BaFullOrganization>>> {
     let active = auth.session.active_organization_id.clone();
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     let out = state
         .db
         .read(move |c| {
@@ -527,7 +530,7 @@ pub(crate) async fn post_update(
     BaJson(body): BaJson<UpdateBody>,
 ) -> BaResult<Json<BaOrganization>> {
     let space_id = target(&auth, body.organization_id)?;
-    let actor = auth.user.id.clone();
+    let actor = UserId::from(&auth.user.id);
     let patch = SpacePatch {
         name: body.data.name,
         slug: body.data.slug,
@@ -564,10 +567,13 @@ pub(crate) async fn post_delete(
     auth: BaAuth,
     BaJson(body): BaJson<OrgIdBody>,
 ) -> BaResult<Json<BaOrganization>> {
-    let actor = auth.user.id.clone();
+    let actor = UserId::from(&auth.user.id);
     let space = state
         .db
-        .write(move |tx, now| spaces::delete(tx, &body.organization_id, &actor, &client, now))
+        .write(move |tx, now| {
+            let space_id = SpaceId::from(body.organization_id);
+            spaces::delete(tx, &space_id, &actor, &client, now)
+        })
         .await
         .map_err(wire(Op::Delete))?;
     Ok(Json(BaOrganization::new(&space, Metadata::Text)))

@@ -13,7 +13,7 @@ use crate::http::routes::better_auth::wire::{
     BaInvitationAnswer, BaInvitationDetail, BaMember, BaUserInvitation,
 };
 use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
-use crate::ids::{SessionId, SpaceId};
+use crate::ids::{InvitationId, SessionId, SpaceId, UserId};
 use crate::spaces::{self, store, IfPending, Invitation};
 use crate::state::AppState;
 use crate::users;
@@ -52,7 +52,7 @@ pub(crate) async fn post_invite_member(
     } else {
         IfPending::Refuse
     };
-    let actor = auth.user.id.clone();
+    let actor = UserId::from(&auth.user.id);
     let st = state.clone();
     let invitation = state
         .db
@@ -90,7 +90,7 @@ pub(crate) async fn get_list_invitations(
     BaQuery(q): BaQuery<OrgQuery>,
 ) -> BaResult<Json<Vec<Invitation>>> {
     let space_id = target(&auth, q.organization_id)?;
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     let invitations = state
         .db
         .read(move |c| spaces::invitations(c, &space_id, &user_id))
@@ -151,7 +151,7 @@ pub(crate) async fn get_invitation(
     let now = state.now();
     let (inv, space, inviter_email) = state
         .db
-        .read(move |c| spaces::invitation_for(c, &q.id, &user, now))
+        .read(move |c| spaces::invitation_for(c, &InvitationId::from(q.id), &user, now))
         .await
         .map_err(wire(Op::GetInvitation))?;
     Ok(Json(BaInvitationDetail::new(inv, space, inviter_email)))
@@ -183,7 +183,7 @@ pub(crate) async fn post_accept_invitation(
     let (invitation, member) = state
         .db
         .write(move |tx, now| {
-            let member = spaces::accept(tx, &body.invitation_id, &user, now)?;
+            let member = spaces::accept(tx, &InvitationId::from(&body.invitation_id), &user, now)?;
             session::set_active_space(
                 tx,
                 &SessionId::from(&session_id),
@@ -219,7 +219,9 @@ pub(crate) async fn post_reject_invitation(
     let user = auth.user.clone();
     let invitation = state
         .db
-        .write(move |tx, now| spaces::reject(tx, &body.invitation_id, &user, now))
+        .write(move |tx, now| {
+            spaces::reject(tx, &InvitationId::from(body.invitation_id), &user, now)
+        })
         .await
         .map_err(wire(Op::Answer))?;
     Ok(Json(BaInvitationAnswer {
@@ -243,10 +245,13 @@ pub(crate) async fn post_cancel_invitation(
     auth: BaAuth,
     BaJson(body): BaJson<InvitationBody>,
 ) -> BaResult<Json<Invitation>> {
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     let invitation = state
         .db
-        .write(move |tx, now| spaces::cancel(tx, None, &body.invitation_id, &user_id, now))
+        .write(move |tx, now| {
+            let invitation_id = InvitationId::from(body.invitation_id);
+            spaces::cancel(tx, None, &invitation_id, &user_id, now)
+        })
         .await
         .map_err(wire(Op::Cancel))?;
     Ok(Json(invitation))

@@ -8,13 +8,14 @@ use serde::Deserialize;
 use super::{named, target, wire, Op, OrgIdBody, RoleInput};
 use crate::http::routes::better_auth::wire::{BaMember, BaMemberBody, BaMemberList, BaMemberRole};
 use crate::http::routes::better_auth::{BaAuth, BaErrorBody, BaJson, BaQuery, BaResult};
+use crate::ids::{MemberId, SpaceId, UserId};
 use crate::spaces::{self, Member};
 use crate::state::AppState;
 
 /// The caller's membership in the active organization.
 async fn active_member(state: &AppState, auth: &BaAuth) -> BaResult<Member> {
     let space_id = target(auth, None)?;
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     state
         .db
         .read(move |c| spaces::membership(c, &space_id, &user_id))
@@ -81,7 +82,7 @@ pub(crate) async fn get_list_members(
     BaQuery(q): BaQuery<ListMembersQuery>,
 ) -> BaResult<Json<BaMemberList>> {
     let active = auth.session.active_organization_id.clone();
-    let user_id = auth.user.id.clone();
+    let user_id = UserId::from(&auth.user.id);
     let (members, total) = state
         .db
         .read(move |c| {
@@ -127,7 +128,7 @@ pub(crate) async fn post_remove_member(
     BaJson(body): BaJson<RemoveMemberBody>,
 ) -> BaResult<Json<BaMemberBody>> {
     let space_id = target(&auth, body.organization_id)?;
-    let actor = auth.user.id.clone();
+    let actor = UserId::from(&auth.user.id);
     let member = state
         .db
         .write(move |tx, _| {
@@ -167,10 +168,13 @@ pub(crate) async fn post_update_member_role(
 ) -> BaResult<Json<BaMember>> {
     let role = body.role.parse()?;
     let space_id = target(&auth, body.organization_id)?;
-    let actor = auth.user.id.clone();
+    let actor = UserId::from(&auth.user.id);
     let member = state
         .db
-        .write(move |tx, _| spaces::change_role(tx, &space_id, &actor, &body.member_id, role))
+        .write(move |tx, _| {
+            let member_id = MemberId::from(body.member_id);
+            spaces::change_role(tx, &space_id, &actor, &member_id, role)
+        })
         .await
         .map_err(wire(Op::UpdateRole))?;
     Ok(Json(BaMember::bare(&member)))
@@ -190,10 +194,10 @@ pub(crate) async fn post_leave(
     auth: BaAuth,
     BaJson(body): BaJson<OrgIdBody>,
 ) -> BaResult<Json<Member>> {
-    let actor = auth.user.id.clone();
+    let actor = UserId::from(&auth.user.id);
     let member = state
         .db
-        .write(move |tx, _| spaces::leave(tx, &body.organization_id, &actor))
+        .write(move |tx, _| spaces::leave(tx, &SpaceId::from(body.organization_id), &actor))
         .await
         .map_err(wire(Op::RemoveMember))?;
     Ok(Json(member))
