@@ -337,7 +337,7 @@ fn serve(config: Config) -> ExitCode {
 /// Logs where the admin page is and, while no admin exists, how to make one.
 async fn announce_admin(state: &crate::state::AppState, base: &str) {
     tracing::info!("admin page: {base}/admin");
-    match state.db.read(ops::has_admin).await {
+    match state.db.read(|c| ops::has_admin(c)).await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             "no admin user yet; create one with: mana-auth admin create --email you@example.com --admin \

@@ -114,7 +114,7 @@ pub fn build_state(config: Config, clock: Clock) -> Result<AppState, StartError>
         None => hasher,
     };
     let scrypt_stored = db
-        .read_blocking(users::store::has_scrypt_password)
+        .read_blocking(|c| users::store::has_scrypt_password(c))
         .map_err(|e| StartError(format!("cannot read password hashes: {e}")))?;
     hasher.set_scrypt_stored(scrypt_stored);
     let mail = email::Mailer::new(&config).map_err(StartError)?;

@@ -27,7 +27,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::clock::Clock;
 use crate::error::{ApiError, Result};
 
-pub use tx::Tx;
+pub use tx::{ReadTx, Tx};
 
 /// SQLite `synchronous` setting. See README "Durability".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -375,18 +375,19 @@ impl Db {
         .await;
     }
 
-    /// Runs `f` on a pooled read-only connection, off the async workers.
+    /// Runs `f` in one read transaction (a snapshot: see `ReadTx`) on a
+    /// pooled read-only connection, off the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&ReadTx<'_>) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let conn = db.readers.get()?;
             db.waited(started);
-            f(&conn)
+            in_snapshot(&conn, f)
         })
         .await?
     }
@@ -394,10 +395,10 @@ impl Db {
     /// Same as `read`, for callers on a blocking thread.
     pub fn read_blocking<T, F>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> Result<T>,
+        F: FnOnce(&ReadTx<'_>) -> Result<T>,
     {
         let conn = self.readers.get()?;
-        f(&conn)
+        in_snapshot(&conn, f)
     }
 
     /// Copies the WAL into the main file and truncates it to zero bytes.
@@ -430,6 +431,29 @@ impl Db {
             StopCheckpoint::Busy
         })
     }
+}
+
+/// Runs `f` in a read transaction on `conn` (a pooled reader) and ends it,
+/// also when `f` fails or panics: a connection goes back to the pool
+/// outside any transaction, so the next read never inherits an old
+/// snapshot. The two statements are cached, so a one-statement read pays
+/// two steps, no parsing.
+fn in_snapshot<T>(conn: &Connection, f: impl FnOnce(&ReadTx<'_>) -> Result<T>) -> Result<T> {
+    /// Ends a read transaction left open (by an error or a panic).
+    struct End<'a>(&'a Connection);
+    impl Drop for End<'_> {
+        fn drop(&mut self) {
+            if !self.0.is_autocommit() {
+                let _ = self.0.execute_batch("ROLLBACK");
+            }
+        }
+    }
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let end = End(conn);
+    let value = f(&ReadTx::new(conn))?;
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    drop(end);
+    Ok(value)
 }
 
 /// How long the stop checkpoint waits for readers of other processes.
@@ -523,6 +547,62 @@ mod tests {
             .unwrap();
         assert_eq!(rows, vec![1, 2, 4, 5]);
         assert!(db.queued.lock().unwrap().is_empty());
+    }
+
+    fn count(c: &Connection) -> Result<i64> {
+        Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+    }
+
+    #[test]
+    fn a_read_is_one_snapshot_even_when_a_write_commits_inside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("snap.db"), Synchronous::Full).unwrap();
+        let insert = |db: &Db| {
+            db.write_blocking(|tx, _| Ok(tx.execute("INSERT INTO t DEFAULT VALUES", [])?))
+                .unwrap()
+        };
+        db.write_blocking(|tx, _| Ok(tx.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")?))
+            .unwrap();
+        insert(&db);
+        // Between the read's two statements a write commits (the writer is
+        // its own connection, so it does not wait for the reader): both
+        // statements see the state before it.
+        let (first, second, bare) = db
+            .read_blocking(|r| {
+                let first = count(r)?;
+                insert(&db);
+                // What a connection outside a transaction sees now.
+                let bare = count(&db.readers.get().unwrap())?;
+                Ok((first, count(r)?, bare))
+            })
+            .unwrap();
+        assert_eq!((first, second), (1, 1));
+        assert_eq!(bare, 2, "the write did commit meanwhile");
+        // The next read sees it; the connection went back to the pool
+        // outside any transaction.
+        assert_eq!(db.read_blocking(|r| count(r)).unwrap(), 2);
+
+        // The same through the async `read`, and after a failed read.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let inner = db.clone();
+        let seen = rt
+            .block_on(db.read(move |r| {
+                let first = count(r)?;
+                insert(&inner);
+                Ok((first, count(r)?))
+            }))
+            .unwrap();
+        assert_eq!(seen, (2, 2));
+        let failed: Result<()> =
+            db.read_blocking(|r| Err(ApiError::validation(format!("{}", count(r)?))));
+        assert!(failed.is_err());
+        insert(&db);
+        assert_eq!(db.read_blocking(|r| count(r)).unwrap(), 4);
+        let open = db.readers.state().connections;
+        let pooled: Vec<_> = (0..open).map(|_| db.readers.get().unwrap()).collect();
+        assert!(pooled.iter().all(|c| c.is_autocommit()));
     }
 
     #[test]

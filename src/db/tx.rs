@@ -36,3 +36,31 @@ impl Deref for Tx<'_> {
         self.0
     }
 }
+
+/// A read transaction on a pooled read-only connection: `Db::read` opens
+/// it (`BEGIN`, deferred) before the closure and ends it after, so every
+/// statement of one closure reads the same snapshot of the file (SQLite
+/// fixes it at the closure's first statement); a write that commits
+/// meanwhile is seen by the next read, never by half of this one.
+///
+/// It reads like a `Connection` (`Deref`), as `Tx` does: the read
+/// functions take `&Connection`, so one function serves a read closure and
+/// a write (which sees its own transaction). Nothing outside `db` can make
+/// one, and `Db` hands out no bare connection, so a read through `Db` is
+/// always a snapshot.
+pub struct ReadTx<'a>(&'a Connection);
+
+impl<'a> ReadTx<'a> {
+    /// Only `db` wraps a connection whose read transaction it opened.
+    pub(super) fn new(conn: &'a Connection) -> Self {
+        Self(conn)
+    }
+}
+
+impl Deref for ReadTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.0
+    }
+}
