@@ -16,14 +16,45 @@ fn json_col(text: Option<String>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn page_of(paging: Paging, total: i64, key: &str, rows: Vec<Value>) -> Value {
-    let mut out = paging.meta(total);
-    out[key] = Value::Array(rows);
-    out
+super::page!(
+    SpacesPage,
+    spaces,
+    Value,
+    Vec<Object>,
+    "A page of spaces: each space with `type`, `personalOf` and `memberCount`."
+);
+super::page!(
+    ChangesPage,
+    changes,
+    Value,
+    Vec<Object>,
+    "A page of the sync change log."
+);
+super::page!(
+    EventsPage,
+    events,
+    Value,
+    Vec<Object>,
+    "A page of security events, with the user's email."
+);
+super::page!(
+    MailPage,
+    mail,
+    Value,
+    Vec<Object>,
+    "A page of the mail outbox (links redacted)."
+);
+
+/// One space in detail.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SpaceDetail {
+    pub invitations: Vec<crate::spaces::Invitation>,
+    pub members: Vec<crate::spaces::Member>,
+    pub space: Space,
 }
 
 /// Spaces (optionally matching `search` in name or slug) with member counts.
-pub fn spaces(conn: &Connection, search: Option<String>, paging: Paging) -> Result<Value> {
+pub fn spaces(conn: &Connection, search: Option<String>, paging: Paging) -> Result<SpacesPage> {
     let pattern = search
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
@@ -50,16 +81,23 @@ pub fn spaces(conn: &Connection, search: Option<String>, paging: Paging) -> Resu
             Ok(v)
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page_of(paging, total, "spaces", rows))
+    Ok(SpacesPage {
+        spaces: rows,
+        meta: paging.meta(total),
+    })
 }
 
 /// One space with its members and invitations.
-pub fn space(conn: &Connection, space_id: &str) -> Result<Value> {
+pub fn space(conn: &Connection, space_id: &str) -> Result<SpaceDetail> {
     let space =
         crate::spaces::store::space(conn, space_id)?.ok_or_else(|| ApiError::not_found("space"))?;
     let members = crate::spaces::store::members(conn, space_id)?;
     let invitations = crate::spaces::store::invitations(conn, space_id)?;
-    Ok(json!({ "space": space, "members": members, "invitations": invitations }))
+    Ok(SpaceDetail {
+        invitations,
+        members,
+        space,
+    })
 }
 
 /// Filters of the change-log browser.
@@ -88,7 +126,11 @@ fn change_row(r: &Row<'_>) -> rusqlite::Result<Value> {
 }
 
 /// `sync_changes` rows by writer and/or space, newest first.
-pub fn sync_changes(conn: &Connection, filter: ChangeFilter, paging: Paging) -> Result<Value> {
+pub fn sync_changes(
+    conn: &Connection,
+    filter: ChangeFilter,
+    paging: Paging,
+) -> Result<ChangesPage> {
     let user = filter.user_id.filter(|s| !s.is_empty());
     let space = filter.space_id.filter(|s| !s.is_empty());
     let cond = "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR space_id = ?2)";
@@ -107,7 +149,10 @@ pub fn sync_changes(conn: &Connection, filter: ChangeFilter, paging: Paging) -> 
             change_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page_of(paging, total, "changes", rows))
+    Ok(ChangesPage {
+        changes: rows,
+        meta: paging.meta(total),
+    })
 }
 
 /// Filters of the security event list.
@@ -117,7 +162,7 @@ pub struct EventFilter {
 }
 
 /// Security events by type and/or user, newest first.
-pub fn events(conn: &Connection, filter: EventFilter, paging: Paging) -> Result<Value> {
+pub fn events(conn: &Connection, filter: EventFilter, paging: Paging) -> Result<EventsPage> {
     let kind = filter
         .event_type
         .map(|t| t.trim().to_ascii_uppercase())
@@ -157,7 +202,10 @@ pub fn events(conn: &Connection, filter: EventFilter, paging: Paging) -> Result<
             }))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page_of(paging, total, "events", rows))
+    Ok(EventsPage {
+        events: rows,
+        meta: paging.meta(total),
+    })
 }
 
 const OUTBOX_STATUSES: &[&str] = &["pending", "sent", "logged", "failed"];
@@ -173,7 +221,7 @@ pub fn outbox(
     kek: Option<&Kek>,
     status: Option<String>,
     paging: Paging,
-) -> Result<Value> {
+) -> Result<MailPage> {
     let status = status.filter(|s| !s.is_empty());
     if let Some(s) = &status {
         if !OUTBOX_STATUSES.contains(&s.as_str()) {
@@ -218,5 +266,8 @@ pub fn outbox(
             }))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(page_of(paging, total, "mail", rows))
+    Ok(MailPage {
+        mail: rows,
+        meta: paging.meta(total),
+    })
 }

@@ -66,11 +66,42 @@ impl Paging {
     }
 
     /// The paging fields of a listing answer.
-    pub fn meta(self, total: i64) -> Value {
+    pub fn meta(self, total: i64) -> PageMeta {
         let pages = (total + i64::from(self.limit) - 1) / i64::from(self.limit);
-        json!({ "total": total, "page": self.page, "limit": self.limit, "totalPages": pages })
+        PageMeta {
+            limit: self.limit,
+            page: self.page,
+            total,
+            total_pages: pages,
+        }
     }
 }
+
+/// The paging fields of a listing answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageMeta {
+    pub limit: u32,
+    pub page: u32,
+    pub total: i64,
+    pub total_pages: i64,
+}
+
+/// A page of a listing: its rows under `$key`, the paging fields beside
+/// them.
+macro_rules! page {
+    ($name:ident, $key:ident, $row:ty, $schema:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+        pub struct $name {
+            #[schema(value_type = $schema)]
+            pub $key: Vec<$row>,
+            #[serde(flatten)]
+            pub meta: $crate::admin::PageMeta,
+        }
+    };
+}
+pub(crate) use page;
 
 /// A user that must exist (404 otherwise).
 pub fn target(conn: &Connection, user_id: &str) -> Result<User> {
@@ -312,7 +343,7 @@ mod tests {
         assert!(Paging::new(None, Some(101)).is_err());
         let p = Paging::new(Some(3), Some(10)).unwrap();
         assert_eq!(p.offset(), 20);
-        assert_eq!(p.meta(21)["totalPages"], 3);
-        assert_eq!(p.meta(0)["totalPages"], 0);
+        assert_eq!(p.meta(21).total_pages, 3);
+        assert_eq!(p.meta(0).total_pages, 0);
     }
 }

@@ -9,7 +9,7 @@ use crate::clock::iso;
 use crate::error::Result;
 
 /// `GET /admin/stats`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub total_users: i64,

@@ -17,7 +17,7 @@ use crate::error::{ApiError, Result};
 pub const MAX_DAYS: u32 = 90;
 
 /// One UTC day of the activity chart.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Day {
     /// `YYYY-MM-DD` (UTC).
@@ -32,7 +32,7 @@ pub struct Day {
 
 /// `GET /admin/activity`: the last `days` days, oldest first, today last;
 /// every day present, empty ones as zeros.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     pub days: Vec<Day>,
@@ -110,7 +110,7 @@ pub fn activity(conn: &Connection, now: DateTime<Utc>, days: u32) -> Result<Acti
 }
 
 /// The process.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Process {
     pub version: &'static str,
@@ -119,7 +119,7 @@ pub struct Process {
 }
 
 /// The SQLite file.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Database {
     /// Size of the main file in bytes.
@@ -134,7 +134,7 @@ pub struct Database {
 }
 
 /// The newest `mana-auth backup`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Backup {
     pub at: String,
@@ -146,7 +146,7 @@ pub struct Backup {
 /// Litestream's newest position, read from its metadata directory beside
 /// the database: the last transaction it has taken from the WAL (it uploads
 /// within its `sync-interval` of that).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Replication {
     pub replicator: &'static str,
@@ -158,7 +158,7 @@ pub struct Replication {
 }
 
 /// The mail outbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MailQueue {
     pub smtp: bool,
@@ -168,7 +168,7 @@ pub struct MailQueue {
 }
 
 /// The signing key in use.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningKey {
     pub kid: Option<String>,
@@ -181,7 +181,7 @@ pub struct SigningKey {
 }
 
 /// `GET /admin/system`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct System {
     pub process: Process,
@@ -190,6 +190,7 @@ pub struct System {
     pub replication: Option<Replication>,
     pub mail: MailQueue,
     pub signing_key: SigningKey,
+    #[schema(value_type = Object)]
     pub hash_pool: HashLoad,
     pub generated_at: String,
 }

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
-use serde_json::{json, Value};
 
 use super::{lock_of, target, Paging};
 use crate::auth::session;
@@ -30,8 +29,41 @@ pub struct UserFilter {
     pub tier: Option<String>,
 }
 
+super::page!(
+    UsersPage,
+    users,
+    ListedUser,
+    Vec<ListedUser>,
+    "A page of users."
+);
+
+/// A user in the admin's list.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ListedUser {
+    #[serde(flatten)]
+    pub user: User,
+    /// Whether an admin lock is on.
+    pub locked: bool,
+}
+
+/// A user in detail, for the admin.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserDetail {
+    pub has_password: bool,
+    /// `null` when not locked.
+    #[schema(required = true)]
+    pub lock: Option<crate::users::Lock>,
+    #[schema(value_type = Vec<Object>)]
+    pub passkeys: Vec<crate::passkeys::store::PasskeyInfo>,
+    pub recent_events: Vec<crate::audit::EventRow>,
+    pub sessions: Vec<session::Session>,
+    pub spaces: Vec<crate::spaces::MySpace>,
+    pub user: User,
+}
+
 /// One page of users, newest first, with the total count of matches.
-pub fn list(conn: &Connection, filter: UserFilter, paging: Paging) -> Result<Value> {
+pub fn list(conn: &Connection, filter: UserFilter, paging: Paging) -> Result<UsersPage> {
     let search = filter
         .search
         .map(|s| s.trim().to_owned())
@@ -70,31 +102,28 @@ pub fn list(conn: &Connection, filter: UserFilter, paging: Paging) -> Result<Val
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
-        .map(|(user, locked)| {
-            let mut v = json!(user);
-            v["locked"] = json!(locked);
-            v
-        })
+        .map(|(user, locked)| ListedUser { user, locked })
         .collect::<Vec<_>>();
-    let mut out = paging.meta(total);
-    out["users"] = json!(users);
-    Ok(out)
+    Ok(UsersPage {
+        users,
+        meta: paging.meta(total),
+    })
 }
 
 /// Profile, lock, live sessions, passkeys, spaces and the 25 newest events
 /// of a user.
-pub fn detail(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
+pub fn detail(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<UserDetail> {
     let user = target(conn, user_id)?;
     let has_password = crate::users::store::password_hash(conn, user_id)?.is_some();
-    Ok(json!({
-        "user": user,
-        "hasPassword": has_password,
-        "lock": lock_of(conn, user_id)?,
-        "sessions": session::list(conn, user_id, now)?,
-        "passkeys": crate::passkeys::store::list(conn, user_id)?,
-        "spaces": crate::spaces::store::spaces_of(conn, user_id)?,
-        "recentEvents": crate::audit::recent(conn, user_id, 25)?,
-    }))
+    Ok(UserDetail {
+        has_password,
+        lock: lock_of(conn, user_id)?,
+        passkeys: crate::passkeys::store::list(conn, user_id)?,
+        recent_events: crate::audit::recent(conn, user_id, 25)?,
+        sessions: session::list(conn, user_id, now)?,
+        spaces: crate::spaces::store::spaces_of(conn, user_id)?,
+        user,
+    })
 }
 
 #[cfg(test)]

@@ -171,13 +171,14 @@ pub fn record_imported(tx: &Tx, e: &Imported<'_>) -> Result<()> {
 }
 
 /// A stored event as sent to its user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventRow {
     pub id: String,
     pub event_type: String,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub metadata: serde_json::Value,
     pub created_at: String,
 }

@@ -192,21 +192,62 @@ pub fn summary_with_rows(conn: &Connection, user_id: &str, now: DateTime<Utc>) -
 /// (`{success, deletedFromProjects, deletedFromAuth, totalDeleted}`), with
 /// this service's per-table counts (`deleted`) and ownership hand-overs
 /// (`promotedOwners`) beside it. "Accounts" are password credentials; there
-/// are no credits here.
-pub fn deletion_result(erased: &Erased) -> Value {
+/// are no credits here. Fields in alphabetical order.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Deletion {
+    /// Rows removed, per table.
+    #[schema(value_type = std::collections::BTreeMap<String, usize>)]
+    pub deleted: std::collections::BTreeMap<&'static str, usize>,
+    pub deleted_from_auth: DeletedFromAuth,
+    pub deleted_from_projects: Vec<DeletedFromProject>,
+    /// Members who became owner because the user was a space's last owner.
+    #[schema(value_type = Vec<Object>)]
+    pub promoted_owners: Vec<crate::users::erase::Promotion>,
+    pub success: bool,
+    pub total_deleted: usize,
+}
+
+/// The upstream's auth part of a deletion.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DeletedFromAuth {
+    pub accounts: usize,
+    /// Always 0: there are no credits here.
+    pub credits: u32,
+    pub sessions: usize,
+    pub user: bool,
+}
+
+/// The upstream's per-project part of a deletion (here: the sync data).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedFromProject {
+    pub deleted_count: usize,
+    pub project_id: &'static str,
+    pub project_name: &'static str,
+    pub success: bool,
+}
+
+/// The deletion answer of an erase.
+pub fn deletion_result(erased: Erased) -> Deletion {
     let n = |table: &str| erased.deleted.get(table).copied().unwrap_or(0);
     let (sync, sessions, accounts) = (n("sync_changes"), n("sessions"), n("password_credentials"));
-    json!({
-        "success": true,
-        "deletedFromProjects": [{
-            "projectId": "sync",
-            "projectName": "Sync-Daten",
-            "success": true,
-            "deletedCount": sync,
+    Deletion {
+        deleted_from_auth: DeletedFromAuth {
+            accounts,
+            credits: 0,
+            sessions,
+            user: true,
+        },
+        deleted_from_projects: vec![DeletedFromProject {
+            deleted_count: sync,
+            project_id: "sync",
+            project_name: "Sync-Daten",
+            success: true,
         }],
-        "deletedFromAuth": { "sessions": sessions, "accounts": accounts, "credits": 0, "user": true },
-        "totalDeleted": sync + sessions + accounts + 1,
-        "deleted": erased.deleted,
-        "promotedOwners": erased.promoted_owners,
-    })
+        total_deleted: sync + sessions + accounts + 1,
+        success: true,
+        deleted: erased.deleted,
+        promoted_owners: erased.promoted_owners,
+    }
 }

@@ -268,13 +268,14 @@ pub fn pull(
 }
 
 /// What `reconcile` did: true where this call wrote the row.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reconciled {
     pub user_context: bool,
     pub spaces: std::collections::BTreeMap<String, bool>,
     /// Spaces whose row could not be written, with the error code.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub errors: std::collections::BTreeMap<String, &'static str>,
 }
 

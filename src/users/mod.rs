@@ -192,7 +192,7 @@ pub fn require_user(conn: &Connection, user_id: &str) -> Result<User> {
 }
 
 /// An admin lock as stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Lock {
     pub locked_by: Option<String>,

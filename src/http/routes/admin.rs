@@ -7,16 +7,22 @@ use crate::http::openapi::routes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::admin::browse::{ChangesPage, EventsPage, MailPage, SpaceDetail, SpacesPage};
+use crate::admin::stats::Stats;
+use crate::admin::system::{Activity, System};
+use crate::admin::users::{UserDetail, UsersPage};
 use crate::admin::{self, browse, stats, system, users, Admin, Paging};
 use crate::audit::ClientInfo;
 use crate::error::{ApiError, Result};
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{bearer, AppJson, AppQuery, OptionalJson};
 use crate::state::AppState;
+use crate::users::User;
 
 /// A caller whose bearer token belongs to a live session of an admin.
 pub struct AdminUser(pub Admin);
@@ -91,14 +97,13 @@ impl ListQuery {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Counters", body = Object),
+        (status = 200, description = "Counters", body = Stats),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
-async fn get_stats(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Value>> {
+async fn get_stats(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Stats>> {
     let now = state.now();
-    let s = state.db.read(move |c| stats::stats(c, now)).await?;
-    Ok(Json(json!(s)))
+    Ok(Json(state.db.read(move |c| stats::stats(c, now)).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -113,7 +118,7 @@ struct ActivityQuery {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Sign-ins, failed sign-ins and sign-ups per UTC day, oldest first", body = Object),
+        (status = 200, description = "Sign-ins, failed sign-ins and sign-ups per UTC day, oldest first", body = Activity),
         (status = 400, description = "VALIDATION: days out of range", body = ErrorEnvelope),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
@@ -122,14 +127,14 @@ async fn get_activity(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ActivityQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Activity>> {
     let now = state.now();
     let days = q.days.unwrap_or(30);
     let a = state
         .db
         .read(move |c| system::activity(c, now, days))
         .await?;
-    Ok(Json(json!(a)))
+    Ok(Json(a))
 }
 
 #[utoipa::path(
@@ -137,11 +142,14 @@ async fn get_activity(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Version, uptime, database and WAL size, schema version, last backup, replication position, mail queue, signing key, hash pool", body = Object),
+        (status = 200, description = "Version, uptime, database and WAL size, schema version, last backup, replication position, mail queue, signing key, hash pool", body = System),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
-async fn get_system(AdminUser(_): AdminUser, State(state): State<AppState>) -> Result<Json<Value>> {
+async fn get_system(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+) -> Result<Json<System>> {
     let now = state.now();
     let ctx = system::Context {
         db_path: state.db.path().to_owned(),
@@ -149,8 +157,9 @@ async fn get_system(AdminUser(_): AdminUser, State(state): State<AppState>) -> R
         hash_pool: state.hasher.load(),
         smtp: state.mail.has_smtp(),
     };
-    let s = state.db.read(move |c| system::system(c, &ctx, now)).await?;
-    Ok(Json(json!(s)))
+    Ok(Json(
+        state.db.read(move |c| system::system(c, &ctx, now)).await?,
+    ))
 }
 
 #[utoipa::path(
@@ -158,7 +167,7 @@ async fn get_system(AdminUser(_): AdminUser, State(state): State<AppState>) -> R
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of users", body = Object),
+        (status = 200, description = "A page of users", body = UsersPage),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -166,7 +175,7 @@ async fn get_users(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<UsersPage>> {
     let paging = q.paging()?;
     let filter = users::UserFilter {
         search: q.search,
@@ -185,7 +194,7 @@ async fn get_users(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The user in detail", body = Object),
+        (status = 200, description = "The user in detail", body = UserDetail),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -193,7 +202,7 @@ async fn get_user(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<UserDetail>> {
     let now = state.now();
     Ok(Json(
         state.db.read(move |c| users::detail(c, &id, now)).await?,
@@ -228,7 +237,7 @@ async fn get_user_data(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, deletedFromProjects, deletedFromAuth, totalDeleted, deleted, promotedOwners}`", body = Object),
+        (status = 200, description = "What was removed", body = crate::me::data::Deletion),
         (status = 403, description = "admin role required", body = ErrorEnvelope),
         (status = 409, description = "refused for this user", body = ErrorEnvelope)
     )
@@ -238,14 +247,14 @@ async fn delete_user_data(
     State(state): State<AppState>,
     client: ClientInfo,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<crate::me::data::Deletion>> {
     let st = state.clone();
     let erased = state
         .db
         .write(move |tx, now| admin::erase_data(tx, &st.config, &admin, &id, &client, now))
         .await?;
     state.mail.wake();
-    Ok(Json(crate::me::data::deletion_result(&erased)))
+    Ok(Json(crate::me::data::deletion_result(erased)))
 }
 
 #[utoipa::path(
@@ -253,7 +262,7 @@ async fn delete_user_data(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{id, email, accessTier}` (the original's) and `{userId, tier}`", body = Object),
+        (status = 200, description = "`{id, email, accessTier}` (the original's) and `{userId, tier}`", body = Tier),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -261,15 +270,70 @@ async fn get_tier(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Tier>> {
     let user = state.db.read(move |c| admin::target(c, &id)).await?;
-    Ok(Json(json!({
-        "userId": user.id,
-        "tier": user.access_tier,
-        "id": user.id,
-        "email": user.email,
-        "accessTier": user.access_tier,
-    })))
+    Ok(Json(Tier {
+        access_tier: user.access_tier.clone(),
+        email: user.email,
+        id: user.id.clone(),
+        tier: user.access_tier,
+        user_id: user.id,
+    }))
+}
+
+/// A user's access tier, under the original's names and this service's.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Tier {
+    access_tier: String,
+    email: String,
+    id: String,
+    tier: String,
+    user_id: String,
+}
+
+/// A user after an admin changed the tier.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct TierChanged {
+    success: bool,
+    tier: String,
+    user: User,
+    user_id: String,
+}
+
+/// A user after an admin changed the role.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RoleChanged {
+    role: String,
+    user: User,
+    user_id: String,
+}
+
+/// A user after an admin lock.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Locked {
+    /// Always `true`.
+    locked: bool,
+    revoked_sessions: usize,
+}
+
+/// A user after an admin unlock.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Unlocked {
+    /// Always `false`.
+    locked: bool,
+    was_locked: bool,
+}
+
+/// How many sessions an admin ended.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SessionsRevoked {
+    revoked_sessions: usize,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -282,7 +346,7 @@ struct TierRequest {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, user: {id, email, accessTier, …}}` (the original's) and `{userId, tier}`", body = Object),
+        (status = 200, description = "`{success, user: {id, email, accessTier, …}}` (the original's) and `{userId, tier}`", body = TierChanged),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -292,14 +356,17 @@ async fn put_tier(
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(req): AppJson<TierRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<TierChanged>> {
     let user = state
         .db
         .write(move |tx, now| admin::set_tier(tx, &admin, &id, &req.tier, &client, now))
         .await?;
-    Ok(Json(
-        json!({ "success": true, "userId": user.id, "tier": user.access_tier, "user": user }),
-    ))
+    Ok(Json(TierChanged {
+        success: true,
+        tier: user.access_tier.clone(),
+        user_id: user.id.clone(),
+        user,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -312,7 +379,7 @@ struct RoleRequest {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{userId, role, user}`", body = Object),
+        (status = 200, description = "The user with the new role", body = RoleChanged),
         (status = 403, description = "admin role required", body = ErrorEnvelope),
         (status = 409, description = "refused for this user", body = ErrorEnvelope)
     )
@@ -323,14 +390,16 @@ async fn put_role(
     client: ClientInfo,
     Path(id): Path<String>,
     AppJson(req): AppJson<RoleRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<RoleChanged>> {
     let user = state
         .db
         .write(move |tx, now| admin::set_role(tx, &admin, &id, &req.role, &client, now))
         .await?;
-    Ok(Json(
-        json!({ "userId": user.id, "role": user.role, "user": user }),
-    ))
+    Ok(Json(RoleChanged {
+        role: user.role.clone(),
+        user_id: user.id.clone(),
+        user,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -343,7 +412,7 @@ struct LockRequest {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{locked, revokedSessions}`", body = Object),
+        (status = 200, description = "Locked; the user's sessions are ended", body = Locked),
         (status = 403, description = "admin role required", body = ErrorEnvelope),
         (status = 409, description = "refused for this user", body = ErrorEnvelope)
     )
@@ -354,13 +423,16 @@ async fn post_lock(
     client: ClientInfo,
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<LockRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Locked>> {
     let reason = req.and_then(|r| r.reason).filter(|r| !r.trim().is_empty());
     let revoked = state
         .db
         .write(move |tx, now| admin::lock(tx, &admin, &id, reason, &client, now))
         .await?;
-    Ok(Json(json!({ "locked": true, "revokedSessions": revoked })))
+    Ok(Json(Locked {
+        locked: true,
+        revoked_sessions: revoked,
+    }))
 }
 
 #[utoipa::path(
@@ -368,7 +440,7 @@ async fn post_lock(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{locked, wasLocked}`", body = Object),
+        (status = 200, description = "Unlocked, and whether a lock was on", body = Unlocked),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -377,12 +449,15 @@ async fn post_unlock(
     State(state): State<AppState>,
     client: ClientInfo,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<Unlocked>> {
     let was = state
         .db
         .write(move |tx, now| admin::unlock(tx, &admin, &id, &client, now))
         .await?;
-    Ok(Json(json!({ "locked": false, "wasLocked": was })))
+    Ok(Json(Unlocked {
+        locked: false,
+        was_locked: was,
+    }))
 }
 
 #[utoipa::path(
@@ -390,7 +465,7 @@ async fn post_unlock(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{revokedSessions}`", body = Object),
+        (status = 200, description = "How many sessions were ended", body = SessionsRevoked),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -399,12 +474,14 @@ async fn delete_sessions(
     State(state): State<AppState>,
     client: ClientInfo,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SessionsRevoked>> {
     let revoked = state
         .db
         .write(move |tx, now| admin::revoke_sessions(tx, &admin, &id, &client, now))
         .await?;
-    Ok(Json(json!({ "revokedSessions": revoked })))
+    Ok(Json(SessionsRevoked {
+        revoked_sessions: revoked,
+    }))
 }
 
 #[utoipa::path(
@@ -412,7 +489,7 @@ async fn delete_sessions(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of spaces", body = Object),
+        (status = 200, description = "A page of spaces", body = SpacesPage),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -420,7 +497,7 @@ async fn get_spaces(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SpacesPage>> {
     let paging = q.paging()?;
     Ok(Json(
         state
@@ -435,7 +512,7 @@ async fn get_spaces(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The space in detail", body = Object),
+        (status = 200, description = "The space in detail", body = SpaceDetail),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -443,7 +520,7 @@ async fn get_space(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<SpaceDetail>> {
     Ok(Json(state.db.read(move |c| browse::space(c, &id)).await?))
 }
 
@@ -452,7 +529,7 @@ async fn get_space(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of sync changes", body = Object),
+        (status = 200, description = "A page of sync changes", body = ChangesPage),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -460,7 +537,7 @@ async fn get_sync_changes(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ChangesPage>> {
     let paging = q.paging()?;
     let filter = browse::ChangeFilter {
         user_id: q.user_id,
@@ -479,7 +556,7 @@ async fn get_sync_changes(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of security events", body = Object),
+        (status = 200, description = "A page of security events", body = EventsPage),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -487,7 +564,7 @@ async fn get_events(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<EventsPage>> {
     let paging = q.paging()?;
     let filter = browse::EventFilter {
         event_type: q.event_type,
@@ -506,7 +583,7 @@ async fn get_events(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of the mail outbox", body = Object),
+        (status = 200, description = "A page of the mail outbox", body = MailPage),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -514,7 +591,7 @@ async fn get_outbox(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     AppQuery(q): AppQuery<ListQuery>,
-) -> Result<Json<Value>> {
+) -> Result<Json<MailPage>> {
     let paging = q.paging()?;
     let mail = state.mail.clone();
     Ok(Json(

@@ -7,8 +7,9 @@ use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::audit::ClientInfo;
@@ -16,6 +17,7 @@ use crate::error::{ApiError, Result};
 use crate::http::cookie;
 use crate::http::error::ErrorEnvelope;
 use crate::http::extract::{AppJson, AuthUser};
+use crate::me::data::Deletion;
 use crate::me::{self, erase, Onboarding, ProfilePatch};
 use crate::state::AppState;
 use crate::{sync, users};
@@ -45,13 +47,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{ok, bootstrapped}`", body = Object)
+        (status = 200, description = "What this call wrote", body = Bootstrapped)
     )
 )]
 async fn post_bootstrap_singletons(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
+) -> Result<Json<Bootstrapped>> {
     let uid = claims.sub.clone();
     state
         .db
@@ -59,7 +61,26 @@ async fn post_bootstrap_singletons(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let done = sync::reconcile(&state.db, claims.sub).await?;
-    Ok(Json(json!({ "ok": true, "bootstrapped": done })))
+    Ok(Json(Bootstrapped {
+        bootstrapped: done,
+        ok: true,
+    }))
+}
+
+/// The sync bootstrap's answer.
+#[derive(Serialize, ToSchema)]
+struct Bootstrapped {
+    bootstrapped: sync::Reconciled,
+    ok: bool,
+}
+
+/// The changed profile: name and image at the top level, and the user.
+#[derive(Serialize, ToSchema)]
+struct ProfileChanged {
+    #[schema(required = true)]
+    image: Option<String>,
+    name: String,
+    user: users::User,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -75,7 +96,7 @@ struct ProfileRequest {
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{name, image, user}`", body = Object),
+        (status = 200, description = "The changed profile", body = ProfileChanged),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
@@ -84,7 +105,7 @@ async fn patch_profile(
     client: ClientInfo,
     AuthUser(claims): AuthUser,
     AppJson(req): AppJson<ProfileRequest>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ProfileChanged>> {
     let patch = ProfilePatch {
         name: req.name,
         image: req.image,
@@ -93,9 +114,11 @@ async fn patch_profile(
         .db
         .write(move |tx, now| me::update_profile(tx, &claims.sub, patch, &client, now))
         .await?;
-    Ok(Json(
-        json!({ "name": user.name, "image": user.image, "user": user }),
-    ))
+    Ok(Json(ProfileChanged {
+        image: user.image.clone(),
+        name: user.name.clone(),
+        user,
+    }))
 }
 
 #[utoipa::path(
@@ -218,7 +241,7 @@ async fn get_data_export(
 }
 
 fn erased_response(state: &AppState, erased: erase::Erased) -> Response {
-    let body = me::data::deletion_result(&erased);
+    let body = me::data::deletion_result(erased);
     (cookie::clear_session(&state.config), Json(body)).into_response()
 }
 
@@ -227,7 +250,7 @@ fn erased_response(state: &AppState, erased: erase::Erased) -> Response {
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, deletedFromProjects, deletedFromAuth, totalDeleted, deleted, promotedOwners}`", body = Object),
+        (status = 200, description = "What was removed; clears the session cookie", body = Deletion),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
@@ -256,7 +279,7 @@ pub(super) struct DeleteAccountRequest {
     delete, path = "/account", request_body = DeleteAccountRequest, tag = "auth",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{success, deleted, promotedOwners}`", body = Object),
+        (status = 200, description = "What was removed; clears the session cookie", body = Deletion),
         (status = 404, description = "the user is gone", body = ErrorEnvelope),
         (status = 429, description = "ACCOUNT_LOCKED or RATE_LIMITED", body = ErrorEnvelope)
     )
