@@ -178,7 +178,10 @@ mod tests {
         let seeded = seed(&db, 40, 0, "acct", PASSWORD).unwrap();
         assert_eq!(seeded.accounts, 40);
         let conn = Connection::open(&db).unwrap();
-        assert_eq!(one::<String>(&conn, "PRAGMA integrity_check", ""), "ok");
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
         let dangling: i64 = conn
             .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
                 r.get(0)
