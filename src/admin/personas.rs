@@ -20,7 +20,7 @@ use crate::personas::{check_spec, store, Spec, KIND};
 use crate::users::{self, User};
 
 /// What create-or-update did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Saved {
     pub ok: bool,
@@ -125,7 +125,7 @@ pub fn delete(
     user_id: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> Result<Value> {
+) -> Result<PersonaDeleted> {
     let user = users::store::by_id(tx, user_id)?.ok_or_else(|| ApiError::not_found("persona"))?;
     if user.kind != KIND {
         return Err(ApiError::new(
@@ -135,5 +135,16 @@ pub fn delete(
         .with_field("hint", json!("Use /api/v1/admin/users/:id/data instead")));
     }
     super::erase_data(tx, config, admin, user_id, client, now)?;
-    Ok(json!({ "ok": true, "deleted": user_id }))
+    Ok(PersonaDeleted {
+        deleted: user_id.to_owned(),
+        ok: true,
+    })
+}
+
+/// A deleted persona.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PersonaDeleted {
+    /// The persona's user id.
+    pub deleted: String,
+    pub ok: bool,
 }

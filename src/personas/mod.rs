@@ -41,10 +41,47 @@ pub use crate::users::PERSONA_KIND as KIND;
 /// How often the runner gives a persona a turn.
 pub const CADENCES: &[&str] = &["daily", "weekdays", "hourly"];
 
+/// The admin list.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PersonaList {
+    /// `{userId, email, name, archetype, tickCadence, lastActiveAt,
+    /// createdAt, actions7d}` each.
+    #[schema(value_type = Vec<Object>)]
+    pub personas: Vec<Value>,
+}
+
+/// One persona in detail.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonaDetail {
+    /// The average rating per module.
+    #[schema(value_type = Vec<Object>)]
+    pub feedback_by_module: Vec<Value>,
+    #[schema(value_type = Object)]
+    pub persona: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub recent_actions: Vec<Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub recent_feedback: Vec<Value>,
+}
+
+/// The personas due now, and the server's clock.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Due {
+    /// `{userId, email, archetype, systemPrompt, moduleMix, tickCadence,
+    /// lastActiveAt}` each.
+    #[schema(value_type = Vec<Object>)]
+    pub personas: Vec<Value>,
+    pub server_time: String,
+}
+
 /// The admin list: every persona with its actions of the last 7 days.
-pub fn list(conn: &Connection, now: DateTime<Utc>) -> Result<Value> {
+pub fn list(conn: &Connection, now: DateTime<Utc>) -> Result<PersonaList> {
     let since = iso(now - Duration::days(7));
-    Ok(json!({ "personas": store::list(conn, &since)? }))
+    Ok(PersonaList {
+        personas: store::list(conn, &since)?,
+    })
 }
 
 fn not_found() -> ApiError {
@@ -53,14 +90,14 @@ fn not_found() -> ApiError {
 
 /// One persona with its 20 latest actions and feedback, and the average
 /// rating per module.
-pub fn detail(conn: &Connection, persona_id: &str) -> Result<Value> {
+pub fn detail(conn: &Connection, persona_id: &str) -> Result<PersonaDetail> {
     let persona = store::get(conn, persona_id)?.ok_or_else(not_found)?;
-    Ok(json!({
-        "persona": persona,
-        "recentActions": store::recent_actions(conn, persona_id, 20)?,
-        "feedbackByModule": store::feedback_by_module(conn, persona_id)?,
-        "recentFeedback": store::recent_feedback(conn, persona_id, 20)?,
-    }))
+    Ok(PersonaDetail {
+        feedback_by_module: store::feedback_by_module(conn, persona_id)?,
+        persona,
+        recent_actions: store::recent_actions(conn, persona_id, 20)?,
+        recent_feedback: store::recent_feedback(conn, persona_id, 20)?,
+    })
 }
 
 /// Whether a persona with this cadence, last active at `last`, is due at
@@ -80,13 +117,16 @@ pub fn is_due(cadence: &str, last: Option<DateTime<Utc>>, now: DateTime<Utc>) ->
 
 /// The personas the runner should act for now: not deleted, not locked,
 /// due by their cadence; never-active first, then the longest idle.
-pub fn due(conn: &Connection, now: DateTime<Utc>) -> Result<Value> {
+pub fn due(conn: &Connection, now: DateTime<Utc>) -> Result<Due> {
     let personas: Vec<Value> = store::candidates(conn)?
         .into_iter()
         .filter(|c| is_due(&c.tick_cadence, c.last_active, now))
         .map(|c| c.wire)
         .collect();
-    Ok(json!({ "personas": personas, "serverTime": iso(now) }))
+    Ok(Due {
+        personas,
+        server_time: iso(now),
+    })
 }
 
 /// The persona part of a user's data export (`None` for everyone else).

@@ -95,7 +95,7 @@ enum Cadence {
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{ok, userId, email}`", body = Object),
+        (status = 200, description = "Created or updated", body = crate::admin::personas::Saved),
         (status = 400, description = "`ValidationError` with `details`, or `Invalid JSON body`", body = PlainErrorBody),
         (status = 409, description = "the email belongs to a user who is not a persona", body = PlainErrorBody),
         (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
@@ -119,11 +119,14 @@ async fn post_persona(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{personas: [{userId, email, name, archetype, tickCadence, lastActiveAt, createdAt, actions7d}]}`", body = Object),
+        (status = 200, description = "Every persona with its actions of the last 7 days", body = crate::personas::PersonaList),
         (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
     )
 )]
-async fn get_personas(AdminUser(_): AdminUser, State(state): State<AppState>) -> Answer<Value> {
+async fn get_personas(
+    AdminUser(_): AdminUser,
+    State(state): State<AppState>,
+) -> Answer<crate::personas::PersonaList> {
     let now = state.now();
     Ok(Json(state.db.read(move |c| personas::list(c, now)).await?))
 }
@@ -133,7 +136,7 @@ async fn get_personas(AdminUser(_): AdminUser, State(state): State<AppState>) ->
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{persona, recentActions, feedbackByModule, recentFeedback}`", body = Object),
+        (status = 200, description = "The persona, its latest actions and feedback", body = crate::personas::PersonaDetail),
         (status = 404, description = "`Not found`", body = PlainErrorBody),
         (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
     )
@@ -142,7 +145,7 @@ async fn get_persona(
     AdminUser(_): AdminUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Answer<Value> {
+) -> Answer<crate::personas::PersonaDetail> {
     Ok(Json(
         state.db.read(move |c| personas::detail(c, &id)).await?,
     ))
@@ -153,7 +156,7 @@ async fn get_persona(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{ok, deleted}`", body = Object),
+        (status = 200, description = "Deleted", body = crate::admin::personas::PersonaDeleted),
         (status = 400, description = "the user is not a persona", body = PlainErrorBody),
         (status = 404, description = "`Not found`", body = PlainErrorBody),
         (status = 403, description = "admin role required", body = crate::http::error::ErrorEnvelope)
@@ -164,7 +167,7 @@ async fn delete_persona(
     client: ClientInfo,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-) -> Answer<Value> {
+) -> Answer<crate::admin::personas::PersonaDeleted> {
     let st = state.clone();
     let done = state
         .db

@@ -6,7 +6,7 @@ use crate::http::openapi::routes;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::{ApiError, ErrorCode};
@@ -52,17 +52,28 @@ impl IntoResponse for RunnerError {
     }
 }
 
-type Answer = Result<Json<Value>, RunnerError>;
+type Answer = Result<Json<Written>, RunnerError>;
+
+/// A batch taken in.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Written {
+    ok: bool,
+    /// Rows written.
+    written: usize,
+}
 
 #[utoipa::path(
     get, path = "/due",
     tag = "internal",
     security(("serviceKey" = [])),
     responses(
-        (status = 200, description = "`{personas: [{userId, email, archetype, systemPrompt, moduleMix, tickCadence, lastActiveAt}], serverTime}`", body = Object)
+        (status = 200, description = "The personas due now, and the server's clock", body = crate::personas::Due)
     )
 )]
-async fn get_due(State(state): State<AppState>, _: ServiceKey) -> Answer {
+async fn get_due(
+    State(state): State<AppState>,
+    _: ServiceKey,
+) -> Result<Json<crate::personas::Due>, RunnerError> {
     let now = state.now();
     Ok(Json(state.db.read(move |c| personas::due(c, now)).await?))
 }
@@ -102,7 +113,7 @@ async fn body_of(req: Request) -> Result<Option<Value>, ApiError> {
     tag = "internal",
     security(("serviceKey" = [])),
     responses(
-        (status = 200, description = "`{ok, written}`", body = Object),
+        (status = 200, description = "How many rows were written", body = Written),
         (status = 400, description = "a malformed batch", body = PlainErrorBody),
         (status = 404, description = "`Persona not found`", body = PlainErrorBody)
     )
@@ -118,7 +129,7 @@ async fn post_actions(
         .db
         .write(move |tx, now| personas::record_actions(tx, &id, body.as_ref(), now))
         .await?;
-    Ok(Json(json!({ "ok": true, "written": written })))
+    Ok(Json(Written { ok: true, written }))
 }
 
 #[utoipa::path(
@@ -127,7 +138,7 @@ async fn post_actions(
     tag = "internal",
     security(("serviceKey" = [])),
     responses(
-        (status = 200, description = "`{ok, written}`", body = Object),
+        (status = 200, description = "How many rows were written", body = Written),
         (status = 400, description = "a malformed batch", body = PlainErrorBody),
         (status = 404, description = "`Persona not found`", body = PlainErrorBody)
     )
@@ -143,5 +154,5 @@ async fn post_feedback(
         .db
         .write(move |tx, now| personas::record_feedback(tx, &id, body.as_ref(), now))
         .await?;
-    Ok(Json(json!({ "ok": true, "written": written })))
+    Ok(Json(Written { ok: true, written }))
 }
