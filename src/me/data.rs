@@ -9,6 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use super::erase::Erased;
@@ -36,46 +38,125 @@ fn last_login(conn: &Connection, user_id: &str) -> Result<Option<String>> {
 /// `{user, auth, credits, projects, totals}` plus `counts` and
 /// `encryptionVault`. There is no credits service here: `credits` is zeros,
 /// as upstream answered when its credits service was away.
-pub fn summary(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
+pub fn summary(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<DataSummary> {
     let user = require_user(conn, user_id)?;
     let active_sessions: i64 = conn
         .prepare_cached("SELECT count(*) FROM sessions WHERE user_id = ?1 AND expires_at > ?2")?
         .query_row([user_id, &iso(now)], |r| r.get(0))?;
     let accounts = store::count_where(conn, "password_credentials", "user_id", user_id)?;
     let (projects, totals) = projects::summary(conn, user_id)?;
-    let sync: Map<String, Value> = store::sync_counts(conn, user_id)?
-        .into_iter()
-        .map(|(app, n)| (app, json!(n)))
-        .collect();
-    let sync_total: i64 = sync.values().filter_map(Value::as_i64).sum();
+    let sync: BTreeMap<String, i64> = store::sync_counts(conn, user_id)?.into_iter().collect();
+    let sync_total: i64 = sync.values().sum();
     let vault = vault::status(conn, user_id, None)?;
-    Ok(json!({
-        "user": {
-            "id": user.id, "email": user.email, "name": user.name, "role": user.role,
-            "createdAt": user.created_at, "emailVerified": user.email_verified,
+    Ok(DataSummary {
+        auth: SummaryAuth {
+            accounts_count: accounts,
+            has_2fa: user.two_factor_enabled,
+            last_login_at: last_login(conn, user_id)?,
+            sessions_count: active_sessions,
         },
-        "auth": {
-            "sessionsCount": active_sessions,
-            "accountsCount": accounts,
-            "has2FA": user.two_factor_enabled,
-            "lastLoginAt": last_login(conn, user_id)?,
+        counts: SummaryCounts {
+            api_keys: api_keys::store::active_count(conn, user_id)?,
+            app_settings: store::count_where(conn, "user_app_settings", "user_id", user_id)?,
+            devices: store::count_where(conn, "user_devices", "user_id", user_id)?,
+            passkeys: store::count_where(conn, "passkeys", "user_id", user_id)?,
+            security_events: store::count_where(conn, "security_events", "user_id", user_id)?,
+            sessions: active_sessions,
+            spaces: store::count_where(conn, "space_members", "user_id", user_id)?,
+            sync_changes: sync_total,
+            sync_changes_by_app: sync,
         },
-        "credits": { "balance": 0, "totalEarned": 0, "totalSpent": 0, "transactionsCount": 0 },
-        "projects": projects,
-        "totals": totals,
-        "counts": {
-            "sessions": active_sessions,
-            "passkeys": store::count_where(conn, "passkeys", "user_id", user_id)?,
-            "apiKeys": api_keys::store::active_count(conn, user_id)?,
-            "spaces": store::count_where(conn, "space_members", "user_id", user_id)?,
-            "syncChanges": sync_total,
-            "syncChangesByApp": sync,
-            "securityEvents": store::count_where(conn, "security_events", "user_id", user_id)?,
-            "appSettings": store::count_where(conn, "user_app_settings", "user_id", user_id)?,
-            "devices": store::count_where(conn, "user_devices", "user_id", user_id)?,
+        credits: SummaryCredits::default(),
+        encryption_vault: SummaryVault {
+            initialized: vault.initialized,
+            zero_knowledge: vault.zero_knowledge,
         },
-        "encryptionVault": { "initialized": vault.initialized, "zeroKnowledge": vault.zero_knowledge },
-    }))
+        projects,
+        totals,
+        user: SummaryUser {
+            created_at: user.created_at,
+            email: user.email,
+            email_verified: user.email_verified,
+            id: user.id,
+            name: user.name,
+            role: user.role,
+        },
+    })
+}
+
+/// The summary of what is stored about a user (the upstream's
+/// `UserDataSummary` plus `counts` and `encryptionVault`). Fields in
+/// alphabetical order, as the wire has them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSummary {
+    pub auth: SummaryAuth,
+    pub counts: SummaryCounts,
+    pub credits: SummaryCredits,
+    pub encryption_vault: SummaryVault,
+    pub projects: Vec<projects::Project>,
+    pub totals: projects::Totals,
+    pub user: SummaryUser,
+}
+
+/// The account part of a summary.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryAuth {
+    /// Password credentials.
+    pub accounts_count: i64,
+    #[serde(rename = "has2FA")]
+    pub has_2fa: bool,
+    /// The newest successful sign-in; null when there was none.
+    pub last_login_at: Option<String>,
+    /// Sessions not expired.
+    pub sessions_count: i64,
+}
+
+/// Rows stored about the user, per kind.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryCounts {
+    pub api_keys: u32,
+    pub app_settings: i64,
+    pub devices: i64,
+    pub passkeys: i64,
+    pub security_events: i64,
+    pub sessions: i64,
+    pub spaces: i64,
+    pub sync_changes: i64,
+    /// Sync changes per app.
+    pub sync_changes_by_app: BTreeMap<String, i64>,
+}
+
+/// Credits: always zeros (there is no credits service here).
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryCredits {
+    pub balance: i64,
+    pub total_earned: i64,
+    pub total_spent: i64,
+    pub transactions_count: i64,
+}
+
+/// The vault's status in a summary.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryVault {
+    pub initialized: bool,
+    pub zero_knowledge: bool,
+}
+
+/// The user part of a summary.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryUser {
+    pub created_at: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub id: String,
+    pub name: String,
+    pub role: String,
 }
 
 /// The upstream's `details` of the export: sessions, passkeys, API keys
@@ -126,7 +207,7 @@ fn details(conn: &Connection, user_id: &str) -> Result<Value> {
 /// exportVersion, data, details}` and, beside them, every row about the
 /// user.
 pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
-    let data = summary(conn, user_id, now)?;
+    let data = serde_json::to_value(summary(conn, user_id, now)?)?;
     let user = require_user(conn, user_id)?;
     let has_password = crate::users::store::password_hash(conn, user_id)?.is_some();
     let settings = json!({
@@ -179,8 +260,10 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
 /// user record) holds every field of the summary's.
 pub fn summary_with_rows(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
     let mut out = export(conn, user_id, now)?;
-    if let (Some(out), Value::Object(summary)) = (out.as_object_mut(), summary(conn, user_id, now)?)
-    {
+    if let (Some(out), Value::Object(summary)) = (
+        out.as_object_mut(),
+        serde_json::to_value(summary(conn, user_id, now)?)?,
+    ) {
         for (key, value) in summary {
             out.entry(key).or_insert(value);
         }

@@ -8,7 +8,6 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -189,14 +188,14 @@ async fn patch_onboarding_reset(
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{user, auth, credits, projects, totals, counts, encryptionVault}`", body = Object),
+        (status = 200, description = "Counts of everything stored about the user", body = me::data::DataSummary),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
 async fn get_data(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
-) -> Result<Json<Value>> {
+) -> Result<Json<me::data::DataSummary>> {
     let now = state.now();
     Ok(Json(
         state
