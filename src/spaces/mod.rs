@@ -527,13 +527,41 @@ fn open_invitation_for(
     Ok(inv)
 }
 
+/// An accepted invitation (as stored now) and the membership it made.
+#[derive(Debug)]
+pub struct Accepted {
+    pub invitation: Invitation,
+    pub member: Member,
+}
+
+/// The spaces a user belongs to, with the role in each.
+pub fn of_user(conn: &Connection, user_id: &UserId) -> Result<Vec<MySpace>> {
+    store::spaces_of(conn, user_id.as_str())
+}
+
+/// The space a slug names, if any.
+pub fn id_by_slug(conn: &Connection, slug: &str) -> Result<Option<SpaceId>> {
+    Ok(store::id_by_slug(conn, slug)?.map(SpaceId::from))
+}
+
+/// The role a user has in a space, or `None` when not a member (the
+/// internal membership check: no refusal, an answer).
+pub fn role_of(conn: &Connection, space_id: &SpaceId, user_id: &UserId) -> Result<Option<Role>> {
+    store::role_of(conn, space_id, user_id)
+}
+
+/// Every membership of a user: `(space id, role)`.
+pub fn memberships_of(conn: &Connection, user_id: &UserId) -> Result<Vec<(String, String)>> {
+    store::memberships(conn, user_id.as_str())
+}
+
 /// Accepts an invitation: only its addressee, only pending and unexpired.
 pub fn accept(
     tx: &Tx,
     invitation_id: &InvitationId,
     user: &User,
     now: DateTime<Utc>,
-) -> Result<Member> {
+) -> Result<Accepted> {
     let inv = open_invitation_for(tx, invitation_id, user, now)?;
     let member_id = MemberId::from(uuid::Uuid::new_v4().to_string());
     let space_id = SpaceId::from(&inv.organization_id);
@@ -546,7 +574,11 @@ pub fn accept(
         &iso(now),
     )?;
     store::set_invitation_status(tx, &inv.id, "accepted", &iso(now))?;
-    store::member(tx, &space_id, &member_id)?.ok_or_else(|| ApiError::internal("member vanished"))
+    let member = store::member(tx, &space_id, &member_id)?
+        .ok_or_else(|| ApiError::internal("member vanished"))?;
+    let invitation =
+        store::invitation(tx, &inv.id)?.ok_or_else(|| ApiError::internal("invitation vanished"))?;
+    Ok(Accepted { invitation, member })
 }
 
 /// Declines an invitation (its addressee).

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::Result;
 use crate::http::extract::ServiceKey;
 use crate::ids::{SpaceId, UserId};
-use crate::spaces::store;
+use crate::spaces;
 use crate::state::AppState;
 
 /// Whether a user is a member of a space.
@@ -62,7 +62,7 @@ async fn get_member(
 ) -> Result<Json<MemberCheck>> {
     let role = state
         .db
-        .read(move |c| store::role_of(c, &SpaceId::from(org_id), &UserId::from(user_id)))
+        .read(move |c| spaces::role_of(c, &SpaceId::from(org_id), &UserId::from(user_id)))
         .await?;
     Ok(Json(MemberCheck {
         is_member: role.is_some(),
@@ -84,7 +84,10 @@ async fn get_memberships(
     Path(user_id): Path<String>,
 ) -> Result<Json<Memberships>> {
     let uid = user_id.clone();
-    let rows = state.db.read(move |c| store::memberships(c, &uid)).await?;
+    let rows = state
+        .db
+        .read(move |c| spaces::memberships_of(c, &UserId::from(uid)))
+        .await?;
     let memberships = rows
         .into_iter()
         .map(|(organization_id, role)| Membership {

@@ -90,7 +90,7 @@ async fn get_spaces(
     Ok(Json(
         state
             .db
-            .read(move |c| spaces::store::spaces_of(c, &claims.sub))
+            .read(move |c| spaces::of_user(c, &UserId::from(&claims.sub)))
             .await?,
     ))
 }
@@ -266,10 +266,8 @@ async fn post_accept_invitation(
         .db
         .write(move |tx, now| {
             let user = users::by_id(tx, &claims.sub)?.ok_or_else(ApiError::unauthorized)?;
-            let member = spaces::accept(tx, &InvitationId::from(&req.invitation_id), &user, now)?;
-            let invitation = spaces::store::invitation(tx, &req.invitation_id)?
-                .ok_or_else(|| ApiError::not_found("invitation"))?;
-            Ok((invitation, member))
+            let accepted = spaces::accept(tx, &InvitationId::from(&req.invitation_id), &user, now)?;
+            Ok((accepted.invitation, accepted.member))
         })
         .await?;
     Ok(Json(InvitationAccepted { invitation, member }))

@@ -30,7 +30,7 @@ use crate::audit::ClientInfo;
 use crate::auth::session;
 use crate::error::{ApiError, ErrorCode};
 use crate::ids::{SessionId, SpaceId, UserId};
-use crate::spaces::{self, store, NewSpace, Role, SpacePatch, SpaceRefusal};
+use crate::spaces::{self, NewSpace, Role, SpacePatch, SpaceRefusal};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -320,7 +320,8 @@ pub(crate) async fn post_create(
                     Some(&SpaceId::from(&space.id)),
                 )?;
             }
-            Ok((space.clone(), store::members(tx, &space.id)?))
+            let members = spaces::members(tx, &SpaceId::from(&space.id), &user_id)?;
+            Ok((space, members))
         })
         .await
         .map_err(wire(Op::Create))?;
@@ -343,7 +344,7 @@ pub(crate) async fn get_list(
     let user_id = auth.user.id.clone();
     let spaces = state
         .db
-        .read(move |c| store::spaces_of(c, &user_id))
+        .read(move |c| spaces::of_user(c, &UserId::from(user_id)))
         .await?;
     Ok(Json(
         spaces
@@ -406,13 +407,13 @@ pub(crate) async fn post_set_active(
                     session::set_active_space(tx, &SessionId::from(&session_id), None)?;
                     return Ok(Ok(None));
                 }
-                Want::Id(id) => id,
-                Want::Slug(slug) => match store::id_by_slug(tx, &slug)? {
+                Want::Id(id) => SpaceId::from(id),
+                Want::Slug(slug) => match spaces::id_by_slug(tx, &slug)? {
                     Some(id) => id,
                     None => return Ok(Err(org_not_found())),
                 },
             };
-            let (space, _) = spaces::member_space(tx, &SpaceId::from(space_id), &user_id)?;
+            let (space, _) = spaces::member_space(tx, &space_id, &user_id)?;
             session::set_active_space(
                 tx,
                 &SessionId::from(&session_id),
@@ -438,9 +439,7 @@ fn named(
         return Ok(Ok(SpaceId::from(id)));
     }
     if let Some(slug) = slug {
-        return Ok(store::id_by_slug(conn, &slug)?
-            .map(SpaceId::from)
-            .ok_or_else(org_not_found));
+        return Ok(spaces::id_by_slug(conn, &slug)?.ok_or_else(org_not_found));
     }
     Ok(auth_active.map(SpaceId::from).ok_or_else(no_active))
 }
@@ -600,7 +599,7 @@ pub(crate) async fn post_check_slug(
 ) -> BaResult<Json<BaStatus>> {
     let taken = state
         .db
-        .read(move |c| store::id_by_slug(c, &body.slug))
+        .read(move |c| spaces::id_by_slug(c, &body.slug))
         .await?;
     if taken.is_some() {
         return Err(slug_taken());

@@ -8,13 +8,12 @@ use serde::Deserialize;
 use super::{target, wire, Op, RoleInput};
 use crate::audit::ClientInfo;
 use crate::auth::session;
-use crate::error::ApiError;
 use crate::http::routes::better_auth::wire::{
     BaInvitationAnswer, BaInvitationDetail, BaMember, BaUserInvitation,
 };
 use crate::http::routes::better_auth::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::ids::{InvitationId, SessionId, SpaceId, UserId};
-use crate::spaces::{self, store, IfPending, Invitation};
+use crate::spaces::{self, IfPending, Invitation};
 use crate::state::AppState;
 use crate::users;
 
@@ -183,14 +182,13 @@ pub(crate) async fn post_accept_invitation(
     let (invitation, member) = state
         .db
         .write(move |tx, now| {
-            let member = spaces::accept(tx, &InvitationId::from(&body.invitation_id), &user, now)?;
+            let spaces::Accepted { invitation, member } =
+                spaces::accept(tx, &InvitationId::from(&body.invitation_id), &user, now)?;
             session::set_active_space(
                 tx,
                 &SessionId::from(&session_id),
                 Some(&SpaceId::from(&member.organization_id)),
             )?;
-            let invitation = store::invitation(tx, &body.invitation_id)?
-                .ok_or_else(|| ApiError::internal("invitation vanished"))?;
             Ok((invitation, member))
         })
         .await
