@@ -294,7 +294,7 @@ pub fn view_data(
     user_id: &str,
     client: &ClientInfo,
     now: DateTime<Utc>,
-) -> Result<Value> {
+) -> Result<crate::me::data::AdminDataView> {
     let user = target(tx, user_id)?;
     let export = crate::me::data::summary_with_rows(tx, user_id, now)?;
     record(

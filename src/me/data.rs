@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::erase::Erased;
+pub use super::export::{AdminDataView, Export};
 use super::{projects, require_user, store};
 use crate::clock::iso;
 use crate::error::Result;
@@ -206,7 +207,7 @@ fn details(conn: &Connection, user_id: &str) -> Result<Value> {
 /// The full export of the user's data: the upstream's `{exportedAt,
 /// exportVersion, data, details}` and, beside them, every row about the
 /// user.
-pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
+pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Export> {
     let data = serde_json::to_value(summary(conn, user_id, now)?)?;
     let user = require_user(conn, user_id)?;
     let has_password = crate::users::store::password_hash(conn, user_id)?.is_some();
@@ -218,57 +219,60 @@ pub fn export(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Va
         "devices": settings::devices(conn, user_id)?,
     });
     let vault = vault::status(conn, user_id, None)?;
-    let mut export = json!({
-        "exportedAt": iso(now),
-        "exportVersion": EXPORT_VERSION,
-        "data": data,
-        "details": details(conn, user_id)?,
-        "formatVersion": 1,
-        "user": user,
-        "hasPassword": has_password,
-        "sessions": store::sessions(conn, user_id)?,
-        "spaces": spaces::store::spaces_of(conn, user_id)?,
-        "invitations": store::invitations(conn, user_id, &user.email, user.email_verified)?,
-        "settings": settings,
-        "apiKeys": api_keys::store::all(conn, user_id)?,
-        // Name, counter, flags and dates; never the public key blob.
-        "passkeys": crate::passkeys::store::list(conn, user_id)?,
-        "twoFactor": crate::auth::two_factor::export(conn, user_id)?,
-        "encryptionVault": {
+    Ok(Export {
+        api_keys: serde_json::to_value(api_keys::store::all(conn, user_id)?)?,
+        data,
+        details: details(conn, user_id)?,
+        encryption_vault: json!({
             "initialized": vault.initialized,
             "zeroKnowledge": vault.zero_knowledge,
             "hasRecoveryWrap": vault.has_recovery_wrap,
             "createdAt": vault.created_at,
             "rotatedAt": vault.rotated_at,
-        },
-        "vaultAudit": store::vault_audit(conn, user_id)?,
-        "securityEvents": audit::recent(conn, user_id, u32::MAX)?,
-        "loginFailures": store::login_failures(conn, &user.email)?,
-        "syncChanges": store::sync_changes(conn, user_id)?,
-    });
-    if let (Some(out), Some(persona)) = (
-        export.as_object_mut(),
-        crate::personas::export(conn, user_id)?,
-    ) {
-        out.insert("persona".to_owned(), persona);
-    }
-    Ok(export)
+        }),
+        export_version: EXPORT_VERSION,
+        exported_at: iso(now),
+        format_version: 1,
+        has_password,
+        invitations: serde_json::to_value(store::invitations(
+            conn,
+            user_id,
+            &user.email,
+            user.email_verified,
+        )?)?,
+        login_failures: serde_json::to_value(store::login_failures(conn, &user.email)?)?,
+        // Name, counter, flags and dates; never the public key blob.
+        passkeys: serde_json::to_value(crate::passkeys::store::list(conn, user_id)?)?,
+        persona: crate::personas::export(conn, user_id)?,
+        security_events: serde_json::to_value(audit::recent(conn, user_id, u32::MAX)?)?,
+        sessions: serde_json::to_value(store::sessions(conn, user_id)?)?,
+        settings,
+        spaces: serde_json::to_value(spaces::store::spaces_of(conn, user_id)?)?,
+        sync_changes: serde_json::to_value(store::sync_changes(conn, user_id)?)?,
+        two_factor: serde_json::to_value(crate::auth::two_factor::export(conn, user_id)?)?,
+        user: serde_json::to_value(user)?,
+        vault_audit: serde_json::to_value(store::vault_audit(conn, user_id)?)?,
+    })
 }
 
 /// What an admin sees of a user: the summary (the upstream's admin answer)
 /// with every row of the export beside it. The export's `user` (the whole
-/// user record) holds every field of the summary's.
-pub fn summary_with_rows(conn: &Connection, user_id: &str, now: DateTime<Utc>) -> Result<Value> {
-    let mut out = export(conn, user_id, now)?;
-    if let (Some(out), Value::Object(summary)) = (
-        out.as_object_mut(),
-        serde_json::to_value(summary(conn, user_id, now)?)?,
-    ) {
-        for (key, value) in summary {
-            out.entry(key).or_insert(value);
-        }
-    }
-    Ok(out)
+/// user record) and `encryptionVault` hold every field of the summary's.
+pub fn summary_with_rows(
+    conn: &Connection,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<AdminDataView> {
+    let export = export(conn, user_id, now)?;
+    let summary = summary(conn, user_id, now)?;
+    Ok(AdminDataView {
+        auth: serde_json::to_value(summary.auth)?,
+        counts: serde_json::to_value(summary.counts)?,
+        credits: serde_json::to_value(summary.credits)?,
+        projects: serde_json::to_value(summary.projects)?,
+        totals: serde_json::to_value(summary.totals)?,
+        export,
+    })
 }
 
 /// What an erase removed, in the upstream's deletion shape

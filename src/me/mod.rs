@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod erase;
+pub mod export;
 pub mod projects;
 pub mod store;
 

@@ -8,7 +8,6 @@ use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -214,7 +213,7 @@ async fn get_user(
     tag = "admin",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The user's data summary `{user, auth, credits, projects, totals}` with every row of the export beside it (audited)", body = Object),
+        (status = 200, description = "The user's data summary `{user, auth, credits, projects, totals}` with every row of the export beside it (audited)", body = crate::me::data::AdminDataView),
         (status = 403, description = "admin role required", body = ErrorEnvelope)
     )
 )]
@@ -223,7 +222,7 @@ async fn get_user_data(
     State(state): State<AppState>,
     client: ClientInfo,
     Path(id): Path<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<crate::me::data::AdminDataView>> {
     Ok(Json(
         state
             .db

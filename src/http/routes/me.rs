@@ -210,7 +210,7 @@ async fn get_data(
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "`{exportedAt, exportVersion, data, details, …every row}` as an attachment", body = Object),
+        (status = 200, description = "`{exportedAt, exportVersion, data, details, …every row}` as an attachment", body = me::data::Export),
         (status = 404, description = "the user is gone", body = ErrorEnvelope)
     )
 )]
