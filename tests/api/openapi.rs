@@ -472,3 +472,73 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         "schemathesis reported failures in the destructive phase"
     );
 }
+
+/// Every type the document names is named once: utoipa keys components by
+/// their bare type name, so two `ToSchema` types called the same (two
+/// `CreateRequest`s, say) silently become one component, and one of the
+/// routes documents the other's body. The router registers types, not
+/// names, so the document itself cannot show the clash; the sources can.
+#[test]
+fn no_two_schema_types_share_a_component_name() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut names: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !(line.contains("derive(") && line.contains("ToSchema")) {
+                continue;
+            }
+            // The attributes up to the item, then the item's name (or the
+            // name `#[schema(as = …)]` gives it).
+            let mut renamed = None;
+            for next in lines.iter().skip(i + 1).take(12) {
+                let next = next.trim();
+                if let Some(rest) = next.split("schema(as = ").nth(1) {
+                    renamed = rest
+                        .split([')', ','])
+                        .next()
+                        .map(str::trim)
+                        .map(str::to_owned);
+                }
+                let item = next
+                    .split_whitespace()
+                    .skip_while(|w| !matches!(*w, "struct" | "enum"))
+                    .nth(1);
+                if let Some(item) = item {
+                    let name = renamed.take().unwrap_or_else(|| {
+                        item.split(['<', '{', '(', ';'])
+                            .next()
+                            .unwrap_or(item)
+                            .to_owned()
+                    });
+                    names
+                        .entry(name)
+                        .or_default()
+                        .push(format!("{}:{}", file.display(), i + 1));
+                    break;
+                }
+            }
+        }
+    }
+    assert!(names.len() > 100, "found only {} schema types", names.len());
+    let clashes: Vec<_> = names.iter().filter(|(_, at)| at.len() > 1).collect();
+    assert!(
+        clashes.is_empty(),
+        "schema names used by more than one type: {clashes:#?}"
+    );
+}

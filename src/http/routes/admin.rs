@@ -369,12 +369,12 @@ async fn put_tier(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct RoleRequest {
+struct UserRoleRequest {
     role: String,
 }
 
 #[utoipa::path(
-    put, path = "/users/{id}/role", request_body = RoleRequest, params(("id" = String, Path, description = "user id")),
+    put, path = "/users/{id}/role", request_body = UserRoleRequest, params(("id" = String, Path, description = "user id")),
     tag = "admin",
     security(("bearer" = [])),
     responses(
@@ -388,7 +388,7 @@ async fn put_role(
     State(state): State<AppState>,
     client: ClientInfo,
     Path(id): Path<String>,
-    AppJson(req): AppJson<RoleRequest>,
+    AppJson(req): AppJson<UserRoleRequest>,
 ) -> Result<Json<RoleChanged>> {
     let user = state
         .db

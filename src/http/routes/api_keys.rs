@@ -52,7 +52,7 @@ async fn get_keys(
 /// The web app also sends `rateLimitRequests` / `rateLimitWindow`; they are
 /// ignored (every key reports the fixed budget), as upstream.
 #[derive(Deserialize, utoipa::ToSchema)]
-struct CreateRequest {
+struct CreateApiKeyRequest {
     name: String,
     scopes: Option<Vec<String>>,
     /// The current password; needed when the session is not fresh.
@@ -60,7 +60,7 @@ struct CreateRequest {
 }
 
 #[utoipa::path(
-    post, path = "/", request_body = CreateRequest,
+    post, path = "/", request_body = CreateApiKeyRequest,
     tag = "api-keys",
     security(("bearer" = [])),
     responses(
@@ -75,7 +75,7 @@ async fn post_key(
     State(state): State<AppState>,
     client: ClientInfo,
     auth: BearerSession,
-    AppJson(req): AppJson<CreateRequest>,
+    AppJson(req): AppJson<CreateApiKeyRequest>,
 ) -> Result<(StatusCode, Json<CreatedKey>)> {
     let key = api_keys::create_stepped(
         &state,
@@ -112,7 +112,7 @@ async fn delete_key(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ValidateRequest {
+struct ValidateApiKeyRequest {
     api_key: Option<String>,
     scope: Option<String>,
 }
@@ -120,7 +120,7 @@ struct ValidateRequest {
 /// Validation is a read; `last_used_at` is written only when it is over a
 /// minute old, so a busy key costs one small write a minute.
 #[utoipa::path(
-    post, path = "/validate", request_body = Option<ValidateRequest>,
+    post, path = "/validate", request_body = Option<ValidateApiKeyRequest>,
     tag = "api-keys",
     responses(
         (status = 200, description = "Whether the key is valid", body = crate::api_keys::Validation),
@@ -129,7 +129,7 @@ struct ValidateRequest {
 )]
 async fn post_validate(
     State(state): State<AppState>,
-    OptionalJson(req): OptionalJson<ValidateRequest>,
+    OptionalJson(req): OptionalJson<ValidateApiKeyRequest>,
 ) -> Result<Json<Validation>> {
     let Some((key, scope)) = req.and_then(|r| r.api_key.map(|k| (k, r.scope))) else {
         return Ok(Json(Validation::invalid("missing")));

@@ -83,7 +83,7 @@ struct ProfileChanged {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct ProfileRequest {
+struct ProfilePatchRequest {
     name: Option<String>,
     /// `null` removes the image; absent keeps it.
     #[serde(default, deserialize_with = "super::double_option")]
@@ -91,7 +91,7 @@ struct ProfileRequest {
 }
 
 #[utoipa::path(
-    patch, path = "/profile", request_body = ProfileRequest,
+    patch, path = "/profile", request_body = ProfilePatchRequest,
     tag = "me",
     security(("bearer" = [])),
     responses(
@@ -103,7 +103,7 @@ async fn patch_profile(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser(claims): AuthUser,
-    AppJson(req): AppJson<ProfileRequest>,
+    AppJson(req): AppJson<ProfilePatchRequest>,
 ) -> Result<Json<ProfileChanged>> {
     let patch = ProfilePatch {
         name: req.name,

@@ -35,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct CreateRequest {
+struct CreateSpaceRequest {
     name: String,
     slug: Option<String>,
     logo: Option<String>,
@@ -45,7 +45,7 @@ struct CreateRequest {
 }
 
 #[utoipa::path(
-    post, path = "/", request_body = CreateRequest,
+    post, path = "/", request_body = CreateSpaceRequest,
     tag = "spaces",
     security(("bearer" = [])),
     responses(
@@ -59,7 +59,7 @@ async fn post_space(
     State(state): State<AppState>,
     client: ClientInfo,
     AuthUser(claims): AuthUser,
-    AppJson(req): AppJson<CreateRequest>,
+    AppJson(req): AppJson<CreateSpaceRequest>,
 ) -> Result<Json<Space>> {
     let input = NewSpace {
         name: req.name,
@@ -383,12 +383,12 @@ async fn delete_member(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-struct RoleRequest {
+struct MemberRoleRequest {
     role: String,
 }
 
 #[utoipa::path(
-    put, path = "/{id}/members/{member_id}/role", request_body = RoleRequest, params(("id" = String, Path, description = "space id"), ("member_id" = String, Path, description = "member id")),
+    put, path = "/{id}/members/{member_id}/role", request_body = MemberRoleRequest, params(("id" = String, Path, description = "space id"), ("member_id" = String, Path, description = "member id")),
     tag = "spaces",
     security(("bearer" = [])),
     responses(
@@ -401,7 +401,7 @@ async fn put_member_role(
     State(state): State<AppState>,
     AuthUser(claims): AuthUser,
     Path((id, member_id)): Path<(String, String)>,
-    AppJson(req): AppJson<RoleRequest>,
+    AppJson(req): AppJson<MemberRoleRequest>,
 ) -> Result<Json<Member>> {
     let role = Role::parse(&req.role)?;
     Ok(Json(
