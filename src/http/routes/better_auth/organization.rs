@@ -22,8 +22,7 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 
 use super::wire::{
-    BaCreatedOrganization, BaFullOrganization, BaInvitation, BaMember, BaOrganization, BaStatus,
-    Metadata,
+    BaInvitation, BaMember, BaOrganization, BaOrganizationWithMembers, BaStatus, Metadata,
 };
 use super::{BaAuth, BaError, BaErrorBody, BaJson, BaQuery, BaResult};
 use crate::audit::ClientInfo;
@@ -272,7 +271,7 @@ pub(crate) struct CreateBody {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The organization with `members: [owner]`; it becomes the session's active organization unless `keepCurrentActiveOrganization`", body = BaCreatedOrganization),
+        (status = 200, description = "The organization with `members: [owner]`; it becomes the session's active organization unless `keepCurrentActiveOrganization`", body = BaOrganizationWithMembers),
         (status = 400, description = "ORGANIZATION_ALREADY_EXISTS, VALIDATION_ERROR, SPACE_METADATA_INVALID", body = BaErrorBody),
         (status = 403, description = "INVALID_ORIGIN, MISSING_OR_NULL_ORIGIN", body = BaErrorBody)
     )
@@ -282,7 +281,7 @@ pub(crate) async fn post_create(
     client: ClientInfo,
     auth: BaAuth,
     BaJson(body): BaJson<CreateBody>,
-) -> BaResult<Json<BaCreatedOrganization>> {
+) -> BaResult<Json<BaOrganizationWithMembers>> {
     if body.name.trim().is_empty() {
         return Err(bad(
             "VALIDATION_ERROR",
@@ -325,9 +324,10 @@ pub(crate) async fn post_create(
         })
         .await
         .map_err(wire(Op::Create))?;
-    Ok(Json(BaCreatedOrganization::new(
+    Ok(Json(BaOrganizationWithMembers::new(
         BaOrganization::new(&space, Metadata::Object),
         members.iter().map(BaMember::bare).collect(),
+        None,
     )))
 }
 
@@ -458,7 +458,7 @@ pub(crate) struct FullQuery {
     tag = "better-auth",
     security(("sessionCookie" = []), ("bearer" = [])),
     responses(
-        (status = 200, description = "The organization (metadata as text) with `members` (with `user`) and `invitations`; `null` without a named or active organization", body = Option<BaFullOrganization>),
+        (status = 200, description = "The organization (metadata as text) with `members` (with `user`) and `invitations`; `null` without a named or active organization", body = Option<BaOrganizationWithMembers>),
         (status = 400, description = "ORGANIZATION_NOT_FOUND", body = BaErrorBody),
         (status = 403, description = "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", body = BaErrorBody)
     )
@@ -467,7 +467,7 @@ pub(crate) async fn get_full_organization(
     State(state): State<AppState>,
     auth: BaAuth,
     BaQuery(q): BaQuery<FullQuery>,
-) -> BaResult<Json<Option<BaFullOrganization>>> {
+) -> BaResult<Json<Option<BaOrganizationWithMembers>>> {
     let active = auth.session.active_organization_id.clone();
     let user_id = UserId::from(&auth.user.id);
     let out = state
@@ -481,13 +481,15 @@ pub(crate) async fn get_full_organization(
             let full = spaces::full(c, &space_id, &user_id)?;
             let limit = q.members_limit.map_or(usize::MAX, |l| l as usize);
             let members = full.members.into_iter().take(limit);
-            Ok(Ok(Some(BaFullOrganization::new(
+            Ok(Ok(Some(BaOrganizationWithMembers::new(
                 BaOrganization::new(&full.space, Metadata::Text),
                 members.map(BaMember::with_user).collect(),
-                full.invitations
-                    .into_iter()
-                    .map(BaInvitation::from)
-                    .collect(),
+                Some(
+                    full.invitations
+                        .into_iter()
+                        .map(BaInvitation::from)
+                        .collect(),
+                ),
             ))))
         })
         .await

@@ -232,12 +232,17 @@ impl BaOrganization {
     }
 }
 
-/// A new organization with its members (the owner; without `user`).
+/// An organization with its members: a new one (the owner, without
+/// `user`; no `invitations`), or the full one (members with `user`, and
+/// its invitations).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BaCreatedOrganization {
+pub struct BaOrganizationWithMembers {
     pub created_at: String,
     pub id: String,
+    /// Only in the full organization.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitations: Option<Vec<BaInvitation>>,
     #[schema(required = true)]
     pub logo: Option<String>,
     pub members: Vec<BaMember>,
@@ -246,40 +251,11 @@ pub struct BaCreatedOrganization {
     pub slug: String,
 }
 
-impl BaCreatedOrganization {
-    pub fn new(org: BaOrganization, members: Vec<BaMember>) -> Self {
-        Self {
-            created_at: org.created_at,
-            id: org.id,
-            logo: org.logo,
-            members,
-            metadata: org.metadata,
-            name: org.name,
-            slug: org.slug,
-        }
-    }
-}
-
-/// An organization with its members (with `user`) and invitations.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BaFullOrganization {
-    pub created_at: String,
-    pub id: String,
-    pub invitations: Vec<BaInvitation>,
-    #[schema(required = true)]
-    pub logo: Option<String>,
-    pub members: Vec<BaMember>,
-    pub metadata: Value,
-    pub name: String,
-    pub slug: String,
-}
-
-impl BaFullOrganization {
+impl BaOrganizationWithMembers {
     pub fn new(
         org: BaOrganization,
         members: Vec<BaMember>,
-        invitations: Vec<BaInvitation>,
+        invitations: Option<Vec<BaInvitation>>,
     ) -> Self {
         Self {
             created_at: org.created_at,
